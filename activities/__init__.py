@@ -1,0 +1,1 @@
+"""Activities, one module per area: idempotent writes to PostgreSQL (plain `def`, run in a thread pool)."""

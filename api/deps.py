@@ -1,0 +1,90 @@
+"""FastAPI dependencies as Annotated types: a session per request, the caller, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+
+from api.errors import Problem
+from domain.roles import OrganisationStatus, Role
+from settings import Settings
+from store import identity
+from store.models.identity import User
+
+_bearer = HTTPBearer(auto_error=False, description="Opaque token issued by an administrator (tph_…)")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    # Routes commit explicitly; whatever is left uncommitted (an error) is rolled back on close.
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+def _unauthorised(detail: str) -> Problem:
+    return Problem(401, "Unauthorised", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_user(session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise _unauthorised("a bearer token is required")
+    user = identity.authenticate(session, creds.credentials)
+    if user is None:
+        raise _unauthorised("the token is unknown, revoked or expired")
+    session.commit()  # keeps last_used_at; nothing else is pending yet
+    return user
+
+
+def optional_user(
+    session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User | None:
+    return current_user(session, creds) if creds is not None else None
+
+
+def ensure_may_act(user: User) -> None:
+    """Art. 33: users of a suspended or terminated (or not yet approved) organisation cannot act."""
+    org = user.organisation
+    if org is not None and org.status != OrganisationStatus.ACTIVE:
+        raise Problem(403, "Forbidden", f"organisation '{org.name}' is {org.status}; its users cannot act")
+
+
+def require_roles(*roles: Role) -> Callable[[User], User]:
+    allowed = frozenset(roles)
+
+    def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if Role(user.role) not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise Problem(403, "Forbidden", f"role '{user.role}' may not do this (allowed: {names})")
+        ensure_may_act(user)
+        return user
+
+    return check
+
+
+def get_temporal(request: Request) -> Client:
+    client = getattr(request.app.state, "temporal", None)
+    if client is None:
+        raise Problem(503, "Service unavailable", "the workflow engine (Temporal) is not connected")
+    return client
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+Authority = Annotated[User, Depends(require_roles(Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN))]
+Bureau = Annotated[User, Depends(require_roles(Role.BUREAU_ADMIN))]
+Operator = Annotated[User, Depends(require_roles(Role.OPERATOR_ADMIN))]
+Expert = Annotated[User, Depends(require_roles(Role.EXPERT))]
+Applicant = Annotated[User, Depends(require_roles(Role.APPLICANT))]
+TemporalClient = Annotated[Client, Depends(get_temporal)]

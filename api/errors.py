@@ -1,0 +1,89 @@
+"""Errors as RFC 9457 problem+json: every 4xx names the field and the rule it broke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM = "application/problem+json"
+
+
+class Problem(Exception):
+    """A refusal with a status, a short title, and optionally the field and rule at fault."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        field: str | None = None,
+        rule: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = list(errors or [])
+        if field is not None:
+            self.errors.insert(0, {"field": field, "rule": rule or "invalid", "message": detail or title})
+        self.headers = headers
+
+
+def unprocessable(field: str, rule: str, message: str) -> Problem:
+    return Problem(422, "Unprocessable request", message, field=field, rule=rule)
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"{what} does not exist or is not visible to you")
+
+
+def conflict(detail: str, *, rule: str = "conflict", field: str | None = None) -> Problem:
+    return Problem(409, "Conflict", detail, field=field, rule=rule if field else None)
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail)
+
+
+def problem_response(p: Problem) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": p.title, "status": p.status}
+    if p.detail:
+        body["detail"] = p.detail
+    if p.errors:
+        body["errors"] = p.errors
+    return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(x) for x in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(e.get("loc", ())), "rule": e.get("type", "invalid"), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        return problem_response(
+            Problem(422, "Unprocessable request", f"{first['field']}: {first['message']}", errors=errors)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(Problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)))

@@ -1,0 +1,27 @@
+"""Routers per area, in the order they appear in the OpenAPI document."""
+
+from api.routes import (
+    audit,
+    calendar,
+    documents,
+    experts,
+    health,
+    identity,
+    notifications,
+    policy,
+    reviews,
+    workflows_admin,
+)
+
+ROUTERS = [
+    health.router,
+    identity.router,
+    audit.router,
+    calendar.router,
+    policy.router,
+    documents.router,
+    notifications.router,
+    experts.router,
+    reviews.router,
+    workflows_admin.router,
+]

@@ -1,0 +1,216 @@
+"""Admin API: organisations, users, tokens (issue: identity and roles)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import Authority, CurrentUser, DbSession, SettingsDep, ensure_may_act
+from api.errors import Problem, conflict, forbidden, not_found, unprocessable
+from api.idempotency import run_once
+from api.schemas.identity import (
+    OrganisationCreate,
+    OrganisationCreated,
+    OrganisationOut,
+    StatusChange,
+    TokenCreate,
+    TokenIssued,
+    TokenOut,
+    UserCreate,
+    UserOut,
+)
+from domain.roles import AUTHORITIES, OrganisationStatus, OrganisationType, Role
+from store import identity
+from store.models.identity import ApiToken, Organisation, User
+
+router = APIRouter(tags=["identity"])
+
+# Which organisation type a role's user must belong to; None: no organisation (a resident).
+_ROLE_ORG_TYPES: dict[Role, set[OrganisationType] | None] = {
+    Role.BUREAU_ADMIN: {OrganisationType.GOVERNMENT},
+    Role.OPERATOR_ADMIN: {OrganisationType.GOVERNMENT, OrganisationType.PUBLIC_INSTITUTION},
+    Role.VERIFIER: {OrganisationType.VERIFICATION_BODY},
+    Role.EXCHANGE: {OrganisationType.EXCHANGE},
+    Role.APPLICANT: {OrganisationType.ENTERPRISE, OrganisationType.SOCIAL_ORGANISATION,
+                     OrganisationType.PUBLIC_INSTITUTION, OrganisationType.GOVERNMENT},
+    Role.DATA_SOURCE: {OrganisationType.ENTERPRISE, OrganisationType.SOCIAL_ORGANISATION,
+                       OrganisationType.PUBLIC_INSTITUTION, OrganisationType.GOVERNMENT},
+    Role.EXPERT: set(OrganisationType),  # affiliation, used for conflict-of-interest checks
+    Role.INDIVIDUAL: None,
+}
+_ORG_OPTIONAL = {Role.EXPERT}
+
+
+@router.get("/me", response_model=UserOut, summary="The caller")
+def me(user: CurrentUser) -> User:
+    return user
+
+
+@router.post("/organisations", status_code=201, response_model=OrganisationCreated,
+             summary="Register an organisation (pending until approved)")
+def create_organisation(
+    body: OrganisationCreate,
+    session: DbSession,
+    actor: Authority,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+):
+    def create():
+        if session.scalar(select(Organisation.id).where(Organisation.name == body.name)) is not None:
+            raise conflict(f"an organisation named '{body.name}' exists", field="name", rule="unique")
+        org = identity.create_organisation(
+            session, name=body.name, org_type=body.org_type, credit_code=body.credit_code,
+            webhook_url=str(body.webhook_url) if body.webhook_url else None, actor=actor)
+        return OrganisationCreated.model_validate(org, from_attributes=True)
+
+    try:
+        return run_once(session, user=actor, scope="organisations", key=idempotency_key,
+                        payload=body.model_dump(mode="json"), create=create)
+    except IntegrityError:
+        raise conflict("the credit code is already registered", field="credit_code", rule="unique")
+
+
+@router.get("/organisations", response_model=list[OrganisationOut], summary="Organisations the caller may see")
+def list_organisations(session: DbSession, user: CurrentUser, status: OrganisationStatus | None = None):
+    query = select(Organisation).order_by(Organisation.id)
+    if Role(user.role) not in AUTHORITIES:
+        query = query.where(Organisation.id == user.organisation_id)
+    if status is not None:
+        query = query.where(Organisation.status == status.value)
+    return session.scalars(query).all()
+
+
+def _visible_org(session, user: User, org_id: int) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None or (Role(user.role) not in AUTHORITIES and user.organisation_id != org_id):
+        raise not_found(f"organisation {org_id}")
+    return org
+
+
+@router.get("/organisations/{org_id}", response_model=OrganisationOut)
+def get_organisation(org_id: int, session: DbSession, user: CurrentUser):
+    return _visible_org(session, user, org_id)
+
+
+_TRANSITIONS = {
+    "approve": ({OrganisationStatus.PENDING}, OrganisationStatus.ACTIVE),
+    "suspend": ({OrganisationStatus.ACTIVE}, OrganisationStatus.SUSPENDED),
+    "reinstate": ({OrganisationStatus.SUSPENDED}, OrganisationStatus.ACTIVE),
+    "terminate": ({OrganisationStatus.PENDING, OrganisationStatus.ACTIVE, OrganisationStatus.SUSPENDED},
+                  OrganisationStatus.TERMINATED),
+}
+
+
+def _change_status(session, actor: User, org_id: int, action: str, reason: str | None) -> Organisation:
+    org = _visible_org(session, actor, org_id)
+    allowed_from, target = _TRANSITIONS[action]
+    if org.status == target.value:
+        return org  # retried call: already done
+    if OrganisationStatus(org.status) not in allowed_from:
+        raise conflict(f"cannot {action} an organisation that is {org.status}")
+    if org.id == actor.organisation_id and target != OrganisationStatus.ACTIVE:
+        raise forbidden("an authority cannot suspend or terminate its own organisation")
+    identity.set_organisation_status(session, org, target, actor=actor, reason=reason)
+    session.commit()
+    return org
+
+
+@router.post("/organisations/{org_id}/approve", response_model=OrganisationOut)
+def approve_organisation(org_id: int, session: DbSession, actor: Authority):
+    return _change_status(session, actor, org_id, "approve", None)
+
+
+@router.post("/organisations/{org_id}/suspend", response_model=OrganisationOut,
+             summary="Suspend (Art. 33): its users can no longer act")
+def suspend_organisation(org_id: int, body: StatusChange, session: DbSession, actor: Authority):
+    return _change_status(session, actor, org_id, "suspend", body.reason)
+
+
+@router.post("/organisations/{org_id}/reinstate", response_model=OrganisationOut)
+def reinstate_organisation(org_id: int, body: StatusChange, session: DbSession, actor: Authority):
+    return _change_status(session, actor, org_id, "reinstate", body.reason)
+
+
+@router.post("/organisations/{org_id}/terminate", response_model=OrganisationOut)
+def terminate_organisation(org_id: int, body: StatusChange, session: DbSession, actor: Authority):
+    return _change_status(session, actor, org_id, "terminate", body.reason)
+
+
+@router.post("/users", status_code=201, response_model=UserOut, summary="Create a user with one role")
+def create_user(
+    body: UserCreate,
+    session: DbSession,
+    actor: Authority,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+):
+    def create():
+        org = None
+        allowed = _ROLE_ORG_TYPES[body.role]
+        if body.organisation_id is not None:
+            org = session.get(Organisation, body.organisation_id)
+            if org is None:
+                raise unprocessable("organisation_id", "exists", f"organisation {body.organisation_id} does not exist")
+            if allowed is None:
+                raise unprocessable("organisation_id", "role_without_organisation",
+                                    f"a user with role '{body.role.value}' belongs to no organisation")
+            if OrganisationType(org.org_type) not in allowed:
+                raise unprocessable("organisation_id", "role_organisation_type",
+                                    f"role '{body.role.value}' cannot belong to a {org.org_type} organisation")
+        elif allowed is not None and body.role not in _ORG_OPTIONAL:
+            raise unprocessable("organisation_id", "required", f"role '{body.role.value}' needs an organisation")
+        if body.role == Role.BUREAU_ADMIN and actor.role != Role.BUREAU_ADMIN:
+            raise forbidden("only the bureau creates bureau administrators")
+        if body.email and session.scalar(select(User.id).where(User.email == body.email)) is not None:
+            raise conflict(f"a user with email {body.email} exists", field="email", rule="unique")
+        user = identity.create_user(session, name=body.name, role=body.role, organisation=org,
+                                    email=body.email, actor=actor)
+        return UserOut.model_validate(user)
+
+    return run_once(session, user=actor, scope="users", key=idempotency_key,
+                    payload=body.model_dump(mode="json"), create=create)
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(session: DbSession, actor: Authority, organisation_id: int | None = None, role: Role | None = None):
+    query = select(User).order_by(User.id)
+    if organisation_id is not None:
+        query = query.where(User.organisation_id == organisation_id)
+    if role is not None:
+        query = query.where(User.role == role.value)
+    return session.scalars(query).all()
+
+
+@router.post("/users/{user_id}/tokens", status_code=201, response_model=TokenIssued,
+             summary="Issue a bearer token (authorities for anyone; a user for themself)")
+def issue_token(user_id: int, body: TokenCreate, session: DbSession, actor: CurrentUser, settings: SettingsDep):
+    if Role(actor.role) in AUTHORITIES:
+        ensure_may_act(actor)
+    elif actor.id != user_id:
+        raise forbidden("only authorities issue tokens for other users")
+    user = session.get(User, user_id)
+    if user is None:
+        raise not_found(f"user {user_id}")
+    token, secret = identity.issue_token(session, user, ttl_days=body.ttl_days or settings.token_ttl_days,
+                                         label=body.label, actor=actor)
+    out = TokenIssued(**TokenOut.model_validate(token).model_dump(), token=secret)
+    session.commit()
+    return out
+
+
+@router.get("/users/{user_id}/tokens", response_model=list[TokenOut])
+def list_tokens(user_id: int, session: DbSession, actor: CurrentUser):
+    if Role(actor.role) not in AUTHORITIES and actor.id != user_id:
+        raise forbidden("only authorities list other users' tokens")
+    return session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)).all()
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
+def revoke_token(token_id: int, session: DbSession, actor: CurrentUser):
+    token = session.get(ApiToken, token_id)
+    if token is None or (Role(actor.role) not in AUTHORITIES and token.user_id != actor.id):
+        raise not_found(f"token {token_id}")
+    identity.revoke_token(session, token, actor=actor)
+    session.commit()
+    return token

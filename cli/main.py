@@ -1,0 +1,154 @@
+"""`tanpuhui` CLI: dev, api, worker, migrate, organisation/user bootstrap, audit verify."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from domain.roles import OrganisationStatus, OrganisationType, Role
+from settings import get_settings
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def register(fn):
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _session_factory():
+    from store.session import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(get_settings().require_database_url(), pool_size=2))
+
+
+@command("api")
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+@command("worker")
+def cmd_worker(_: argparse.Namespace) -> int:
+    import worker
+
+    worker.main()
+    return 0
+
+
+@command("migrate")
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from store.migrate import upgrade
+
+    upgrade(get_settings().require_database_url())
+    print("database is at the latest migration")
+    return 0
+
+
+@command("dev")
+def cmd_dev(args: argparse.Namespace) -> int:
+    from cli.dev import run_dev
+
+    return run_dev(args)
+
+
+@command("orgs.create")
+def cmd_orgs_create(args: argparse.Namespace) -> int:
+    from store import identity
+    from store.session import transaction
+
+    with transaction(_session_factory()) as session:
+        org = identity.create_organisation(
+            session, name=args.name, org_type=OrganisationType(args.type), credit_code=args.credit_code,
+            status=OrganisationStatus.ACTIVE if args.approve else OrganisationStatus.PENDING)
+        print(f"organisation {org.id} '{org.name}' ({org.org_type}, {org.status})")
+    return 0
+
+
+@command("users.create")
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from store import identity
+    from store.models.identity import Organisation
+    from store.session import transaction
+
+    with transaction(_session_factory()) as session:
+        org = session.get(Organisation, args.org) if args.org is not None else None
+        if args.org is not None and org is None:
+            print(f"error: organisation {args.org} does not exist", file=sys.stderr)
+            return 2
+        user = identity.create_user(session, name=args.name, role=Role(args.role), organisation=org, email=args.email)
+        _, secret = identity.issue_token(session, user, ttl_days=get_settings().token_ttl_days, label="cli")
+        print(f"user {user.id} '{user.name}' ({user.role})")
+        print(f"token (shown once): {secret}")
+    return 0
+
+
+@command("audit.verify")
+def cmd_audit_verify(_: argparse.Namespace) -> int:
+    from store import audit
+
+    with _session_factory()() as session:
+        report = audit.verify(session)
+    if report.ok:
+        print(f"audit chain intact: {report.events} events")
+        return 0
+    print(f"audit chain broken at event {report.first_bad_id}: {report.reason} "
+          f"({report.events} events before it verified)", file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tanpuhui", description="Tanpuhui carbon-inclusion platform")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    dev = sub.add_parser("dev", help="run everything embedded: PostgreSQL, Temporal, migrations, API, worker")
+    dev.add_argument("--data-dir", default=None, help="data folder (default .tanpuhui/)")
+    dev.add_argument("--api-port", type=int, default=8000)
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.set_defaults(key="dev")
+
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.set_defaults(key="api")
+
+    sub.add_parser("worker", help="run the Temporal worker").set_defaults(key="worker")
+    sub.add_parser("migrate", help="upgrade the database to the latest migration").set_defaults(key="migrate")
+
+    orgs = sub.add_parser("orgs", help="organisations").add_subparsers(dest="orgs_cmd", required=True)
+    oc = orgs.add_parser("create", help="create an organisation")
+    oc.add_argument("--name", required=True)
+    oc.add_argument("--type", required=True, choices=[t.value for t in OrganisationType])
+    oc.add_argument("--credit-code", default=None)
+    oc.add_argument("--approve", action="store_true", help="create it active")
+    oc.set_defaults(key="orgs.create")
+
+    users = sub.add_parser("users", help="users").add_subparsers(dest="users_cmd", required=True)
+    uc = users.add_parser("create", help="create a user and print a token once")
+    uc.add_argument("--name", required=True)
+    uc.add_argument("--role", required=True, choices=[r.value for r in Role])
+    uc.add_argument("--org", type=int, default=None, help="organisation id")
+    uc.add_argument("--email", default=None)
+    uc.set_defaults(key="users.create")
+
+    aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
+    aud.add_parser("verify", help="verify the hash chain; exit 1 naming the first bad event").set_defaults(
+        key="audit.verify")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.key](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

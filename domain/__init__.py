@@ -1,0 +1,1 @@
+"""Pure rules of the scheme: no I/O, safe to import from workflow code."""

@@ -1,0 +1,58 @@
+"""One settings object for every process (API, worker, CLI), read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    # When unset, `tanpuhui dev` starts an embedded PostgreSQL under data_dir and sets it.
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    # When unset, `tanpuhui dev` starts the Temporal dev server and sets it.
+    temporal_address: str | None = Field(default=None, alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field(default="tanpuhui", alias="TASK_QUEUE")
+    data_dir: Path = Field(default=Path(".tanpuhui"), alias="TANPUHUI_DATA_DIR")
+
+    # Secrets: webhook signing falls back to per-organisation secrets; this one encrypts
+    # reporters' identities at rest (Art. 34) and signs nothing else.
+    secret_key: SecretStr = Field(default=SecretStr("dev-only-change-me"), alias="TANPUHUI_SECRET_KEY")
+    token_ttl_days: int = Field(default=90, alias="TOKEN_TTL_DAYS", ge=1)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
+    activity_threads: int = Field(default=16, alias="ACTIVITY_THREADS", ge=1)
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (tanpuhui dev sets it for the embedded database)")
+        return self.database_url
+
+    def require_temporal_address(self) -> str:
+        if not self.temporal_address:
+            raise RuntimeError("TEMPORAL_ADDRESS is not set (tanpuhui dev sets it for the dev server)")
+        return self.temporal_address
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def binary_path(name: str) -> str | None:
+    """A pip-installed binary (temporal, temporal-test-server): the running venv's bin/ first, then PATH."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)

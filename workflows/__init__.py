@@ -1,0 +1,1 @@
+"""Durable processes, one module per process; only domain code and temporalio are imported here."""

@@ -1,0 +1,5 @@
+"""Every workflow class the worker runs."""
+
+from __future__ import annotations
+
+WORKFLOWS: list[type] = []
