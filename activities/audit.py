@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from domain.contracts.audit import RECORD_AUDIT, AuditRecord
+from settings import Settings
 from store import audit
 from store.session import transaction
 
@@ -16,3 +19,7 @@ class AuditActivities:
     def record_audit(self, event: AuditRecord) -> int:
         with transaction(self.session_factory) as session:
             return audit.record(session, **event.model_dump()).id
+
+
+def activities(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:
+    return [AuditActivities(session_factory)]

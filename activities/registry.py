@@ -1,4 +1,4 @@
-"""Every activity object the worker runs, built around one session factory."""
+"""Every activity object the worker runs: each area module builds its own around the session factory."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.audit import AuditActivities
+from activities import audit, calendar, cases, documents, methodology, notifications, policy, review, scenario
 from settings import Settings
+
+AREAS = [audit, cases, calendar, policy, documents, notifications, review, methodology, scenario]
 
 
 def activity_objects(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:
-    return [
-        AuditActivities(session_factory),
-    ]
+    return [obj for area in AREAS for obj in area.activities(session_factory, settings)]
 
 
 def collect(objects: list[Any]) -> list[Callable]:

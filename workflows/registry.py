@@ -1,5 +1,7 @@
-"""Every workflow class the worker runs."""
+"""Every workflow class the worker runs: each process module lists its own."""
 
 from __future__ import annotations
 
-WORKFLOWS: list[type] = []
+from workflows import methodology, review, scenario
+
+WORKFLOWS: list[type] = [*review.WORKFLOWS, *methodology.WORKFLOWS, *scenario.WORKFLOWS]

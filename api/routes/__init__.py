@@ -7,9 +7,11 @@ from api.routes import (
     experts,
     health,
     identity,
+    methodologies,
     notifications,
     policy,
     reviews,
+    scenarios,
     workflows_admin,
 )
 
@@ -24,4 +26,6 @@ ROUTERS = [
     experts.router,
     reviews.router,
     workflows_admin.router,
+    methodologies.router,
+    scenarios.router,
 ]

@@ -1,4 +1,4 @@
-"""identity and audit
+"""identity, audit and the case register
 
 Revision ID: 0001
 Revises: 
@@ -100,8 +100,51 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('user_id', 'scope', 'key', name=op.f('pk_idempotency_records'))
     )
 
+    op.create_table('cases',
+    sa.Column('case_id', sa.String(length=100), nullable=False),
+    sa.Column('case_type', sa.String(length=40), nullable=False),
+    sa.Column('stage', sa.String(length=60), nullable=False),
+    sa.Column('owner_organisation_id', sa.BigInteger(), nullable=True),
+    sa.Column('title', sa.String(length=300), nullable=True),
+    sa.Column('deadline', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['owner_organisation_id'], ['organisations.id'], name=op.f('fk_cases_owner_organisation_id_organisations')),
+    sa.PrimaryKeyConstraint('case_id', name=op.f('pk_cases'))
+    )
+    op.create_index(op.f('ix_cases_case_type'), 'cases', ['case_type'], unique=False)
+    op.create_index(op.f('ix_cases_owner_organisation_id'), 'cases', ['owner_organisation_id'], unique=False)
+    op.create_index(op.f('ix_cases_stage'), 'cases', ['stage'], unique=False)
+    op.create_table('case_participants',
+    sa.Column('id', sa.BigInteger(), nullable=False),
+    sa.Column('case_id', sa.String(length=100), nullable=False),
+    sa.Column('capacity', sa.String(length=30), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=True),
+    sa.Column('organisation_id', sa.BigInteger(), nullable=True),
+    sa.Column('granted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.case_id'], name=op.f('fk_case_participants_case_id_cases')),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_case_participants_organisation_id_organisations')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_case_participants_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_case_participants')),
+    sa.UniqueConstraint('case_id', 'capacity', 'user_id', 'organisation_id', name='uq_case_participants_grant', postgresql_nulls_not_distinct=True)
+    )
+    op.create_index(op.f('ix_case_participants_case_id'), 'case_participants', ['case_id'], unique=False)
+    op.create_index(op.f('ix_case_participants_organisation_id'), 'case_participants', ['organisation_id'], unique=False)
+    op.create_index(op.f('ix_case_participants_user_id'), 'case_participants', ['user_id'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_case_participants_user_id'), table_name='case_participants')
+    op.drop_index(op.f('ix_case_participants_organisation_id'), table_name='case_participants')
+    op.drop_index(op.f('ix_case_participants_case_id'), table_name='case_participants')
+    op.drop_table('case_participants')
+    op.drop_index(op.f('ix_cases_stage'), table_name='cases')
+    op.drop_index(op.f('ix_cases_owner_organisation_id'), table_name='cases')
+    op.drop_index(op.f('ix_cases_case_type'), table_name='cases')
+    op.drop_table('cases')
     op.drop_table('idempotency_records')
     op.drop_index(op.f('ix_api_tokens_user_id'), table_name='api_tokens')
     op.drop_table('api_tokens')

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+COMPUTE_DEADLINE = "compute_deadline"
+
+
+class DeadlineRequest(BaseModel):
+    start: datetime  # workflow.now() when the period starts
+    working_days: int = Field(ge=0)
+    # A recomputation never makes a legal period shorter (SPEC §3): the answer is at least this.
+    not_before: datetime | None = None
+
+
+class Deadline(BaseModel):
+    end: datetime  # end of the last working day, Asia/Shanghai, as an aware instant
+    provisional: bool  # crosses a year whose official calendar is not loaded

@@ -1,0 +1,35 @@
+"""The generic case register: every process case, its owner, stage and participants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MIRROR_CASE = "mirror_case"
+GRANT_CASE_ACCESS = "grant_case_access"
+
+
+class CaseMirror(BaseModel):
+    """Upsert the case row with its current stage (idempotent: the same stage twice changes nothing)."""
+
+    case_id: str  # business id = workflow id, e.g. methodology-42
+    case_type: str
+    stage: str
+    occurred_at: datetime
+    owner_organisation_id: int | None = None
+    title: str | None = None
+    deadline: datetime | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseAccessGrant(BaseModel):
+    """Let a user or organisation see a case and its documents (an assigned expert, a verifier)."""
+
+    case_id: str
+    capacity: str  # expert, verifier, …
+    granted_at: datetime
+    user_id: int | None = None
+    organisation_id: int | None = None
+    revoke: bool = False

@@ -1,0 +1,31 @@
+"""Policy parameters (SPEC §3): defaults follow the measures; the bureau changes them with an
+effective date; each case snapshots them when it starts and keeps them to the end."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PolicyParameters(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Art. 20: project reductions are publicised for at least 7 working days.
+    publicity_working_days: int = Field(default=7, ge=7, le=60)
+    # SPEC §2.1 expert panel review (Art. 5, 11, 14, 21).
+    panel_size: int = Field(default=3, ge=1, le=15)
+    review_task_working_days: int = Field(default=10, ge=1, le=60)
+    review_reminder_working_days: int = Field(default=2, ge=0, le=30)
+    revision_days: int = Field(default=30, ge=1, le=365)  # calendar days for the applicant to resubmit
+    max_revision_rounds: int = Field(default=3, ge=1, le=10)
+    # SPEC §2.2 methodology re-evaluation (Art. 11).
+    methodology_reevaluation_years: int = Field(default=2, ge=1, le=10)
+    methodology_reevaluation_reminder_days: int = Field(default=60, ge=1, le=365)
+    # SPEC §2.3 scenario evaluation (Art. 14, 16).
+    scenario_pass_mark: int = Field(default=80, ge=1, le=100)
+    scenario_label_validity_years: int = Field(default=3, ge=1, le=10)
+    scenario_expiry_reminder_days: int = Field(default=60, ge=1, le=365)
+    # SPEC §2.4 objections during publicity.
+    objection_answer_working_days: int = Field(default=5, ge=1, le=30)
+
+
+DEFAULT_POLICY = PolicyParameters()

@@ -1,0 +1,22 @@
+"""scenario (placeholder: the scenario work fills it in)
+
+Revision ID: 0006
+Revises: 0005
+"""
+from __future__ import annotations
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

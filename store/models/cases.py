@@ -1,0 +1,41 @@
+"""The generic case register (one row per process case) and who besides its owner may see it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.base import Base
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(100), primary_key=True)  # = workflow id
+    case_type: Mapped[str] = mapped_column(String(40), index=True)
+    stage: Mapped[str] = mapped_column(String(60), index=True)
+    owner_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    title: Mapped[str | None] = mapped_column(String(300))
+    deadline: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CaseParticipant(Base):
+    __tablename__ = "case_participants"
+    __table_args__ = (UniqueConstraint("case_id", "capacity", "user_id", "organisation_id",
+                                       name="uq_case_participants_grant", postgresql_nulls_not_distinct=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    capacity: Mapped[str] = mapped_column(String(30))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    granted_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

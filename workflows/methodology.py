@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the methodology work."""
+
+WORKFLOWS: list[type] = []

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the review work."""
+
+WORKFLOWS: list[type] = []

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the scenario work."""
+
+WORKFLOWS: list[type] = []
