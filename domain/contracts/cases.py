@@ -33,3 +33,23 @@ class CaseAccessGrant(BaseModel):
     user_id: int | None = None
     organisation_id: int | None = None
     revoke: bool = False
+
+
+# Every process workflow (and the review) answers this query, for the admin view of workflows.
+CASE_STATE_QUERY = "case_state"
+
+
+class OpenTask(BaseModel):
+    task_id: str
+    kind: str  # review, resubmission, verification, publicity, …
+    assignee: str | None = None  # a role or "expert:<roster id>", never personal data
+    due: datetime | None = None
+    overdue: bool = False
+
+
+class CaseView(BaseModel):
+    case_id: str
+    case_type: str
+    stage: str
+    deadline: datetime | None = None
+    open_tasks: list[OpenTask] = Field(default_factory=list)

@@ -57,3 +57,39 @@ class ReviewOutcome(BaseModel):
     decisions: list[ExpertDecision]
     # Panel score for scored reviews: mean of experts' totals, in hundredths (exact integer).
     mean_score_hundredths: int | None = None
+
+
+# --- The review workflow's interface (updates with validators; update id = f"{name}-{task_id}" etc.) ---
+UPDATE_FORM_PANEL = "form_panel"  # update id: f"panel-{review_id}-{sorted expert ids}"
+UPDATE_DECIDE = "decide"  # update id: f"review-{task_id}"
+UPDATE_RECUSE = "recuse"  # update id: f"recuse-{task_id}"
+UPDATE_REPLACE_EXPERT = "replace_expert"  # update id: f"replace-{task_id}-{new_expert_id}"
+
+
+def task_id_for(review_id: str, seq: int) -> str:
+    return f"{review_id}-task-{seq}"
+
+
+class FormPanel(BaseModel):
+    actor_user_id: int
+    expert_ids: list[int]  # roster ids; exactly policy.panel_size, none with a conflict of interest
+
+
+class SubmitDecision(BaseModel):
+    task_id: str
+    actor_user_id: int
+    vote: Vote
+    comments: str = Field(min_length=1, max_length=20000)
+    scores: dict[str, int] = Field(default_factory=dict)  # criterion code -> 0..max_score
+
+
+class Recusal(BaseModel):
+    task_id: str
+    actor_user_id: int
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class ReplaceExpert(BaseModel):
+    task_id: str
+    actor_user_id: int
+    new_expert_id: int
