@@ -1,6 +1,7 @@
 """Routers per area, in the order they appear in the OpenAPI document."""
 
 from api.routes import (
+    accounts,
     audit,
     calendar,
     documents,
@@ -11,6 +12,7 @@ from api.routes import (
     notifications,
     policy,
     projects,
+    reference_lists,
     reviews,
     scenarios,
     workflows_admin,
@@ -29,5 +31,7 @@ ROUTERS = [
     workflows_admin.router,
     methodologies.router,
     scenarios.router,
+    reference_lists.router,
     projects.router,
+    accounts.router,
 ]
