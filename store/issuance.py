@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, any_, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from domain.roles import OrganisationStatus, OrganisationType
@@ -70,7 +70,7 @@ def key_emitter_boundary_conflict(
     """Art. 23: the developer's key-emitter listing whose boundary holds the facility during [start, end]."""
     return session.scalars(select(KeyEmitter).where(
         KeyEmitter.organisation_id == organisation_id,
-        KeyEmitter.boundary_facility_ids.any(facility_id),
+        literal(facility_id) == any_(KeyEmitter.boundary_facility_ids),
         _overlaps(KeyEmitter.effective_from, KeyEmitter.effective_until, start, end),
     ).order_by(KeyEmitter.id).limit(1)).first()
 
