@@ -11,12 +11,13 @@ from datetime import date, datetime
 from sqlalchemy import and_, any_, literal, or_, select, text
 from sqlalchemy.orm import Session
 
+from domain.issuance import Stage
 from domain.roles import OrganisationStatus, OrganisationType
 from store.models.identity import Organisation
 from store.models.issuance import IssuanceCase, KeyEmitter, OtherSchemeRegistration, Project, VerifierAccreditation
 
 # A monitoring period of a case in these stages no longer claims its dates (Art. 24).
-RELEASED_STAGES = ("withdrawn", "rejected")
+RELEASED_STAGES = (Stage.WITHDRAWN.value, Stage.REJECTED.value)
 
 
 class Ineligible(Exception):

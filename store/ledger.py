@@ -110,10 +110,12 @@ def blocks(session: Session, account_id: int) -> list[UnitBlock]:
         .order_by(UnitBlock.serial_prefix, UnitBlock.serial_start)))
 
 
-def block_of_issuance(session: Session, issuance_id: int) -> UnitBlock | None:
-    return session.scalars(
-        select(UnitBlock).where(UnitBlock.issuance_id == issuance_id).order_by(UnitBlock.serial_start).limit(1)
-    ).first()
+def issued_range(session: Session, issuance_id: int) -> str | None:
+    """The serial range an issuance created, also after its block was split; None for zero tonnes."""
+    row = session.execute(
+        select(UnitBlock.serial_prefix, func.min(UnitBlock.serial_start), func.max(UnitBlock.serial_end))
+        .where(UnitBlock.issuance_id == issuance_id).group_by(UnitBlock.serial_prefix)).first()
+    return None if row is None else serials.serial_range(*row)
 
 
 def find_block(session: Session, serial: str) -> UnitBlock | None:

@@ -8,6 +8,7 @@ from api.routes import (
     experts,
     health,
     identity,
+    issuance,
     methodologies,
     notifications,
     policy,
@@ -33,5 +34,6 @@ ROUTERS = [
     scenarios.router,
     reference_lists.router,
     projects.router,
+    issuance.router,
     accounts.router,
 ]

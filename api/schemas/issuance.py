@@ -180,3 +180,168 @@ class ProjectOut(BaseModel):
     description: str
     other_registrations: list[OtherRegistrationIn]
     registered_at: datetime
+
+
+# --- issuance cases ------------------------------------------------------------------------------
+
+class AccountingReport(BaseModel):
+    """核算报告 of one monitoring period, and the accredited verifier commissioned to verify it."""
+
+    period_start: date
+    period_end: date
+    claimed_tco2e: Tonnes = Field(description="tCO2e, at most 3 decimals; a string keeps it exact")
+    benefit_sharing: str = Field(min_length=1, max_length=20000, description="利益分配 statement")
+    verifier_organisation_id: int
+
+    @field_validator("claimed_tco2e")
+    @classmethod
+    def _claimed(cls, v: Decimal) -> Decimal:
+        _grams(v, allow_zero=False)
+        return v
+
+    @model_validator(mode="after")
+    def _period(self) -> AccountingReport:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end must not be before period_start")
+        return self
+
+    @property
+    def claimed_grams(self) -> int:
+        return serials.tonnes_to_grams(self.claimed_tco2e)
+
+
+class VerifierResponseIn(BaseModel):
+    accept: bool
+    reason: str = Field(default="", max_length=4000)
+
+
+class CommissionIn(BaseModel):
+    verifier_organisation_id: int
+
+
+class CommentsIn(BaseModel):
+    comments: str = Field(min_length=1, max_length=20000)
+
+
+class AmendmentIn(BaseModel):
+    claimed_tco2e: Tonnes | None = None
+    benefit_sharing: str | None = Field(default=None, min_length=1, max_length=20000)
+    comments: str = Field(min_length=1, max_length=20000, description="what was corrected")
+
+    @field_validator("claimed_tco2e")
+    @classmethod
+    def _claimed(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None:
+            _grams(v, allow_zero=False)
+        return v
+
+
+class VerificationReportIn(BaseModel):
+    verified_tco2e: Tonnes = Field(description="tCO2e, at most 3 decimals, not more than claimed")
+    conclusion: str = Field(min_length=1, max_length=20000)
+
+    @field_validator("verified_tco2e")
+    @classmethod
+    def _verified(cls, v: Decimal) -> Decimal:
+        _grams(v, allow_zero=True)
+        return v
+
+
+class ObjectionIn(BaseModel):
+    """Anyone may object during publicity; name and contact are optional and never published."""
+
+    content: str = Field(min_length=1, max_length=4000)
+    name: str | None = Field(default=None, max_length=100)
+    contact: str | None = Field(default=None, max_length=200)
+
+
+class AnswerIn(BaseModel):
+    answer: str = Field(min_length=1, max_length=20000)
+
+
+class RulingIn(BaseModel):
+    upheld: bool
+    reason: str = Field(min_length=1, max_length=20000)
+
+
+class ApplicationIn(BaseModel):
+    statement: str = Field(default="", max_length=20000)
+
+
+class DecisionIn(BaseModel):
+    publish: bool
+    reason: str = Field(min_length=1, max_length=20000)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class NoticeOut(BaseModel):
+    id: int
+    case_id: str
+    round_no: int
+    project_name: str
+    district: str
+    developer_name: str
+    period_start: date
+    period_end: date
+    verified_tco2e: str
+    benefit_sharing: str
+    starts_at: datetime
+    ends_at: datetime
+    provisional: bool
+    open: bool
+    remaining_seconds: int
+    closed_at: datetime | None
+    outcome: str | None
+    objections: int
+
+
+class ObjectionOut(BaseModel):
+    id: int
+    notice_id: int
+    content: str
+    filed_at: datetime
+    answer: str | None
+    answered_at: datetime | None
+    ruling: str | None
+    ruling_reason: str | None
+    ruled_at: datetime | None
+    # Only the bureau sees who objected.
+    objector_name: str | None = None
+    objector_contact: str | None = None
+
+
+class ObjectionFiledOut(BaseModel):
+    objection_id: int
+    notice_id: int
+    answer_due: datetime
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    project_id: int
+    organisation_id: int
+    period_start: date
+    period_end: date
+    claimed_tco2e: str
+    benefit_sharing: str
+    verifier_organisation_id: int
+    verified_tco2e: str | None
+    verification_conclusion: str | None
+    stage: str
+    state: dict | None = Field(default=None, description="the live case state from the workflow")
+
+
+class IssuedReductionOut(BaseModel):
+    case_id: str
+    project_id: int
+    project_name: str
+    developer_name: str
+    vintage: int
+    tonnes: int
+    remainder_grams: int
+    serial_range: str | None
+    not_declarable_elsewhere: bool
+    issued_at: datetime

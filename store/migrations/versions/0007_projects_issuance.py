@@ -98,6 +98,7 @@ def upgrade() -> None:
     sa.Column('verified_grams', sa.BigInteger(), nullable=True),
     sa.Column('verification_conclusion', sa.Text(), nullable=True),
     sa.Column('stage', sa.String(length=40), nullable=False),
+    sa.Column('facts_seq', sa.Integer(), nullable=False),
     sa.Column('filed_by_user_id', sa.BigInteger(), nullable=False),
     sa.Column('filed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
