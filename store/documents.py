@@ -98,7 +98,7 @@ def _accepted_type(path: Path, filename: str, declared_type: str | None) -> str:
         try:
             with zipfile.ZipFile(path) as z:
                 members = z.namelist()
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, EOFError, ValueError):  # not a readable package: no members to judge by
             members = []
     media_type = rules.check(filename, declared_type, head, members)
     if media_type is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -279,3 +280,40 @@ async def test_relay_loop_delivers_and_stops(session_factory, receiver_factory, 
     await asyncio.wait_for(relay, 5)
     assert len(receiver.requests) == 1
     assert _delivery(db).status == "delivered"
+
+
+async def test_the_worker_process_runs_the_relay(local_temporal_env, settings, session_factory, receiver_factory, db):
+    import worker
+
+    receiver = receiver_factory([200])
+    org = _org_with_webhook(session_factory, receiver.url)
+    with session_factory() as s, s.begin():
+        notifications.notify(s, _message(recipient_organisation_ids=[org.id]), now=identity.now_utc())
+    process_settings = settings.model_copy(update={
+        "temporal_address": local_temporal_env.client.service_client.config.target_host,
+        "task_queue": f"relay-{uuid.uuid4().hex[:8]}"})
+    running = asyncio.create_task(worker.run(process_settings))
+    for _ in range(200):
+        if receiver.requests or running.done():
+            break
+        await asyncio.sleep(0.05)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(running, 10)
+    assert len(receiver.requests) == 1
+    assert _delivery(db).status == "delivered"
+
+
+async def test_a_removed_webhook_url_fails_the_delivery_at_once(session_factory, http, db):
+    org = _org_with_webhook(session_factory, "http://127.0.0.1:9/hook")
+    _notify(session_factory, _message(recipient_organisation_ids=[org.id]))
+    db.execute(update(Organisation).where(Organisation.id == org.id).values(webhook_url=None))
+    db.commit()
+    assert deliver_due(session_factory, T0, http) == 1
+    d = _delivery(db)
+    assert (d.status, d.attempts, d.last_error) == ("failed", 1, "the organisation has no webhook URL any more")
+
+
+def test_retry_delay_doubles_up_to_an_hour():
+    assert [rules.retry_delay(n) for n in (1, 2, 3, 4)] == [timedelta(seconds=s) for s in (30, 60, 120, 240)]
+    assert rules.retry_delay(30) == timedelta(hours=1)
