@@ -47,6 +47,7 @@ def parse(text: str, *, expected_year: int | None = None) -> OfficialYear:
     working: dict[date, str] = {}
     seen: dict[date, int] = {}
     header_seen = False  # a bad year header is reported once, not again on every day line
+    day_lines = 0
 
     def err(n: int | None, line: str, rule: str, message: str) -> None:
         errors.append(LineError(n, line, rule, message))
@@ -77,6 +78,7 @@ def parse(text: str, *, expected_year: int | None = None) -> OfficialYear:
             else:
                 notice = value
             continue
+        day_lines += 1
         m = _DAY_LINE.match(line)
         if not m:
             err(n, raw, "syntax", "expected 'YYYY-MM-DD off|work Holiday name'")
@@ -109,9 +111,9 @@ def parse(text: str, *, expected_year: int | None = None) -> OfficialYear:
             err(n, raw, "work_on_weekday", f"{day} is a {day:%A}: only weekend days are listed as working days")
         else:
             (days_off if kind == "off" else working)[day] = name
-    if not header_seen and not seen:
+    if not header_seen and not day_lines:
         err(None, "", "year_header_missing", "the file has no 'year: YYYY' header")
-    if not seen and year is not None:
+    if not day_lines and year is not None:
         err(None, "", "no_days", "the file lists no days off and no working weekends")
     if errors:
         raise CalendarFileRefused(errors)
