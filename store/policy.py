@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from domain.policy import DEFAULT_POLICY, PolicyParameters
@@ -29,7 +30,7 @@ def effective(session: Session, at: datetime) -> PolicyParameters:
     rows = session.execute(
         select(PolicyChange.parameter, PolicyChange.value)
         .where(PolicyChange.effective_from <= at)
-        .distinct(PolicyChange.parameter)
+        .ext(distinct_on(PolicyChange.parameter))
         .order_by(PolicyChange.parameter, PolicyChange.effective_from.desc(), PolicyChange.id.desc())
     ).all()
     overrides = {p: v for p, v in rows if p in PARAMETERS}  # a parameter since dropped from the code is ignored

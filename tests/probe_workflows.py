@@ -42,9 +42,11 @@ class PolicySnapshotProbe:
         return await workflow.execute_activity(SNAPSHOT_POLICY, PolicySnapshotRequest(at=workflow.now()),
                                                result_type=PolicyParameters, start_to_close_timeout=_TIMEOUT)
 
-    @workflow.query
-    def snapshot_taken(self) -> bool:
-        return self.snapshot is not None
+    @workflow.update
+    async def snapshot_taken(self) -> PolicyParameters:
+        await workflow.wait_condition(lambda: self.snapshot is not None)
+        assert self.snapshot is not None
+        return self.snapshot
 
     @workflow.signal
     def go(self) -> None:
