@@ -15,7 +15,7 @@ from domain import calendar_file
 from domain.calendar_file import CalendarFileRefused
 from domain.contracts.calendar import Deadline, DeadlineRequest
 from domain.roles import Role
-from domain.working_days import SHANGHAI, OfficialYear, WorkingDayCalendar
+from domain.working_days import SHANGHAI, OfficialYear, PeriodEnd, WorkingDayCalendar
 from store import calendar
 from store.models.audit import AuditEvent
 from store.models.calendar import CalendarYear
@@ -64,7 +64,7 @@ def test_seven_working_days_across_the_2026_national_day(cal):
     # From Wed 30 Sep 15:00: 1-7 Oct are off; 8, 9 Oct are days 1-2; Sat 10 Oct (调休) is 3;
     # 12-15 Oct are days 4-7.
     result = cal.period_end(sh(2026, 9, 30, 15), 7)
-    assert result == type(result)(end=sh(2026, 10, 16), provisional=False)
+    assert result == PeriodEnd(end=sh(2026, 10, 16), provisional=False)
 
 
 def test_a_start_at_local_midnight_counts_that_day(cal):
@@ -85,8 +85,7 @@ def test_zero_working_days_end_at_the_start(cal):
 
 def test_a_period_into_a_year_without_official_data_is_provisional(cal):
     # Ends on Thu 31 Dec 2026: still official.
-    assert cal.period_end(sh(2026, 12, 24, 10), 5) == type(cal.period_end(sh(2026, 12, 24, 10), 5))(
-        end=sh(2027, 1, 1), provisional=False)
+    assert cal.period_end(sh(2026, 12, 24, 10), 5) == PeriodEnd(end=sh(2027, 1, 1), provisional=False)
     # Into 2027 (weekends only assumed: Fri 1 Jan counts as a working day).
     result = cal.period_end(sh(2026, 12, 24, 10), 10)
     assert result.end == sh(2027, 1, 8) and result.provisional is True
