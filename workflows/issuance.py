@@ -9,6 +9,8 @@ Human actions are updates whose validators refuse the wrong actor (forbidden), t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -75,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         VerifierResponse,
         Withdrawal,
     )
+    from domain.contracts.notifications import NOTIFY, Notification
     from domain.contracts.policy import SNAPSHOT_POLICY, PolicySnapshotRequest
     from domain.contracts.review import REVIEW_WORKFLOW, ReviewOutcome, ReviewRequest, Vote, review_workflow_id
     from domain.issuance import FINAL_STAGES, Stage
@@ -106,6 +109,14 @@ class IssuanceCaseWorkflow:
         self._tick = 0  # moves on every change the main loop may be waiting for
         self._seq = 0  # numbers the case's writes (facts, audit dedupe keys)
         self._calendar_loaded = False
+        self._started = False
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """A human action's turn: after the case has started, one at a time."""
+        await workflow.wait_condition(lambda: self._started)
+        async with self._lock:
+            yield
 
     # --- the main loop: only what time or a child decides ----------------------------------------
 
@@ -113,11 +124,12 @@ class IssuanceCaseWorkflow:
     async def run(self, start: IssuanceStart) -> IssuanceState:
         self.policy = await workflow.execute_activity(
             SNAPSHOT_POLICY, PolicySnapshotRequest(at=workflow.now()), result_type=PolicyParameters, **_ACTIVITY)
-        async with self._lock:
-            await self._grant_verifier(self.s.verifier_organisation_id)
+        async with self._lock:  # the case row first: access grants refer to it
             await self._enter(Stage.AWAITING_VERIFIER, "filed", Actor(
                 user_id=start.filed_by_user_id, organisation_id=start.developer_organisation_id,
                 role=Role.APPLICANT.value), {"claimed_grams": start.claimed_grams})
+            await self._grant_verifier(self.s.verifier_organisation_id)
+            self._started = True
         while self.s.stage not in FINAL_STAGES:
             if self.s.stage == Stage.PUBLICITY and self.s.publicity and not self.s.publicity.closed:
                 await self._publicity(self.s.publicity)
@@ -140,13 +152,17 @@ class IssuanceCaseWorkflow:
     async def _publicity(self, p: PublicityState) -> None:
         """Ends only after its end instant AND after every objection of the round is ruled on."""
         while self.s.stage == Stage.PUBLICITY and self.s.publicity is p and not p.closed:
-            if self._calendar_loaded:
-                self._calendar_loaded = False
-                if p.provisional:
-                    async with self._lock:
-                        await self._recompute_publicity(p)
-                continue
             now = workflow.now()
+            # A provisional end is recomputed when a calendar is loaded (signal) and once more when it
+            # is reached, in case nobody signalled; either way it never gets shorter.
+            if p.provisional and (self._calendar_loaded or now >= p.ends_at):
+                self._calendar_loaded = False
+                async with self._lock:
+                    if self.s.publicity is p and not p.closed:
+                        await self._recompute_publicity(p)
+                if now < p.ends_at or p.provisional is False:
+                    continue
+            self._calendar_loaded = False
             if now >= p.ends_at and not self._unruled(p.round_no):
                 async with self._lock:
                     if self.s.stage == Stage.PUBLICITY and self.s.publicity is p and not p.closed:
@@ -161,7 +177,10 @@ class IssuanceCaseWorkflow:
         d = await self._act(COMPUTE_DEADLINE, DeadlineRequest(
             start=p.starts_at, working_days=self.policy.publicity_working_days, not_before=p.ends_at), Deadline)
         before = p.ends_at
-        p.ends_at, p.provisional = max(d.end, p.ends_at), d.provisional  # never shorter (SPEC §3)
+        ends = max(d.end, p.ends_at)  # never shorter (SPEC §3)
+        if (ends, d.provisional) == (p.ends_at, p.provisional):
+            return
+        p.ends_at, p.provisional = ends, d.provisional
         await self._act(SAVE_PUBLICITY_NOTICE, NoticeWrite(
             case_id=self.s.case_id, round_no=p.round_no, starts_at=p.starts_at, ends_at=p.ends_at,
             provisional=p.provisional, verified_grams=self.s.verified_grams or 0), int)
@@ -243,11 +262,32 @@ class IssuanceCaseWorkflow:
                 case_id=self.s.case_id, case_type=CASE_TYPE, stage=stage.value, occurred_at=now,
                 owner_organisation_id=self.s.developer_organisation_id, title=self.start.project_name,
                 deadline=deadline, details={"project_id": self.start.project_id})),
-            self._audit(action, actor, details))
+            self._audit(action, actor, details),
+            self._notify(stage, action))
         workflow.upsert_search_attributes([
             sa.CASE_TYPE.value_set(CASE_TYPE), sa.CASE_STAGE.value_set(stage.value),
             sa.CASE_NUMBER.value_set(self.s.case_id),
             sa.CASE_DEADLINE.value_set(deadline) if deadline else sa.CASE_DEADLINE.value_unset()])
+
+    async def _notify(self, stage: Stage, action: str) -> None:
+        """Tell whoever must act next (or the developer, of an outcome)."""
+        developer = [self.s.developer_organisation_id]
+        orgs, roles = {
+            Stage.AWAITING_VERIFIER: ([self.s.verifier_organisation_id], []),
+            Stage.VERIFIER_DECLINED: (developer, []),
+            Stage.VERIFICATION: ([self.s.verifier_organisation_id], []),
+            Stage.CORRECTION: (developer, []),
+            Stage.PUBLICITY: (developer, [Role.BUREAU_ADMIN.value]),
+            Stage.AWAITING_APPLICATION: (developer, []),
+            Stage.REVISION: (developer, []),
+            Stage.DECISION: ([], [Role.BUREAU_ADMIN.value]),
+            Stage.PUBLISHED: (developer, [Role.OPERATOR_ADMIN.value]),
+        }.get(stage, (developer, []))
+        await self._act(NOTIFY, Notification(
+            dedupe_key=f"{self.s.case_id}:{self._seq}:{action}", occurred_at=workflow.now(),
+            kind=f"issuance.{action}", subject=f"{self.s.case_id} ({self.start.project_name}): {stage.value}",
+            body=self.s.last_comments if stage == Stage.CORRECTION and self.s.last_comments else "",
+            case_id=self.s.case_id, recipient_organisation_ids=orgs, recipient_roles=roles))
 
     async def _audit(self, action: str, actor: Actor | None, details: dict[str, Any]) -> None:
         await self._act(RECORD_AUDIT, AuditRecord(
@@ -306,7 +346,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_VERIFIER_RESPONSE)
     async def verifier_response(self, r: VerifierResponse) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_verifier_response(r)
             if r.accept:
                 await self._enter(Stage.VERIFICATION, "verifier_accepted", r.actor, {})
@@ -322,7 +362,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_COMMISSION_VERIFIER)
     async def commission_verifier(self, c: CommissionVerifier) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_commission(c)
             self.s.verifier_organisation_id = c.verifier_organisation_id
             self.s.engagement_no += 1
@@ -338,7 +378,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_REQUEST_CORRECTIONS)
     async def request_corrections(self, c: CorrectionRequest) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_corrections(c)
             self.s.corrections_no += 1
             self.s.last_comments = c.comments
@@ -352,7 +392,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_AMEND_REPORT)
     async def amend_report(self, a: Amendment) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_amendment(a)
             if a.claimed_grams is not None:
                 self.s.claimed_grams = a.claimed_grams
@@ -369,7 +409,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_FILE_VERIFICATION_REPORT)
     async def file_verification_report(self, v: VerificationReport) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_report(v)
             assert self.policy is not None
             self.s.reports_no += 1
@@ -393,8 +433,6 @@ class IssuanceCaseWorkflow:
     def _check_report(self, v: VerificationReport) -> None:
         self._as_verifier(v.actor)
         self._in(Stage.VERIFICATION)
-        if self.policy is None:
-            raise _refuse("conflict", f"{self.s.case_id} is still starting")
         if v.verified_grams > self.s.claimed_grams:
             raise _refuse("invalid", f"the verified quantity ({v.verified_grams} g) exceeds the claimed quantity "
                                      f"({self.s.claimed_grams} g)")
@@ -403,7 +441,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_FILE_OBJECTION)
     async def file_objection(self, f: ObjectionFiled) -> ObjectionState:
-        async with self._lock:
+        async with self._turn():
             self._check_objection(f)
             assert self.policy is not None and self.s.publicity is not None
             d = await self._act(COMPUTE_DEADLINE, DeadlineRequest(
@@ -427,7 +465,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_ANSWER_OBJECTION)
     async def answer_objection(self, a: ObjectionAnswer) -> ObjectionState:
-        async with self._lock:
+        async with self._turn():
             self._check_answer(a)
             o = self._objection(a.objection_id)
             await self._act(RECORD_OBJECTION_STEP, ObjectionStep(objection_id=o.objection_id, at=workflow.now(),
@@ -450,7 +488,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_RULE_OBJECTION)
     async def rule_objection(self, r: ObjectionRuling) -> ObjectionState:
-        async with self._lock:
+        async with self._turn():
             self._check_ruling(r)
             o = self._objection(r.objection_id)
             ruling = "upheld" if r.upheld else "dismissed"
@@ -490,7 +528,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_SUBMIT_APPLICATION)
     async def submit_application(self, a: Application) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_application(a)
             self.s.review_round += 1
             self.s.revision_due = None
@@ -505,7 +543,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_DECIDE)
     async def decide(self, d: Decision) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_decision(d)
             self.s.decision_reason = d.reason
             await self._enter(Stage.PUBLISHED if d.publish else Stage.REJECTED,
@@ -522,7 +560,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_ISSUE)
     async def issue(self, i: IssueOrderUpdate) -> IssueResult:
-        async with self._lock:
+        async with self._turn():
             self._check_issue(i)
             result = await self._act(ISSUE_REDUCTIONS, IssueRequest(
                 case_id=self.s.case_id, issued_at=workflow.now(), operator_user_id=i.actor.user_id), IssueResult)
@@ -537,7 +575,7 @@ class IssuanceCaseWorkflow:
 
     @workflow.update(name=UPDATE_WITHDRAW)
     async def withdraw(self, w: Withdrawal) -> IssuanceState:
-        async with self._lock:
+        async with self._turn():
             self._check_withdrawal(w)
             if self.s.publicity is not None and not self.s.publicity.closed:
                 await self._close_notice(self.s.publicity, "withdrawn")
