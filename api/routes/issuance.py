@@ -50,14 +50,14 @@ from api.schemas.issuance import (
 from api.workflow_updates import execute_update, query
 from domain import serials
 from domain.contracts import issuance as c
-from domain.issuance import Stage, shanghai_today
+from domain.issuance import FINAL_STAGES, Stage, shanghai_today
 from domain.roles import AUTHORITIES, Role
 from store import audit, ledger
 from store.identity import now_utc
 from store.issuance import accreditation_on, key_emitter_boundary_conflict, overlapping_period
 from store.models.identity import Organisation, User
 from store.models.issuance import IssuanceCase, Objection, Project, PublicityNotice
-from store.models.ledger import Issuance
+from store.models.ledger import InstitutionalAccount, Issuance
 
 router = APIRouter(tags=["issuance"])
 Verifier = Annotated[User, Depends(require_roles(Role.VERIFIER))]
@@ -192,7 +192,9 @@ async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal
 # --- the verifier and the developer --------------------------------------------------------------
 
 async def _act(session, user, temporal, case_id: str, update: str, arg: Any, update_id, result_type=c.IssuanceState):
-    _visible_case(session, user, case_id)
+    case = _visible_case(session, user, case_id)
+    if Stage(case.stage) in FINAL_STAGES:  # its workflow has ended: nothing more can happen
+        raise conflict(f"{case_id} is {case.stage}")
     session.rollback()  # release the read before waiting on the workflow
     state = await _state(temporal, case_id)
     return await execute_update(temporal, case_id, update, arg(state) if callable(arg) else arg,
@@ -268,6 +270,14 @@ async def decide(case_id: str, body: DecisionIn, session: DbSession, user: Burea
 @router.post("/issuance-cases/{case_id}/issuance", response_model=c.IssueResult,
              summary="The operator registers and issues whole tonnes into the developer's account")
 async def issue(case_id: str, session: DbSession, user: Operator, temporal: TemporalClient):
+    issued = session.scalar(select(Issuance).where(Issuance.issuance_key == case_id))
+    if issued is not None:  # a retry after the case ended: the issuance as it was made
+        _visible_case(session, user, case_id)
+        account = session.get(InstitutionalAccount, issued.account_id)
+        assert account is not None
+        return c.IssueResult(issuance_id=issued.id, tonnes=issued.tonnes, remainder_grams=issued.remainder_grams,
+                             serial_range=ledger.issued_range(session, issued.id),
+                             account_number=account.account_number)
     return await _act(session, user, temporal, case_id, c.UPDATE_ISSUE, c.IssueOrderUpdate(actor=_actor(user)),
                       lambda s: f"issue-{case_id}", result_type=c.IssueResult)
 
@@ -349,7 +359,8 @@ async def rule_objection(case_id: str, objection_id: int, body: RulingIn, sessio
                          temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_RULE_OBJECTION,
                       c.ObjectionRuling(actor=_actor(user), objection_id=objection_id, **body.model_dump()),
-                      lambda s: f"ruling-{objection_id}", result_type=c.ObjectionState)
+                      lambda s: f"ruling-{objection_id}-{'upheld' if body.upheld else 'dismissed'}",
+                      result_type=c.ObjectionState)
 
 
 # --- public pages -------------------------------------------------------------------------------
