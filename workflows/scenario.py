@@ -55,6 +55,11 @@ ACTIVITY_TIMEOUT = timedelta(minutes=2)
 RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 
 
+def _reason(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+
+
 @workflow.defn(name=SCENARIO_WORKFLOW)
 class ScenarioEvaluation:
     @workflow.init
@@ -67,6 +72,7 @@ class ScenarioEvaluation:
         self.decision: OperatorDecision | None = None
         self.lapsed_reason: str | None = None  # the revision period ran out
         self.checked: ApplicationChecked | None = None
+        self.settled = Stage.CHECKING  # the stage once audited and mirrored: what updates answer with
         self.lock = asyncio.Lock()
 
     @workflow.run
@@ -79,7 +85,7 @@ class ScenarioEvaluation:
             checked = await self._check(app.self_assessment_id, 1)
         except ActivityError as err:
             # The self-assessment failed a gate or the pass mark when the workflow looked again.
-            return await self._close(Stage.REFUSED, Outcome.REFUSED, reasons=str(err.cause or err))
+            return await self._close(Stage.REFUSED, Outcome.REFUSED, reasons=_reason(err))
         self._take(checked)
         if self.withdrawal is not None:
             return await self._withdrawn()
@@ -256,7 +262,7 @@ class ScenarioEvaluation:
     @workflow.update(name=UPDATE_WITHDRAW)
     async def withdraw(self, w: Withdrawal) -> ScenarioCaseState:
         self.withdrawal = w
-        await workflow.wait_condition(lambda: self.state.stage in TERMINAL)
+        await workflow.wait_condition(lambda: self.settled in TERMINAL)
         return self.state
 
     @withdraw.validator
@@ -274,11 +280,13 @@ class ScenarioEvaluation:
             try:
                 checked = await self._check(r.self_assessment_id, r.round_no + 1)
             except ActivityError as err:
-                raise ApplicationError(str(err.cause or err), type="SelfAssessmentFails") from None
+                raise ApplicationError(_reason(err), type="SelfAssessmentFails") from None
             self._take(checked)
             self.resubmission = r
             await self._audit("scenario.resubmitted", actor=r.actor_user_id, role=Role.APPLICANT,
                               details={"self_assessment_id": r.self_assessment_id, "round_no": r.round_no + 1})
+        await workflow.wait_condition(lambda: self.settled in TERMINAL or (
+            self.settled == Stage.IN_REVIEW and self.state.round_no > r.round_no))
         return self.state
 
     @resubmit.validator
@@ -293,7 +301,7 @@ class ScenarioEvaluation:
     @workflow.update(name=UPDATE_DECIDE)
     async def decide(self, d: OperatorDecision) -> ScenarioCaseState:
         self.decision = d
-        await workflow.wait_condition(lambda: self.state.stage != Stage.AWAITING_DECISION)
+        await workflow.wait_condition(lambda: self.settled in TERMINAL or self.settled == Stage.PUBLISHED)
         return self.state
 
     @decide.validator
@@ -339,6 +347,7 @@ class ScenarioEvaluation:
         self.state.deadline = deadline
         await self._audit(action, actor=actor, role=role, details=details)
         await self._mirror()
+        self.settled = stage
 
     async def _audit(self, action: str, *, actor: int | None = None, role: str | None = None,
                      details: dict | None = None) -> None:

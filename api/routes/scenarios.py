@@ -53,6 +53,7 @@ from domain.contracts.scenario import (
 from domain.policy import DEFAULT_POLICY
 from domain.roles import AUTHORITIES, Role
 from store import audit, scenarios
+from store.models.cases import Case
 from store.models.identity import Organisation, User
 from store.models.scenario import (
     EvaluationSpec,
@@ -307,11 +308,13 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
     return resp
 
 
-def _case_out(case: ScenarioCase, state: ScenarioCaseState | None) -> CaseOut:
+def _case_out(case: ScenarioCase, state: ScenarioCaseState | None, mirrored: str | None = None) -> CaseOut:
+    """The workflow's live state; without it (engine unreachable) the mirrored stage from PostgreSQL."""
+    stage = state.stage if state else Stage(mirrored or case.outcome or Stage.CHECKING)
     return CaseOut(
         case_id=case.case_id, scenario_id=case.scenario_id, spec_id=case.spec_id,
         self_assessment_id=case.self_assessment_id, round_no=state.round_no if state else case.round_no,
-        stage=state.stage if state else Stage(case.outcome), submitted_at=case.submitted_at,
+        stage=stage, submitted_at=case.submitted_at,
         deadline=state.deadline if state else None, review_id=state.review_id if state else None,
         outcome=case.outcome, reasons=case.reasons,
         panel_outcome=state.panel_outcome if state else case.panel_outcome,
@@ -357,10 +360,10 @@ async def _update(temporal: TemporalClient, workflow_id: str, name: str, arg: An
 async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
     case = _visible_case(session, user, case_id)
     try:
-        state = await _state(temporal, case_id)
+        return _case_out(case, await _state(temporal, case_id))
     except RPCError:
-        state = None
-    return _case_out(case, state)
+        mirrored = session.get(Case, case_id)
+        return _case_out(case, None, mirrored.stage if mirrored else None)
 
 
 @router.post("/scenario-cases/{case_id}/withdraw", response_model=CaseOut,
@@ -368,7 +371,7 @@ async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal
 async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
     case = _visible_case(session, actor, case_id)
     if case.outcome == "withdrawn":
-        return _case_out(case, None)  # a retried withdrawal
+        return _case_out(case, None, "withdrawn")  # a retried withdrawal
     state = await _update(temporal, case_id, UPDATE_WITHDRAW, Withdrawal(
         actor_user_id=actor.id, actor_organisation_id=actor.organisation_id, reason=body.reason),
         f"withdraw-{case_id}", ScenarioCaseState)
