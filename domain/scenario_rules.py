@@ -200,7 +200,3 @@ def label_valid_until(published_at: datetime, years: int) -> datetime:
 def expiry_reminder_at(valid_until: datetime, reminder_days: int) -> datetime:
     return valid_until - timedelta(days=reminder_days)
 
-
-def is_expired(valid_until: datetime, at: datetime) -> bool:
-    return at >= valid_until
-

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain import scenario_rules as rules
-from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest, Outcome
+from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest
 from store.models.scenario import (
     EvaluationSpec,
     ScenarioCase,
@@ -98,6 +98,3 @@ def set_round(session: Session, case_id: str, round_no: int, self_assessment_id:
     session.execute(update(ScenarioCase).where(ScenarioCase.case_id == case_id).values(
         round_no=round_no, self_assessment_id=self_assessment_id))
 
-
-def outcome_of(case: ScenarioCase) -> Outcome | None:
-    return Outcome(case.outcome) if case.outcome else None
