@@ -1,17 +1,13 @@
-"""Test-only stand-ins for pieces built elsewhere (policy snapshot, notify, the PanelReview child).
-
-Used only by the scenario workflow-logic tests; they follow the contracts in domain/contracts/*.
-"""
+"""Test-only stand-in for the PanelReview child (built by the expert-review work), following
+domain/contracts/review.py; used only by the scenario workflow-logic tests."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from domain.contracts.notifications import NOTIFY, Notification
-from domain.contracts.policy import SNAPSHOT_POLICY, PolicySnapshotRequest
 from domain.contracts.review import (
     REVIEW_WORKFLOW,
     UPDATE_DECIDE,
@@ -25,22 +21,6 @@ from domain.contracts.review import (
     review_workflow_id,
     task_id_for,
 )
-from domain.policy import PolicyParameters
-
-NOTIFICATIONS: list[Notification] = []
-POLICY = {"value": PolicyParameters()}
-
-
-@activity.defn(name=SNAPSHOT_POLICY)
-def snapshot_policy(req: PolicySnapshotRequest) -> PolicyParameters:
-    return POLICY["value"]
-
-
-@activity.defn(name=NOTIFY)
-def notify(n: Notification) -> None:
-    if all(x.dedupe_key != n.dedupe_key for x in NOTIFICATIONS):
-        NOTIFICATIONS.append(n)
-
 
 @workflow.defn(name=REVIEW_WORKFLOW)
 class StandInPanelReview:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -12,17 +13,16 @@ import pytest_asyncio
 from sqlalchemy import select, text
 from temporalio.worker import Worker
 
-from activities.audit import AuditActivities
-from activities.cases import CaseActivities
-from activities.registry import collect
-from activities.scenario import ScenarioActivities
+from activities.registry import activity_objects, collect
 from domain.contracts.review import UPDATE_DECIDE, SubmitDecision, task_id_for
 from domain.contracts.scenario import SCENARIO_WORKFLOW, LabelRequest, ScenarioApplication, ScenarioCaseState
-from domain.policy import PolicyParameters
 from domain.roles import Role
 from store import scenarios
 from store.audit import trail
 from store.models.cases import Case
+from store.models.documents import Document
+from store.models.notifications import InboxItem
+from store.models.notifications import Notification as NotificationRow
 from store.models.scenario import Scenario, ScenarioCase, ScenarioLabel, SelfAssessment
 from tests import scenario_standins as standins
 from workflows.scenario import ScenarioEvaluation
@@ -36,7 +36,7 @@ SPEC = {
         {"code": "W2", "name": "Customer low-carbon rewards", "kind": "weighted", "weight": 40},
     ],
 }
-PASSING = [{"code": "G1", "passed": True, "evidence_document_ids": [1]}, {"code": "W1", "score": 55},
+PASSING = [{"code": "G1", "passed": True}, {"code": "W1", "score": 55},
            {"code": "W2", "score": 35}]  # 90
 SCENARIO = {"name": "Hubu Alley Noodles", "category": "restaurant", "address": "Hubu Alley 1, Wuchang",
             "district": "wu_chang", "behaviour_description": "Customers scan a code for no-tableware orders; points."}
@@ -53,16 +53,22 @@ def fresh_case_numbers(engine):
 
 
 @pytest_asyncio.fixture
-async def scenario_worker(temporal_env, session_factory, settings):
-    standins.NOTIFICATIONS.clear()
-    standins.POLICY["value"] = PolicyParameters()
-    objects = [AuditActivities(session_factory), CaseActivities(session_factory), ScenarioActivities(session_factory)]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        async with Worker(temporal_env.client, task_queue=settings.task_queue,
-                          workflows=[ScenarioEvaluation, standins.StandInPanelReview],
-                          activities=[*collect(objects), standins.snapshot_policy, standins.notify],
-                          activity_executor=pool, workflow_failure_exception_types=[Exception]) as w:
-            yield w
+async def scenario_worker(temporal_env, session_factory, settings, activity_executor):
+    """Every real activity; the review child is a stand-in until the expert-review work is merged."""
+    async with Worker(temporal_env.client, task_queue=settings.task_queue,
+                      workflows=[ScenarioEvaluation, standins.StandInPanelReview],
+                      activities=collect(activity_objects(session_factory, settings)),
+                      activity_executor=activity_executor, workflow_failure_exception_types=[Exception]) as w:
+        yield w
+
+
+def notifications(db, kind: str) -> list[NotificationRow]:
+    db.expire_all()
+    return list(db.scalars(select(NotificationRow).where(NotificationRow.kind == kind)))
+
+
+def inbox_users(db, notification: NotificationRow) -> set[int]:
+    return set(db.scalars(select(InboxItem.user_id).where(InboxItem.notification_id == notification.id)))
 
 
 @pytest.fixture
@@ -76,6 +82,14 @@ async def published_spec(client, operator, **changes) -> dict:
     r = await client.post(f"{API}/scenario-specs/{r.json()['id']}/publish", headers=operator.headers)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+async def upload_pdf(client, actor) -> int:
+    content = b"%PDF-1.7\n1 0 obj <<>> endobj\n" + os.urandom(16) + b"\n%%EOF\n"
+    r = await client.post(f"{API}/documents", files={"file": ("evidence.pdf", content, "application/pdf")},
+                          data={"kind": "evidence"}, headers=actor.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
 
 
 async def new_scenario(client, applicant) -> int:
@@ -169,7 +183,7 @@ async def test_operator_drafts_and_publishes_versioned_specs(client, operator, a
 # --- self-assessment and application ---
 
 async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass_mark(
-        client, operator, applicant, scenario_worker, db):
+        client, operator, applicant, make_actor, scenario_worker, db):
     scenario_id = await new_scenario(client, applicant)
     r = await client.post(f"{API}/scenarios/{scenario_id}/self-assessments", json={"items": PASSING},
                           headers=applicant.headers)
@@ -181,7 +195,14 @@ async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass
     assert r.status_code == 422
     assert {(e["field"], e["rule"]) for e in r.json()["errors"]} == {("items.1.score", "range"), ("items", "missing_item")}
 
-    passing = await self_assess(client, applicant, scenario_id)
+    evidence = await upload_pdf(client, applicant)
+    foreign = await upload_pdf(client, make_actor(Role.APPLICANT))
+    with_foreign = [{**PASSING[0], "evidence_document_ids": [foreign]}, *PASSING[1:]]
+    r = await client.post(f"{API}/scenarios/{scenario_id}/self-assessments", json={"items": with_foreign},
+                          headers=applicant.headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "items.0.evidence_document_ids"
+    passing = await self_assess(client, applicant, scenario_id,
+                                [{**PASSING[0], "evidence_document_ids": [evidence]}, *PASSING[1:]])
     assert (passing["total_score"], passing["passes"], passing["failing_items"]) == (90, True, [])
     gate_fails = await self_assess(client, applicant, scenario_id, [{"code": "G1", "passed": False}, *PASSING[1:]])
     assert (gate_fails["total_score"], gate_fails["passes"], gate_fails["failing_items"]) == (90, False, ["G1"])
@@ -203,6 +224,7 @@ async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass
     assert again.status_code == 201 and again.json()["case_id"] == r.json()["case_id"]
     other = await apply(client, applicant, scenario_id, passing["id"])
     assert other.status_code == 409  # one evaluation at a time
+    assert db.get(Document, evidence).case_id == r.json()["case_id"]  # the panel may read the evidence
     await wait_stage(client, applicant, r.json()["case_id"], "in_review")
 
 
@@ -269,11 +291,10 @@ async def test_panel_mean_publication_label_reminder_and_expiry(
     now = datetime.now(timezone.utc)
     await temporal_env.sleep(label.valid_until - timedelta(days=61) - now)
     assert not (await case_of(client, operator, case_id)).get("expiry_reminded", False)
-    assert not [n for n in standins.NOTIFICATIONS if n.kind == "scenario.label_expiry_reminder"]
+    assert notifications(db, "scenario.label_expiry_reminder") == []
     await temporal_env.sleep(timedelta(days=2))
-    [reminder] = await wait_for(lambda: [n for n in standins.NOTIFICATIONS if n.kind == "scenario.label_expiry_reminder"])
-    assert reminder.recipient_roles == ["operator_admin"]
-    assert reminder.recipient_organisation_ids == [applicant.user.organisation_id]
+    [reminder] = await wait_for(lambda: notifications(db, "scenario.label_expiry_reminder"))
+    assert {operator.id, applicant.id} <= inbox_users(db, reminder)
     await temporal_env.sleep(timedelta(days=60))
     await wait_stage(client, operator, case_id, "expired")
     labels = (await client.get(f"{API}/scenario-labels", params={"status": "expired"})).json()
@@ -297,7 +318,7 @@ async def wait_for(find):
 
 
 async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass_mark(
-        client, operator, applicant, make_actor, scenario_worker, temporal_env):
+        client, operator, applicant, make_actor, scenario_worker, temporal_env, db):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
     await panel_decides(client, temporal_env.client, operator, case_id,
@@ -305,8 +326,8 @@ async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass
                          ("approve", {"W1": 50, "W2": 30})])
     case = await wait_stage(client, applicant, case_id, "returned")
     assert case["round_no"] == 1 and case["deadline"] is not None
-    [returned] = await wait_for(lambda: [n for n in standins.NOTIFICATIONS if n.kind == "scenario.returned"])
-    assert "expert 1" in returned.body
+    [returned] = await wait_for(lambda: notifications(db, "scenario.returned"))
+    assert "expert 1" in returned.body and applicant.id in inbox_users(db, returned)
 
     scenario_id = case["scenario_id"]
     failing = await self_assess(client, applicant, scenario_id, [{"code": "G1", "passed": False}, *PASSING[1:]])

@@ -50,10 +50,10 @@ from domain.contracts.scenario import (
     Withdrawal,
     scenario_case_id,
 )
-from domain.policy import DEFAULT_POLICY
 from domain.roles import AUTHORITIES, Role
-from store import audit, scenarios
+from store import audit, documents, policy, scenarios
 from store.models.cases import Case
+from store.models.documents import Document
 from store.models.identity import Organisation, User
 from store.models.scenario import (
     EvaluationSpec,
@@ -87,7 +87,7 @@ def _is_authority(user: User | None) -> bool:
              summary="Create a draft evaluation specification (next version of its category)")
 def create_spec(body: SpecCreate, session: DbSession, actor: Operator,
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
-    pass_mark = body.pass_mark if body.pass_mark is not None else DEFAULT_POLICY.scenario_pass_mark
+    pass_mark = body.pass_mark if body.pass_mark is not None else policy.effective(session, _now()).scenario_pass_mark
     found = rules.validate_spec([rules.SpecItem(i.code, i.kind, i.weight) for i in body.items], pass_mark)
     if found:
         raise _violations(found)
@@ -214,6 +214,12 @@ def create_self_assessment(scenario_id: int, body: SelfAssessmentCreate, session
     if found:
         raise _violations(found)
     result = rules.score(items, answers, spec.pass_mark)
+    for i, a in enumerate(body.items):
+        for doc_id in a.evidence_document_ids:
+            doc = session.get(Document, doc_id)
+            if doc is None or doc.owner_organisation_id != scenario.organisation_id:
+                raise unprocessable(f"items.{i}.evidence_document_ids", "own_documents",
+                                    f"document {doc_id} does not exist or was not uploaded by your organisation")
 
     def create():
         assessment = SelfAssessment(
@@ -259,6 +265,11 @@ def _passing_assessment(session: Session, scenario: Scenario, assessment_id: int
     return assessment
 
 
+def _attach_evidence(session: Session, assessment: SelfAssessment, case_id: str, actor: User) -> None:
+    """The evidence becomes the case's: the panel's experts may read it (a document serves one case)."""
+    documents.attach(session, [d for item in assessment.items for d in item.evidence_document_ids], case_id, actor)
+
+
 # --- evaluation applications: one workflow per case ---
 
 @router.post("/scenarios/{scenario_id}/applications", status_code=201, response_model=CaseOut,
@@ -285,6 +296,7 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
                             submitted_at=_now())
         session.add(case)
         session.flush()
+        _attach_evidence(session, assessment, case.case_id, actor)
         audit.record(session, action="scenario.application_created", entity_type="scenario_case",
                      entity_id=case.case_id, case_id=case.case_id, occurred_at=case.submitted_at,
                      actor_user_id=actor.id, actor_role=actor.role,
@@ -384,8 +396,12 @@ async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: 
 async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
     case = _visible_case(session, actor, case_id)
     scenario = session.get(Scenario, case.scenario_id)
-    _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
+    assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
     current = await _state(temporal, case_id)
+    if current.stage != Stage.RETURNED:
+        raise conflict(f"{case_id} is {current.stage.value}; nothing awaits a resubmission")
+    _attach_evidence(session, assessment, case_id, actor)
+    session.commit()
     state = await _update(temporal, case_id, UPDATE_RESUBMIT, Resubmission(
         actor_user_id=actor.id, actor_organisation_id=actor.organisation_id,
         self_assessment_id=body.self_assessment_id, round_no=current.round_no),
