@@ -18,10 +18,11 @@ from activities.registry import activity_objects, collect
 from domain.contracts.review import UPDATE_DECIDE, SubmitDecision, task_id_for
 from domain.contracts.scenario import SCENARIO_WORKFLOW, LabelRequest, ScenarioApplication, ScenarioCaseState
 from domain.roles import Role
-from store import scenarios
+from store import policy, scenarios
 from store.audit import trail
 from store.models.cases import Case
 from store.models.documents import Document
+from store.models.identity import User
 from store.models.notifications import InboxItem
 from store.models.notifications import Notification as NotificationRow
 from store.models.scenario import Scenario, ScenarioCase, ScenarioLabel, SelfAssessment
@@ -356,6 +357,12 @@ async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass
                           headers=applicant.headers)
     assert r.status_code == 200, r.text
     assert r.json()["round_no"] == 2 and r.json()["self_assessment_id"] == revised["id"]
+    again = await client.post(f"{API}/scenario-cases/{case_id}/resubmission",
+                              json={"self_assessment_id": revised["id"]}, headers=applicant.headers)
+    assert again.status_code == 200 and again.json()["round_no"] == 2
+    r = await client.post(f"{API}/scenario-cases/{case_id}/resubmission", json={"self_assessment_id": failing["id"]},
+                          headers=applicant.headers)
+    assert r.status_code == 422  # checked before anything else
     case = await wait_stage(client, applicant, case_id, "in_review")
     assert case["review_id"] == f"{case_id}-review-2"
 
@@ -461,3 +468,26 @@ def test_label_sequence_has_no_gaps_or_duplicates_under_concurrency(session_fact
         codes = list(pool.map(publish, range(40)))  # every case twice: retries return the same label
     assert sorted(set(codes)) == [f"WH-S-2027-{n:04d}" for n in range(1, 21)]
     assert len(db.scalars(select(ScenarioLabel)).all()) == 20
+
+
+async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operator(
+        client, operator, applicant, bureau, scenario_worker, temporal_env, session_factory):
+    with session_factory() as s, s.begin():
+        now = datetime.now(timezone.utc)
+        policy.schedule_change(s, parameter="max_revision_rounds", value=1, effective_from=now, reason="test",
+                               actor=s.get(User, bureau.id), now=now)
+    await published_spec(client, operator)
+    case_id = await applied_case(client, operator, applicant)
+    revise = [("revise", {"W1": 50, "W2": 35})] * 3
+    await panel_decides(client, temporal_env.client, operator, case_id, revise)
+    case = await wait_stage(client, applicant, case_id, "returned")
+    revised = await self_assess(client, applicant, case["scenario_id"])
+    r = await client.post(f"{API}/scenario-cases/{case_id}/resubmission", json={"self_assessment_id": revised["id"]},
+                          headers=applicant.headers)
+    assert r.status_code == 200, r.text
+    await panel_decides(client, temporal_env.client, operator, case_id, revise)
+    case = await wait_stage(client, operator, case_id, "awaiting_decision")
+    assert (case["round_no"], case["panel_outcome"]) == (2, "revise")
+    r = await client.post(f"{API}/scenario-cases/{case_id}/decision", json={"decision": "publish"},
+                          headers=operator.headers)
+    assert r.status_code == 422 and "not approve" in r.json()["detail"]

@@ -398,6 +398,8 @@ async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor
     scenario = session.get(Scenario, case.scenario_id)
     assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
     current = await _state(temporal, case_id)
+    if current.stage != Stage.RETURNED and current.round_no > 1 and case.self_assessment_id == assessment.id:
+        return _case_out(case, current)  # a retried resubmission
     if current.stage != Stage.RETURNED:
         raise conflict(f"{case_id} is {current.stage.value}; nothing awaits a resubmission")
     _attach_evidence(session, assessment, case_id, actor)
