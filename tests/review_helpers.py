@@ -1,0 +1,60 @@
+"""Shared by the review tests: roster experts, a parent case row, review requests, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from domain.contracts.cases import CaseMirror
+from domain.contracts.review import ReviewCriterion, ReviewRequest
+from domain.policy import PolicyParameters
+from domain.roles import Role
+from store import cases, review
+from store.models.identity import Organisation, User
+
+
+def add_expert(session_factory: sessionmaker[Session], make_actor, *, org: Organisation | None = None,
+               conflicts: list[int] | None = None, active: bool = True):
+    """An expert user with a roster row; returns (actor, roster id)."""
+    actor = make_actor(Role.EXPERT, org=org)
+    with session_factory() as s, s.begin():
+        admin = s.get(User, actor.id)
+        expert = review.create_expert(s, actor=admin, user_id=actor.id, name=actor.user.name,
+                                      affiliation_organisation_id=actor.user.organisation_id,
+                                      expertise=["low-carbon travel"],
+                                      declared_conflict_organisation_ids=conflicts or [], active=active)
+        return actor, expert.id
+
+
+def parent_case(session_factory: sessionmaker[Session], owner_org_id: int | None, case_type: str = "methodology") -> str:
+    """The parent case row a review grants access on (processes mirror themselves before reviewing)."""
+    case_id = f"{case_type}-{uuid.uuid4().hex[:8]}"
+    with session_factory() as s, s.begin():
+        cases.mirror(s, CaseMirror(case_id=case_id, case_type=case_type, stage="expert_review",
+                                   occurred_at=datetime.now(timezone.utc), owner_organisation_id=owner_org_id))
+    return case_id
+
+
+def request(case_id: str, *, applicant_org: int | None, verifier_org: int | None = None,
+            authority: Role = Role.BUREAU_ADMIN, criteria: list[ReviewCriterion] | None = None,
+            panel_size: int = 3, round_no: int = 1) -> ReviewRequest:
+    return ReviewRequest(case_id=case_id, case_type=case_id.split("-")[0], round_no=round_no,
+                         authority_role=authority.value, subject=f"Subject of {case_id}",
+                         applicant_organisation_id=applicant_org, verifier_organisation_id=verifier_org,
+                         policy=PolicyParameters(panel_size=panel_size), criteria=criteria or [])
+
+
+async def eventually(check: Callable[[], object], timeout: float = 15.0):
+    """Poll until `check()` is truthy (activities run after the workflow wakes); returns its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
