@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from domain.roles import OrganisationStatus, OrganisationType, Role
+from domain.roles import OrganisationStatus, OrganisationType, Role, role_organisation_error
 from settings import get_settings
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -83,6 +83,10 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         org = session.get(Organisation, args.org) if args.org is not None else None
         if args.org is not None and org is None:
             print(f"error: organisation {args.org} does not exist", file=sys.stderr)
+            return 2
+        error = role_organisation_error(Role(args.role), OrganisationType(org.org_type) if org else None)
+        if error is not None:
+            print(f"error: --org: {error[1]}", file=sys.stderr)
             return 2
         user = identity.create_user(session, name=args.name, role=Role(args.role), organisation=org, email=args.email)
         _, secret = identity.issue_token(session, user, ttl_days=get_settings().token_ttl_days, label="cli")
