@@ -5,16 +5,29 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.worker import Worker
 
+from activities import audit as audit_activities
+from activities import cases as case_activities
+from activities import review as review_activities
+from activities.registry import collect
+from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
 from domain.contracts.cases import CaseMirror
+from domain.contracts.notifications import NOTIFY, Notification
 from domain.contracts.review import ReviewCriterion, ReviewRequest
 from domain.policy import PolicyParameters
 from domain.roles import Role
 from store import cases, review
 from store.models.identity import Organisation, User
+from tests.review_parent import TinyParent
+from workflows.review import PanelReview
+
 
 
 def add_expert(session_factory: sessionmaker[Session], make_actor, *, org: Organisation | None = None,
@@ -58,3 +71,49 @@ async def eventually(check: Callable[[], object], timeout: float = 15.0):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.05)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@activity.defn(name=COMPUTE_DEADLINE)
+def weekends_only_deadline(req: DeadlineRequest) -> Deadline:
+    """Stand-in calendar: the end of the N-th Monday-to-Friday day after the start day."""
+    day = req.start.astimezone(SHANGHAI).date()
+    left = req.working_days
+    while left:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+    return Deadline(end=end, provisional=False)
+
+
+class Outbox:
+    """Stand-in notify that records what would be sent; `task_queue` is the stand-in worker's queue."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, Notification] = {}
+        self.task_queue = ""
+
+    @activity.defn(name=NOTIFY)
+    def notify(self, n: Notification) -> None:
+        self.sent[n.dedupe_key] = n
+
+    def kinds(self, kind: str) -> list[Notification]:
+        return [n for n in self.sent.values() if n.kind == kind]
+
+
+@pytest.fixture
+async def outbox(temporal_env, session_factory, settings, activity_executor):
+    """A worker with the real review, case and audit activities and the calendar/notify stand-ins."""
+    box = Outbox()
+    objects = [area.activities(session_factory, settings) for area in (review_activities, case_activities,
+                                                                       audit_activities)]
+    worker = Worker(temporal_env.client, task_queue=f"review-{uuid.uuid4().hex[:8]}",
+                    workflows=[PanelReview, TinyParent],
+                    activities=[*collect([o for objs in objects for o in objs]), weekends_only_deadline, box.notify],
+                    activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
+    async with worker:
+        box.task_queue = worker.task_queue
+        yield box

@@ -3,24 +3,15 @@ PostgreSQL; stand-ins for the calendar (weekends only) and notifications (record
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
-from activities import audit as audit_activities
-from activities import cases as case_activities
-from activities import review as review_activities
-from activities.registry import collect
-from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
+from domain.contracts.calendar import DeadlineRequest
 from domain.contracts.cases import CaseView
-from domain.contracts.notifications import NOTIFY, Notification
 from domain.contracts.panel import (
     Refusal,
     decide_update_id,
@@ -49,51 +40,15 @@ from domain.roles import Role
 from store.models.audit import AuditEvent
 from store.models.cases import Case, CaseParticipant
 from store.models.review import Review, ReviewTaskRow
-from tests.review_helpers import add_expert, eventually, parent_case, request
 from tests.review_parent import TinyParent
-from workflows.review import PanelReview
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-@activity.defn(name=COMPUTE_DEADLINE)
-def weekends_only_deadline(req: DeadlineRequest) -> Deadline:
-    """Stand-in calendar: the end of the N-th Monday-to-Friday day after the start day."""
-    day = req.start.astimezone(SHANGHAI).date()
-    left = req.working_days
-    while left:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
-    return Deadline(end=end, provisional=False)
-
-
-class Outbox:
-    def __init__(self) -> None:
-        self.sent: dict[str, Notification] = {}
-
-    @activity.defn(name=NOTIFY)
-    def notify(self, n: Notification) -> None:
-        self.sent[n.dedupe_key] = n
-
-    def kinds(self, kind: str) -> list[Notification]:
-        return [n for n in self.sent.values() if n.kind == kind]
-
-
-@pytest.fixture
-async def outbox(temporal_env, session_factory, settings, activity_executor):
-    box = Outbox()
-    objects = [area.activities(session_factory, settings) for area in (review_activities, case_activities,
-                                                                       audit_activities)]
-    worker = Worker(temporal_env.client, task_queue=f"review-{uuid.uuid4().hex[:8]}",
-                    workflows=[PanelReview, TinyParent],
-                    activities=[*collect([o for objs in objects for o in objs]), weekends_only_deadline, box.notify],
-                    activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
-    async with worker:
-        box.task_queue = worker.task_queue
-        yield box
-
+from tests.review_helpers import (  # noqa: F401 (fixture)
+    add_expert,
+    eventually,
+    outbox,
+    parent_case,
+    request,
+    weekends_only_deadline,
+)
 
 @pytest.fixture
 def applicant_org(make_org):
