@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.notifications import run_webhook_relay
 from activities.registry import activity_objects, collect
 from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
@@ -42,11 +43,17 @@ async def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     engine = make_engine(settings.require_database_url())
     client = await connect(settings)
-    worker = build_worker(client, make_session_factory(engine), settings)
+    session_factory = make_session_factory(engine)
+    worker = build_worker(client, session_factory, settings)
+    # The webhook relay runs beside every worker; replicas share deliveries (SKIP LOCKED).
+    stop_relay = asyncio.Event()
+    relay = asyncio.create_task(run_webhook_relay(session_factory, stop_relay))
     logging.getLogger(__name__).info("worker polling task queue %s", settings.task_queue)
     try:
         await worker.run()
     finally:
+        stop_relay.set()
+        await relay
         engine.dispose()
 
 
