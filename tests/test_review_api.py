@@ -3,6 +3,9 @@ expert's own tasks, decisions and recusals, with every refusal (401/403/404/409/
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -10,7 +13,8 @@ from domain.contracts.review import REVIEW_WORKFLOW, ReviewCriterion, ReviewOutc
 from domain.roles import Role
 from store.models.audit import AuditEvent
 from store.models.identity import Organisation
-from tests.review_helpers import outbox, parent_case, request  # noqa: F401 (fixture)
+from store.models.review import Review
+from tests.review_helpers import eventually, parent_case, request
 
 
 async def add_expert(client, bureau, make_actor, org=None, conflicts=()):
@@ -33,9 +37,13 @@ async def experts(client, bureau, make_actor):
 
 
 @pytest.fixture
-def review_queue(outbox):  # noqa: F811
-    """The task queue of a worker running PanelReview."""
-    return outbox.task_queue
+def review_queue(worker, settings):
+    """The real worker (real calendar and notification outbox) runs the reviews."""
+    return settings.task_queue
+
+
+async def inbox_kinds(client, actor) -> list[str]:
+    return [n["kind"] for n in (await client.get("/api/v1/notifications", headers=actor.headers)).json()["items"]]
 
 
 async def start_review(temporal_env, session_factory, queue, applicant, **kw):
@@ -44,7 +52,8 @@ async def start_review(temporal_env, session_factory, queue, applicant, **kw):
     review_id = review_workflow_id(case_id, 1)
     handle = await temporal_env.client.start_workflow(REVIEW_WORKFLOW, req, id=review_id, task_queue=queue,
                                                       result_type=ReviewOutcome)
-    await handle.query("case_state")  # the first workflow task (which mirrors the review) has run
+    with session_factory() as s:  # the review has mirrored itself (its first activity)
+        await eventually(lambda: s.get(Review, review_id, populate_existing=True))
     return handle
 
 
@@ -137,6 +146,7 @@ async def test_experts_see_and_decide_only_their_own_tasks(
     tasks = [t["task_id"] for t in view["tasks"]]
     (e1, _), (e2, _), (e3, _), (e4, e4_id) = experts
 
+    assert await inbox_kinds(client, e1) == ["review.task_assigned"]
     listed = (await client.get("/api/v1/review-tasks", headers=e1.headers)).json()
     assert [t["task_id"] for t in listed] == [tasks[0]]
     assert listed[0]["subject"].startswith("Subject of methodology-") and listed[0]["status"] == "open"
@@ -172,6 +182,7 @@ async def test_experts_see_and_decide_only_their_own_tasks(
                               headers=e2.headers)).status_code == 200
     r = await client.post(f"/api/v1/review-tasks/{tasks[1]}/decision", json=decision, headers=e2.headers)
     assert r.status_code == 409
+    assert "review.replacement_needed" in await inbox_kinds(client, bureau)
     rep = f"/api/v1/reviews/{handle.id}/tasks/{tasks[1]}/replacement"
     assert (await client.post(rep, json={"expert_id": e4_id}, headers=operator.headers)).status_code == 403
     r = await client.post(rep, json={"expert_id": ids[0]}, headers=bureau.headers)
@@ -225,3 +236,44 @@ async def test_review_view_for_the_authority_and_the_applicant(
     assert seen["outcome"] == "approve" and seen["mean_score_hundredths"] == 933
     assert sorted(d["comments"] for d in seen["decisions"]) == ["score 10", "score 9", "score 9"]
     assert "expert_id" not in str(seen) and "panel" not in seen
+
+
+async def test_overdue_task_is_escalated_and_its_expert_replaced(
+        client, temporal_env, session_factory, review_queue, bureau, applicant, experts):
+    handle = await start_review(temporal_env, session_factory, review_queue, applicant)
+    url = f"/api/v1/reviews/{handle.id}"
+    view = (await client.post(f"{url}/panel", json={"expert_ids": [e for _, e in experts[:3]]},
+                              headers=bureau.headers)).json()
+    late = view["tasks"][0]
+    assert late["remind_at"] < late["due"]  # the real working-day calendar set both
+    for (actor, _), task in zip(experts[1:3], view["tasks"][1:]):
+        r = await client.post(f"/api/v1/review-tasks/{task['task_id']}/decision", headers=actor.headers,
+                              json={"vote": "revise", "comments": "more data"})
+        assert r.status_code == 200
+    due = datetime.fromisoformat(late["due"])
+    await temporal_env.sleep(due - await temporal_env.get_current_time() + timedelta(minutes=5))
+
+    for _ in range(300):  # the escalation is written by activities once the timer fires
+        if "review.task_overdue" in await inbox_kinds(client, bureau):
+            break
+        await asyncio.sleep(0.05)
+    assert "review.task_overdue" in await inbox_kinds(client, bureau)
+    assert "review.task_reminder" in await inbox_kinds(client, experts[0][0])
+    task = (await client.get(url, headers=bureau.headers)).json()["tasks"][0]
+    assert task["overdue"] and task["reminded_at"]
+    listed = (await client.get("/api/v1/review-tasks", headers=experts[0][0].headers)).json()
+    assert listed[0]["overdue"] is True
+
+    r = await client.post(f"{url}/tasks/{late['task_id']}/replacement", json={"expert_id": experts[3][1]},
+                          headers=bureau.headers)
+    assert r.status_code == 200, r.text
+    tasks = r.json()["tasks"]
+    assert [t["status"] for t in tasks] == ["replaced", "decided", "decided", "open"]
+    assert tasks[0]["replaced_by_task_id"] == tasks[3]["task_id"]
+    r = await client.post(f"/api/v1/review-tasks/{late['task_id']}/decision", headers=experts[0][0].headers,
+                          json={"vote": "approve", "comments": "sorry, late"})
+    assert r.status_code == 409
+    r = await client.post(f"/api/v1/review-tasks/{tasks[3]['task_id']}/decision",
+                          headers=experts[3][0].headers, json={"vote": "approve", "comments": "fine"})
+    assert r.status_code == 200, r.text
+    assert (await handle.result()).outcome == "revise"
