@@ -104,16 +104,19 @@ class Outbox:
         return [n for n in self.sent.values() if n.kind == kind]
 
 
+def standin_worker(client, box: Outbox, session_factory, settings, activity_executor) -> Worker:
+    """A worker with the real review, case and audit activities and the calendar/notify stand-ins."""
+    objects = [o for area in (review_activities, case_activities, audit_activities)
+               for o in area.activities(session_factory, settings)]
+    box.task_queue = f"review-{uuid.uuid4().hex[:8]}"
+    return Worker(client, task_queue=box.task_queue, workflows=[PanelReview, TinyParent],
+                  activities=[*collect(objects), weekends_only_deadline, box.notify],
+                  activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
+
+
 @pytest.fixture
 async def outbox(temporal_env, session_factory, settings, activity_executor):
-    """A worker with the real review, case and audit activities and the calendar/notify stand-ins."""
+    """The stand-in worker on the time-skipping server; yields the recorded notifications."""
     box = Outbox()
-    objects = [area.activities(session_factory, settings) for area in (review_activities, case_activities,
-                                                                       audit_activities)]
-    worker = Worker(temporal_env.client, task_queue=f"review-{uuid.uuid4().hex[:8]}",
-                    workflows=[PanelReview, TinyParent],
-                    activities=[*collect([o for objs in objects for o in objs]), weekends_only_deadline, box.notify],
-                    activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
-    async with worker:
-        box.task_queue = worker.task_queue
+    async with standin_worker(temporal_env.client, box, session_factory, settings, activity_executor):
         yield box

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Replayer
 
 from domain.contracts.calendar import DeadlineRequest
 from domain.contracts.cases import CaseView
@@ -41,12 +43,16 @@ from store.models.audit import AuditEvent
 from store.models.cases import Case, CaseParticipant
 from store.models.review import Review, ReviewTaskRow
 from tests.review_parent import TinyParent
+from workflows import search_attributes
+from workflows.review import PanelReview
 from tests.review_helpers import (  # noqa: F401 (fixture)
+    Outbox,
     add_expert,
     eventually,
     outbox,
     parent_case,
     request,
+    standin_worker,
     weekends_only_deadline,
 )
 
@@ -126,6 +132,9 @@ async def test_three_approvals_approve_and_everything_is_mirrored(temporal_env, 
                             .order_by(AuditEvent.id)).all()
     assert actions == ["review.started", "review.panel_formed", *["review.decision_submitted"] * 3,
                        "review.completed"]
+    # The recorded history replays deterministically against the current workflow code.
+    await Replayer(workflows=[PanelReview], data_converter=pydantic_data_converter).replay_workflow(
+        await handle.fetch_history())
 
 
 async def test_split_two_to_one_and_a_three_way_tie(temporal_env, outbox, session_factory, applicant_org, panel):
@@ -323,3 +332,25 @@ async def test_parent_workflow_receives_the_outcome_of_its_child_review(temporal
     outcome = await parent.result()
     assert outcome.review_id == f"{case_id}-review-2" and outcome.outcome == Vote.REJECT
     assert [d.comments for d in outcome.decisions] == [f"c{a.id}" for a, _ in panel[:3]]
+
+
+async def test_search_attributes_follow_the_stage_on_the_dev_server(local_temporal_env, session_factory, settings,
+                                                                    activity_executor, applicant_org, panel):
+    """Visibility (the admin view of workflows) needs the dev server: the test server cannot list."""
+    box = Outbox()
+    async with standin_worker(local_temporal_env.client, box, session_factory, settings, activity_executor):
+        case_id = parent_case(session_factory, applicant_org.id)
+        handle = await start(local_temporal_env, box, request(case_id, applicant_org=applicant_org.id))
+        task_ids = await form(handle, [e for _, e in panel[:3]])
+        attributes = (await handle.describe()).typed_search_attributes
+        assert attributes.get(search_attributes.CASE_STAGE) == "in_review"
+        assert attributes.get(search_attributes.CASE_TYPE) == "review"
+        assert attributes.get(search_attributes.CASE_NUMBER) == handle.id
+        with session_factory() as s:
+            assert attributes.get(search_attributes.CASE_DEADLINE) == s.get(ReviewTaskRow, task_ids[0]).due
+        for (actor, _), task_id in zip(panel[:3], task_ids):
+            await decide(handle, task_id, actor.id, Vote.APPROVE)
+        await handle.result()
+        attributes = (await handle.describe()).typed_search_attributes
+        assert attributes.get(search_attributes.CASE_STAGE) == "completed"
+        assert attributes.get(search_attributes.CASE_DEADLINE) is None
