@@ -236,6 +236,10 @@ async def test_review_view_for_the_authority_and_the_applicant(
     assert seen["outcome"] == "approve" and seen["mean_score_hundredths"] == 933
     assert sorted(d["comments"] for d in seen["decisions"]) == ["score 10", "score 9", "score 9"]
     assert "expert_id" not in str(seen) and "panel" not in seen
+    # The review is over: the workflow no longer takes changes.
+    r = await client.post(f"{url}/tasks/{view['tasks'][0]['task_id']}/replacement", json={"expert_id": experts[3][1]},
+                          headers=operator.headers)
+    assert r.status_code == 409 and "no longer running" in r.json()["detail"]
 
 
 async def test_overdue_task_is_escalated_and_its_expert_replaced(
