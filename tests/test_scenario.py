@@ -11,11 +11,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import pytest_asyncio
 from sqlalchemy import select, text
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError
-from temporalio.worker import Worker
 
-from activities.registry import activity_objects, collect
-from domain.contracts.review import UPDATE_DECIDE, SubmitDecision, task_id_for
+from domain.contracts.review import review_workflow_id
 from domain.contracts.scenario import SCENARIO_WORKFLOW, LabelRequest, ScenarioApplication, ScenarioCaseState
 from domain.roles import Role
 from store import policy, scenarios
@@ -26,8 +27,6 @@ from store.models.identity import User
 from store.models.notifications import InboxItem
 from store.models.notifications import Notification as NotificationRow
 from store.models.scenario import Scenario, ScenarioCase, ScenarioLabel, SelfAssessment
-from tests import scenario_standins as standins
-from workflows.scenario import ScenarioEvaluation
 
 API = "/api/v1"
 SPEC = {
@@ -55,13 +54,9 @@ def fresh_case_numbers(engine):
 
 
 @pytest_asyncio.fixture
-async def scenario_worker(temporal_env, session_factory, settings, activity_executor):
-    """Every real activity; the review child is a stand-in until the expert-review work is merged."""
-    async with Worker(temporal_env.client, task_queue=settings.task_queue,
-                      workflows=[ScenarioEvaluation, standins.StandInPanelReview],
-                      activities=collect(activity_objects(session_factory, settings)),
-                      activity_executor=activity_executor, workflow_failure_exception_types=[Exception]) as w:
-        yield w
+async def scenario_worker(worker, temporal_env, session_factory):
+    """The real worker (every workflow and activity, the PanelReview child included)."""
+    yield worker
     await end_open_cases(temporal_env.client, session_factory)
 
 
@@ -69,10 +64,13 @@ async def end_open_cases(temporal, session_factory) -> None:
     """The Temporal server outlives the test's rows: a case left running would retry its activities
     against truncated tables in later tests (and hold up time skipping), so end it with the test."""
     with session_factory() as s:
-        case_ids = list(s.scalars(select(ScenarioCase.case_id)))
-    for case_id in case_ids:
+        cases = list(s.execute(select(ScenarioCase.case_id, ScenarioCase.round_no)))
+    # The review children too: the test server does not apply parent close policies.
+    ids = [wid for case_id, rounds in cases
+           for wid in (case_id, *(review_workflow_id(case_id, n) for n in range(1, rounds + 1)))]
+    for wid in ids:
         try:
-            await temporal.get_workflow_handle(case_id).terminate("test finished")
+            await temporal.get_workflow_handle(wid).terminate("test finished")
         except RPCError:
             pass  # already ended
 
@@ -140,27 +138,50 @@ async def wait_stage(client, actor, case_id, stage) -> dict:
     raise AssertionError(f"{case_id} stayed {case['stage']}, expected {stage}")
 
 
+async def in_review(client, operator, case_id) -> dict:
+    """Wait until the case's review child runs and has registered itself (its first activity)."""
+    case = await wait_stage(client, operator, case_id, "in_review")
+    for _ in range(200):
+        if (await client.get(f"{API}/reviews/{case['review_id']}", headers=operator.headers)).status_code == 200:
+            return case
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"review {case['review_id']} never registered")
+
+
 async def applied_case(client, operator, applicant) -> str:
     scenario_id = await new_scenario(client, applicant)
     assessment = await self_assess(client, applicant, scenario_id)
     r = await apply(client, applicant, scenario_id, assessment["id"])
     assert r.status_code == 201, r.text
-    await wait_stage(client, applicant, r.json()["case_id"], "in_review")
+    await in_review(client, operator, r.json()["case_id"])
     return r.json()["case_id"]
 
 
-async def panel_decides(client, temporal, operator, case_id, votes: list[tuple[str, dict[str, int]]]) -> None:
-    """The operator forms the panel; each expert votes and scores every weighted item."""
+@pytest_asyncio.fixture
+async def experts(client, bureau, make_actor) -> list:
+    """Three committee members on the roster (their organisations are not the applicant's)."""
+    found = []
+    for _ in range(3):
+        actor = make_actor(Role.EXPERT)
+        r = await client.post(f"{API}/experts", headers=bureau.headers, json={
+            "user_id": actor.id, "name": f"Prof. {actor.id}", "expertise": ["green consumption"]})
+        assert r.status_code == 201, r.text
+        found.append((actor, r.json()["id"]))
+    return found
+
+
+async def panel_decides(client, operator, experts, case_id, votes: list[tuple[str, dict[str, int]]]) -> None:
+    """The operator forms the panel through the review API; each expert votes and scores every weighted item."""
     case = await case_of(client, operator, case_id)
-    r = await client.post(f"{API}/scenario-cases/{case_id}/panel", json={"expert_ids": [11, 12, 13]},
+    r = await client.post(f"{API}/reviews/{case['review_id']}/panel", json={"expert_ids": [e for _, e in experts]},
                           headers=operator.headers)
     assert r.status_code == 200, r.text
-    review = temporal.get_workflow_handle(case["review_id"])
-    for seq, (vote, scores) in enumerate(votes, start=1):
-        task_id = task_id_for(case["review_id"], seq)
-        await review.execute_update(UPDATE_DECIDE, SubmitDecision(
-            task_id=task_id, actor_user_id=seq, vote=vote, comments=f"expert {seq}", scores=scores),
-            id=f"review-{task_id}")
+    for (expert, _), (vote, scores) in zip(experts, votes):
+        tasks = (await client.get(f"{API}/review-tasks", headers=expert.headers)).json()
+        [task] = [t for t in tasks if t["review_id"] == case["review_id"]]
+        r = await client.post(f"{API}/review-tasks/{task['task_id']}/decision", headers=expert.headers,
+                              json={"vote": vote, "comments": f"expert {expert.id}", "scores": scores})
+        assert r.status_code == 200, r.text
 
 
 APPROVE_HIGH = [("approve", {"W1": 55, "W2": 35}), ("approve", {"W1": 50, "W2": 30}), ("approve", {"W1": 58, "W2": 39})]
@@ -240,7 +261,7 @@ async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass
     other = await apply(client, applicant, scenario_id, passing["id"])
     assert other.status_code == 409  # one evaluation at a time
     assert db.get(Document, evidence).case_id == r.json()["case_id"]  # the panel may read the evidence
-    await wait_stage(client, applicant, r.json()["case_id"], "in_review")
+    await in_review(client, operator, r.json()["case_id"])
 
 
 async def test_other_organisations_and_wrong_roles_are_refused(client, operator, applicant, make_actor, scenario_worker):
@@ -257,7 +278,8 @@ async def test_other_organisations_and_wrong_roles_are_refused(client, operator,
     assert r.status_code == 404
     assert (await client.get(f"{API}/scenarios", headers=stranger.headers)).json() == []
     assert (await client.post(f"{API}/scenarios", json=SCENARIO, headers=operator.headers)).status_code == 403
-    r = await client.post(f"{API}/scenario-cases/{case_id}/panel", json={"expert_ids": [1, 2, 3]},
+    review_id = (await case_of(client, applicant, case_id))["review_id"]
+    r = await client.post(f"{API}/reviews/{review_id}/panel", json={"expert_ids": [1, 2, 3]},
                           headers=applicant.headers)
     assert r.status_code == 403
     r = await client.post(f"{API}/scenario-cases/{case_id}/decision", json={"decision": "publish"},
@@ -271,10 +293,10 @@ async def test_other_organisations_and_wrong_roles_are_refused(client, operator,
 # --- panel, publication, label, expiry ---
 
 async def test_panel_mean_publication_label_reminder_and_expiry(
-        client, operator, applicant, scenario_worker, temporal_env, db):
+        client, operator, applicant, experts, scenario_worker, temporal_env, db):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
-    await panel_decides(client, temporal_env.client, operator, case_id, APPROVE_HIGH)
+    await panel_decides(client, operator, experts, case_id, APPROVE_HIGH)
     case = await wait_stage(client, operator, case_id, "awaiting_decision")
     assert case["panel_outcome"] == "approve"
     assert case["panel_mean_score_hundredths"] == (90 + 80 + 97) * 100 // 3 == 8900
@@ -332,16 +354,16 @@ async def wait_for(find):
 
 
 async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass_mark(
-        client, operator, applicant, make_actor, scenario_worker, temporal_env, db):
+        client, operator, applicant, make_actor, experts, scenario_worker, temporal_env, db):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
-    await panel_decides(client, temporal_env.client, operator, case_id,
+    await panel_decides(client, operator, experts, case_id,
                         [("revise", {"W1": 40, "W2": 30}), ("revise", {"W1": 40, "W2": 30}),
                          ("approve", {"W1": 50, "W2": 30})])
     case = await wait_stage(client, applicant, case_id, "returned")
     assert case["round_no"] == 1 and case["deadline"] is not None
     [returned] = await wait_for(lambda: notifications(db, "scenario.returned"))
-    assert "expert 1" in returned.body and applicant.id in inbox_users(db, returned)
+    assert f"expert {experts[0][0].id}" in returned.body and applicant.id in inbox_users(db, returned)
 
     scenario_id = case["scenario_id"]
     failing = await self_assess(client, applicant, scenario_id, [{"code": "G1", "passed": False}, *PASSING[1:]])
@@ -363,11 +385,11 @@ async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass
     r = await client.post(f"{API}/scenario-cases/{case_id}/resubmission", json={"self_assessment_id": failing["id"]},
                           headers=applicant.headers)
     assert r.status_code == 422  # checked before anything else
-    case = await wait_stage(client, applicant, case_id, "in_review")
+    case = await in_review(client, operator, case_id)
     assert case["review_id"] == f"{case_id}-review-2"
 
     # Round 2: the panel approves but its mean (75.00) is below the pass mark: only rejection remains.
-    await panel_decides(client, temporal_env.client, operator, case_id, [("approve", {"W1": 45, "W2": 30})] * 3)
+    await panel_decides(client, operator, experts, case_id, [("approve", {"W1": 45, "W2": 30})] * 3)
     case = await wait_stage(client, operator, case_id, "awaiting_decision")
     assert case["panel_mean_score_hundredths"] == 7500
     r = await client.post(f"{API}/scenario-cases/{case_id}/decision", json={"decision": "publish"},
@@ -381,11 +403,11 @@ async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass
     assert (await client.get(f"{API}/scenario-labels")).json() == []
 
 
-async def test_unanswered_revision_lapses_and_the_case_is_withdrawn(client, operator, applicant, scenario_worker,
-                                                                     temporal_env):
+async def test_unanswered_revision_lapses_and_the_case_is_withdrawn(client, operator, applicant, experts,
+                                                                     scenario_worker, temporal_env):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
-    await panel_decides(client, temporal_env.client, operator, case_id, [("revise", {"W1": 40, "W2": 30})] * 3)
+    await panel_decides(client, operator, experts, case_id, [("revise", {"W1": 40, "W2": 30})] * 3)
     await wait_stage(client, applicant, case_id, "returned")
     await temporal_env.sleep(timedelta(days=31))
     case = await wait_stage(client, applicant, case_id, "withdrawn")
@@ -405,8 +427,11 @@ async def test_applicant_withdraws_during_review(client, operator, applicant, sc
     again = await client.post(f"{API}/scenario-cases/{case_id}/withdraw", json={"reason": "closing the shop"},
                               headers=applicant.headers)
     assert again.status_code == 200
-    review = await temporal_env.client.get_workflow_handle(f"{case_id}-review-1").describe()
-    assert review.status.name in {"CANCELED", "TERMINATED"}
+    # Raw describe: the SDK's describe() cannot decode the test server's datetime search attributes.
+    review = await temporal_env.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(namespace=temporal_env.client.namespace,
+                                         execution=WorkflowExecution(workflow_id=f"{case_id}-review-1")))
+    assert review.workflow_execution_info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED
     # Re-evaluation is a new case.
     scenario_id = r.json()["scenario_id"]
     assessment = db.scalar(select(SelfAssessment).where(SelfAssessment.scenario_id == scenario_id))
@@ -471,7 +496,7 @@ def test_label_sequence_has_no_gaps_or_duplicates_under_concurrency(session_fact
 
 
 async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operator(
-        client, operator, applicant, bureau, scenario_worker, temporal_env, session_factory):
+        client, operator, applicant, bureau, experts, scenario_worker, temporal_env, session_factory):
     with session_factory() as s, s.begin():
         now = datetime.now(timezone.utc)
         policy.schedule_change(s, parameter="max_revision_rounds", value=1, effective_from=now, reason="test",
@@ -479,13 +504,13 @@ async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operat
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
     revise = [("revise", {"W1": 50, "W2": 35})] * 3
-    await panel_decides(client, temporal_env.client, operator, case_id, revise)
+    await panel_decides(client, operator, experts, case_id, revise)
     case = await wait_stage(client, applicant, case_id, "returned")
     revised = await self_assess(client, applicant, case["scenario_id"])
     r = await client.post(f"{API}/scenario-cases/{case_id}/resubmission", json={"self_assessment_id": revised["id"]},
                           headers=applicant.headers)
     assert r.status_code == 200, r.text
-    await panel_decides(client, temporal_env.client, operator, case_id, revise)
+    await panel_decides(client, operator, experts, case_id, revise)
     case = await wait_stage(client, operator, case_id, "awaiting_decision")
     assert (case["round_no"], case["panel_outcome"]) == (2, "revise")
     r = await client.post(f"{API}/scenario-cases/{case_id}/decision", json={"decision": "publish"},

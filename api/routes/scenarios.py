@@ -24,7 +24,6 @@ from api.schemas.scenarios import (
     DecisionIn,
     LabelOut,
     LabelStatus,
-    PanelIn,
     ResubmissionIn,
     ScenarioCreate,
     ScenarioOut,
@@ -35,7 +34,6 @@ from api.schemas.scenarios import (
     WithdrawalIn,
 )
 from domain import scenario_rules as rules
-from domain.contracts.review import UPDATE_FORM_PANEL, FormPanel
 from domain.contracts.scenario import (
     SCENARIO_STATE_QUERY,
     SCENARIO_WORKFLOW,
@@ -410,20 +408,6 @@ async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor
         f"resubmit-{case_id}-{current.round_no}", ScenarioCaseState)
     session.refresh(case)
     return _case_out(case, state)
-
-
-@router.post("/scenario-cases/{case_id}/panel", response_model=CaseOut,
-             summary="Form the expert panel of the current review round (operator)")
-async def form_panel(case_id: str, body: PanelIn, session: DbSession, actor: Operator, temporal: TemporalClient):
-    case = _visible_case(session, actor, case_id)
-    state = await _state(temporal, case_id)
-    if state.stage != Stage.IN_REVIEW or state.review_id is None:
-        raise conflict(f"{case_id} is {state.stage.value}; no review awaits a panel")
-    ids = sorted(body.expert_ids)
-    await _update(temporal, state.review_id, UPDATE_FORM_PANEL,
-                  FormPanel(actor_user_id=actor.id, expert_ids=body.expert_ids),
-                  f"panel-{state.review_id}-{'-'.join(map(str, ids))}")
-    return _case_out(case, await _state(temporal, case_id))
 
 
 @router.post("/scenario-cases/{case_id}/decision", response_model=CaseOut,

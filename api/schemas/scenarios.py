@@ -117,10 +117,6 @@ class WithdrawalIn(BaseModel):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-class PanelIn(BaseModel):
-    expert_ids: list[int] = Field(min_length=1, max_length=15)
-
-
 class DecisionIn(BaseModel):
     decision: Decision
     reasons: str = Field(default="", max_length=20000)
