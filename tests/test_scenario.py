@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, text
+from sqlalchemy import select
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.service import RPCError
 
-from domain.contracts.review import review_workflow_id
 from domain.contracts.scenario import SCENARIO_WORKFLOW, LabelRequest, ScenarioApplication, ScenarioCaseState
 from domain.roles import Role
 from store import policy, scenarios
@@ -41,38 +38,6 @@ PASSING = [{"code": "G1", "passed": True}, {"code": "W1", "score": 55},
            {"code": "W2", "score": 35}]  # 90
 SCENARIO = {"name": "Hubu Alley Noodles", "category": "restaurant", "address": "Hubu Alley 1, Wuchang",
             "district": "wu_chang", "behaviour_description": "Customers scan a code for no-tableware orders; points."}
-
-
-_CASE_NUMBERS = itertools.count(1)
-
-
-@pytest.fixture(autouse=True)
-def fresh_case_numbers(engine):
-    """Tables are truncated between tests but the Temporal server is shared: never reuse a case id."""
-    with engine.begin() as conn:
-        conn.execute(text("SELECT setval('scenario_cases_id_seq', :n)"), {"n": next(_CASE_NUMBERS) * 1000})
-
-
-@pytest_asyncio.fixture
-async def scenario_worker(worker, temporal_env, session_factory):
-    """The real worker (every workflow and activity, the PanelReview child included)."""
-    yield worker
-    await end_open_cases(temporal_env.client, session_factory)
-
-
-async def end_open_cases(temporal, session_factory) -> None:
-    """The Temporal server outlives the test's rows: a case left running would retry its activities
-    against truncated tables in later tests (and hold up time skipping), so end it with the test."""
-    with session_factory() as s:
-        cases = list(s.execute(select(ScenarioCase.case_id, ScenarioCase.round_no)))
-    # The review children too: the test server does not apply parent close policies.
-    ids = [wid for case_id, rounds in cases
-           for wid in (case_id, *(review_workflow_id(case_id, n) for n in range(1, rounds + 1)))]
-    for wid in ids:
-        try:
-            await temporal.get_workflow_handle(wid).terminate("test finished")
-        except RPCError:
-            pass  # already ended
 
 
 def notifications(db, kind: str) -> list[NotificationRow]:
@@ -219,7 +184,7 @@ async def test_operator_drafts_and_publishes_versioned_specs(client, operator, a
 # --- self-assessment and application ---
 
 async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass_mark(
-        client, operator, applicant, make_actor, scenario_worker, db):
+        client, operator, applicant, make_actor, worker, db):
     scenario_id = await new_scenario(client, applicant)
     r = await client.post(f"{API}/scenarios/{scenario_id}/self-assessments", json={"items": PASSING},
                           headers=applicant.headers)
@@ -264,7 +229,7 @@ async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass
     await in_review(client, operator, r.json()["case_id"])
 
 
-async def test_other_organisations_and_wrong_roles_are_refused(client, operator, applicant, make_actor, scenario_worker):
+async def test_other_organisations_and_wrong_roles_are_refused(client, operator, applicant, make_actor, worker):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
     scenario_id = (await case_of(client, applicant, case_id))["scenario_id"]
@@ -293,7 +258,7 @@ async def test_other_organisations_and_wrong_roles_are_refused(client, operator,
 # --- panel, publication, label, expiry ---
 
 async def test_panel_mean_publication_label_reminder_and_expiry(
-        client, operator, applicant, experts, scenario_worker, temporal_env, db):
+        client, operator, applicant, experts, worker, temporal_env, db):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
     await panel_decides(client, operator, experts, case_id, APPROVE_HIGH)
@@ -354,7 +319,7 @@ async def wait_for(find):
 
 
 async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass_mark(
-        client, operator, applicant, make_actor, experts, scenario_worker, temporal_env, db):
+        client, operator, applicant, make_actor, experts, worker, temporal_env, db):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
     await panel_decides(client, operator, experts, case_id,
@@ -404,7 +369,7 @@ async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass
 
 
 async def test_unanswered_revision_lapses_and_the_case_is_withdrawn(client, operator, applicant, experts,
-                                                                     scenario_worker, temporal_env):
+                                                                     worker, temporal_env):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
     await panel_decides(client, operator, experts, case_id, [("revise", {"W1": 40, "W2": 30})] * 3)
@@ -414,7 +379,7 @@ async def test_unanswered_revision_lapses_and_the_case_is_withdrawn(client, oper
     assert case["reasons"] == "no resubmission within 30 days"
 
 
-async def test_applicant_withdraws_during_review(client, operator, applicant, scenario_worker, temporal_env, db):
+async def test_applicant_withdraws_during_review(client, operator, applicant, worker, temporal_env, db):
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
     r = await client.post(f"{API}/scenario-cases/{case_id}/withdraw", json={"reason": "closing the shop"},
@@ -439,7 +404,7 @@ async def test_applicant_withdraws_during_review(client, operator, applicant, sc
     assert r.status_code == 201 and r.json()["case_id"] != case_id
 
 
-async def test_the_workflow_checks_the_self_assessment_again(client, operator, applicant, scenario_worker,
+async def test_the_workflow_checks_the_self_assessment_again(client, operator, applicant, worker,
                                                              temporal_env, session_factory, settings):
     """A case whose self-assessment no longer passes (checked in the first activity) is refused."""
     await published_spec(client, operator)
@@ -496,7 +461,7 @@ def test_label_sequence_has_no_gaps_or_duplicates_under_concurrency(session_fact
 
 
 async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operator(
-        client, operator, applicant, bureau, experts, scenario_worker, temporal_env, session_factory):
+        client, operator, applicant, bureau, experts, worker, temporal_env, session_factory):
     with session_factory() as s, s.begin():
         now = datetime.now(timezone.utc)
         policy.schedule_change(s, parameter="max_revision_rounds", value=1, effective_from=now, reason="test",
