@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,19 +44,27 @@ async def run(settings: Settings | None = None) -> None:
     engine = make_engine(settings.require_database_url())
     client = await connect(settings)
     worker = build_worker(client, make_session_factory(engine), settings)
+    # SIGINT/SIGTERM (Ctrl-C, `tanpuhui dev`, `docker stop`) shut the worker down gracefully.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     logging.getLogger(__name__).info("worker polling task queue %s", settings.task_queue)
     try:
-        await worker.run()
+        running = asyncio.create_task(worker.run())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not running.done():
+            await worker.shutdown()
+        stopping.cancel()
+        await running  # a worker that failed on its own exits with its error
     finally:
         engine.dispose()
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(run())
 
 
 if __name__ == "__main__":
