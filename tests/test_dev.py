@@ -1,0 +1,167 @@
+"""`tanpuhui dev` end to end: start, act with the bootstrap token, stop, start again on the same folder."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from cli.dev import port_free
+
+TOKEN = re.compile(r"bootstrap admin token \(shown once, not stored\): (tph_\S+)")
+
+
+def _free_ports() -> tuple[int, int]:
+    """An API port and a Temporal port whose UI port (+1000) is free too."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            temporal = s.getsockname()[1]
+        if temporal + 1000 < 65535 and port_free(temporal + 1000):
+            break
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        api = s.getsockname()[1]
+    return api, temporal
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _processes_using(path: Path) -> list[str]:
+    """Command lines of live processes that mention the data folder (postgres -D, temporal --db-filename)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = next((line for line in (proc / "status").read_text().splitlines()
+                          if line.startswith("State:")), "")
+        except OSError:
+            continue
+        if str(path) in cmdline and "zombie" not in state:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+class Dev:
+    def __init__(self, data_dir: Path, api_port: int, temporal_port: int, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS"}}
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "dev", "--data-dir", str(data_dir),
+                 "--api-port", str(api_port), "--temporal-port", str(temporal_port)],
+                env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{api_port}/api/v1"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def healthy(self, timeout: float = 60) -> dict:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with httpx.AsyncClient() as http:
+            while loop.time() < deadline:
+                assert self.process.poll() is None, f"tanpuhui dev exited early:\n{self.output()}"
+                try:
+                    r = await http.get(f"{self.base}/health", timeout=2)
+                    # The URLs are printed once dev itself has seen the API healthy.
+                    if r.status_code == 200 and "Press Ctrl-C to stop." in self.output():
+                        return r.json()
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+        pytest.fail(f"tanpuhui dev did not become healthy:\n{self.output()}")
+
+    async def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        for _ in range(300):
+            if self.process.poll() is not None:
+                return self.process.returncode
+            await asyncio.sleep(0.1)
+        pytest.fail(f"tanpuhui dev did not stop on SIGINT:\n{self.output()}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _assert_all_stopped(data_dir: Path, ports: list[int]) -> None:
+    assert [p for p in ports if _listening(p)] == []
+    assert _processes_using(data_dir) == []
+
+
+async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp_path):
+    data_dir = tmp_path / "data"
+    api_port, temporal_port = _free_ports()
+    ports = [api_port, temporal_port, temporal_port + 1000]
+
+    first = Dev(data_dir, api_port, temporal_port, tmp_path / "first.log")
+    second = None
+    try:
+        assert await first.healthy() == {"status": "ok", "database": "up", "temporal": "up"}
+        out = first.output()
+        token = TOKEN.search(out)
+        assert token, out
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        assert f"http://127.0.0.1:{temporal_port + 1000}" in out and "/docs" in out
+        async with httpx.AsyncClient(base_url=first.base, headers=headers) as http:
+            r = await http.post("/organisations", json={"name": "Jianghan Bike Share", "org_type": "enterprise"})
+            assert r.status_code == 201, r.text
+        # A case that waits (no worker polls its queue) must still be there after a restart.
+        temporal = await Client.connect(f"127.0.0.1:{temporal_port}")
+        case_id = f"probe-{uuid.uuid4().hex[:8]}"
+        await temporal.start_workflow("DevPersistenceProbe", id=case_id, task_queue="dev-test-no-worker")
+
+        assert await first.interrupt() == 0
+        _assert_all_stopped(data_dir, ports)
+
+        second = Dev(data_dir, api_port, temporal_port, tmp_path / "second.log")
+        await second.healthy()
+        out = second.output()
+        assert "bootstrap exists" in out and not TOKEN.search(out)
+        async with httpx.AsyncClient(base_url=second.base, headers=headers) as http:
+            r = await http.get("/organisations")
+            assert r.status_code == 200, r.text
+            assert "Jianghan Bike Share" in [o["name"] for o in r.json()]
+        temporal = await Client.connect(f"127.0.0.1:{temporal_port}")
+        described = await temporal.get_workflow_handle(case_id).describe()
+        assert described.status == WorkflowExecutionStatus.RUNNING
+
+        assert await second.interrupt() == 0
+        _assert_all_stopped(data_dir, ports)
+    finally:
+        for dev in (first, second):
+            if dev is not None:
+                dev.kill()
+
+
+async def test_dev_refuses_a_taken_port_with_a_clear_message(tmp_path):
+    api_port, temporal_port = _free_ports()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", temporal_port))
+        busy.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.main", "dev", "--data-dir", str(tmp_path / "data"),
+             "--api-port", str(api_port), "--temporal-port", str(temporal_port)],
+            env={k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS"}},
+            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"port {temporal_port} (Temporal) already in use" in result.stderr
+    # Nothing was started or created.
+    assert not (tmp_path / "data").exists()
