@@ -66,7 +66,7 @@ async def test_health_is_503_naming_temporal_when_nothing_listens_at_its_address
     assert r.json()["detail"] == "down: temporal"
 
 
-async def test_health_names_both_parts_when_both_are_down(session_factory):
+async def test_health_names_both_parts_when_both_are_down():
     settings = Settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/x", TEMPORAL_ADDRESS=None)
     engine = make_engine(settings.database_url, pool_size=1)
     app = create_app(settings, session_factory=make_session_factory(engine))
