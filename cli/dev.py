@@ -268,7 +268,7 @@ def ensure_bootstrap(database_url: str, token_ttl_days: int) -> Bootstrap:
         engine.dispose()
 
 
-def _dev_secret_key(data_dir: Path) -> str:
+def dev_secret_key(data_dir: Path) -> str:
     """A per-folder secret instead of the shared default, kept readable by the owner only."""
     path = data_dir / "secret.key"
     if not path.exists():
@@ -355,7 +355,7 @@ def _run(stack: DevStack, settings: Settings, args: argparse.Namespace) -> int:
     env = {**os.environ, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address,
            "TEMPORAL_NAMESPACE": namespace, "TANPUHUI_DATA_DIR": str(stack.data_dir)}
     if "TANPUHUI_SECRET_KEY" not in os.environ:
-        env["TANPUHUI_SECRET_KEY"] = _dev_secret_key(stack.data_dir)
+        env["TANPUHUI_SECRET_KEY"] = dev_secret_key(stack.data_dir)
     cli = [sys.executable, "-m", "cli.main"]
     stack.spawn("worker", [*cli, "worker"], env)
     api = stack.spawn("API", [*cli, "api", "--host", HOST, "--port", str(args.api_port)], env)
@@ -364,6 +364,8 @@ def _run(stack: DevStack, settings: Settings, args: argparse.Namespace) -> int:
     base = f"http://{HOST}:{args.api_port}"
     lines = [f"\nTanpuhui is running (data in {stack.data_dir})",
              f"  API          {base}/api/v1", f"  API docs     {base}/docs",
+             # The embedded server has no password; an external URL is not echoed (it may hold one).
+             f"  PostgreSQL   {'from DATABASE_URL' if settings.database_url else database_url}",
              f"  Temporal     {temporal_address} (namespace {namespace}, task queue {settings.task_queue})"]
     if not settings.temporal_address:
         lines.append(f"  Temporal UI  http://{HOST}:{args.temporal_port + 1000}")

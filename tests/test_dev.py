@@ -162,3 +162,34 @@ async def test_dev_refuses_a_taken_port_with_a_clear_message(tmp_path):
     assert f"port {temporal_port} (Temporal) already in use" in result.stderr
     # Nothing was started or created.
     assert not (tmp_path / "data").exists()
+
+
+def test_bootstrap_creates_the_authorities_once_and_stores_no_token(database_url, session_factory):
+    from sqlalchemy import func, select
+
+    from cli.dev import BUREAU_NAME, OPERATOR_NAME, ensure_bootstrap
+    from store import identity
+    from store.models.identity import ApiToken, Organisation, User
+
+    first = ensure_bootstrap(database_url, token_ttl_days=1)
+    assert first.created and first.token and first.token.startswith("tph_")
+    again = ensure_bootstrap(database_url, token_ttl_days=1)
+    assert not again.created and again.token is None and again.admin_user_id == first.admin_user_id
+
+    with session_factory() as s:
+        orgs = {o.name: o for o in s.scalars(select(Organisation))}
+        assert set(orgs) == {BUREAU_NAME, OPERATOR_NAME}
+        assert (orgs[BUREAU_NAME].org_type, orgs[BUREAU_NAME].status) == ("government", "active")
+        assert (orgs[OPERATOR_NAME].org_type, orgs[OPERATOR_NAME].status) == ("public_institution", "active")
+        assert s.scalar(select(func.count()).select_from(User)) == 1
+        assert identity.authenticate(s, first.token).role == "bureau_admin"
+        stored = s.scalars(select(ApiToken.token_hash)).all()
+        assert stored == [identity.hash_token(first.token)] and first.token not in stored
+
+
+def test_dev_keeps_one_private_secret_key_per_data_folder(tmp_path):
+    from cli.dev import dev_secret_key
+
+    key = dev_secret_key(tmp_path)
+    assert len(key) >= 48 and dev_secret_key(tmp_path) == key
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600

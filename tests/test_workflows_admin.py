@@ -68,6 +68,19 @@ async def _eventually(fetch: Callable[[], Awaitable[httpx.Response]], done: Call
     pytest.fail(f"visibility never showed the expected cases: {r.json()}")
 
 
+def _listing(client: httpx.AsyncClient, kind: str, actor):
+    async def listing(**params) -> httpx.Response:
+        return await client.get("/api/v1/admin/cases", params={"case_type": kind, **params}, headers=actor.headers)
+    return listing
+
+
+async def _submitted_cases(cases, n: int) -> str:
+    kind = _case_type()
+    for i in range(n):
+        await cases(CaseView(case_id=f"{kind}-{i}", case_type=kind, stage="submitted"))
+    return kind
+
+
 def _ids(page: dict) -> set[str]:
     return {item["case_id"] for item in page["items"]}
 
@@ -78,10 +91,7 @@ async def test_cases_are_listed_by_type_stage_and_deadline(admin_client, cases, 
     await cases(CaseView(case_id=f"{kind}-2", case_type=kind, stage="panel_review", deadline=FUTURE))
     await cases(CaseView(case_id=f"{kind}-3", case_type=kind, stage="publicity"))
 
-    async def listing(**params):
-        return await admin_client.get("/api/v1/admin/cases", params={"case_type": kind, **params},
-                                      headers=bureau.headers)
-
+    listing = _listing(admin_client, kind, bureau)
     page = await _eventually(listing, lambda p: len(p["items"]) == 3)
     one = next(i for i in page["items"] if i["case_id"] == f"{kind}-1")
     assert one["case_type"] == kind and one["stage"] == "panel_review" and one["case_number"] == f"{kind}-1"
@@ -96,14 +106,8 @@ async def test_cases_are_listed_by_type_stage_and_deadline(admin_client, cases, 
 
 
 async def test_listing_pages_with_the_visibility_page_token(admin_client, cases, operator):
-    kind = _case_type()
-    for n in range(5):
-        await cases(CaseView(case_id=f"{kind}-{n}", case_type=kind, stage="submitted"))
-
-    async def listing(**params):
-        return await admin_client.get("/api/v1/admin/cases", params={"case_type": kind, **params},
-                                      headers=operator.headers)
-
+    kind = await _submitted_cases(cases, 5)
+    listing = _listing(admin_client, kind, operator)
     await _eventually(listing, lambda p: len(p["items"]) == 5)
     seen: list[str] = []
     token = None
@@ -257,14 +261,8 @@ async def test_overdue_as_of_needs_a_timezone(admin_client, bureau):
 
 
 async def test_a_page_token_of_another_listing_is_refused(admin_client, cases, bureau):
-    kind = _case_type()
-    for n in range(3):
-        await cases(CaseView(case_id=f"{kind}-{n}", case_type=kind, stage="submitted"))
-
-    async def listing(**params):
-        return await admin_client.get("/api/v1/admin/cases", params={"case_type": kind, **params},
-                                      headers=bureau.headers)
-
+    kind = await _submitted_cases(cases, 3)
+    listing = _listing(admin_client, kind, bureau)
     first = await _eventually(lambda: listing(page_size=2), lambda p: p["next_page_token"] is not None)
     # The same token with other filters, or tampered with, never reaches Temporal.
     r = await listing(page_size=2, stage="submitted", page_token=first["next_page_token"])
