@@ -69,7 +69,7 @@ class DevStack:
         try:
             # A session of its own: a terminal Ctrl-C reaches only us, and we stop children in order.
             process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                       start_new_session=True)
+                                       start_new_session=True, preexec_fn=_die_with_parent)
         finally:
             if out:
                 out.close()
@@ -87,6 +87,15 @@ class DevStack:
         if self.postgres is not None:
             _stop_postgres(self.postgres)
             self.postgres = None
+
+
+def _die_with_parent() -> None:
+    """Linux: a child gets SIGTERM if `tanpuhui dev` itself is killed outright (SIGKILL, OOM)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _stop_process_group(child: Child) -> None:

@@ -92,10 +92,23 @@ class Dev:
             await asyncio.sleep(0.1)
         pytest.fail(f"tanpuhui dev did not stop on SIGINT:\n{self.output()}")
 
-    def kill(self) -> None:
+    def stop(self) -> None:
+        """After a failure: stop it the way a user would, so it takes its children along."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+async def _eventually_closed(ports: list[int]) -> None:
+    for _ in range(100):
+        if not any(map(_listening, ports)):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"still listening: {[p for p in ports if _listening(p)]}")
 
 
 def _assert_all_stopped(data_dir: Path, ports: list[int]) -> None:
@@ -109,7 +122,7 @@ async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp
     ports = [api_port, temporal_port, temporal_port + 1000]
 
     first = Dev(data_dir, api_port, temporal_port, tmp_path / "first.log")
-    second = None
+    second = third = None
     try:
         assert await first.healthy() == {"status": "ok", "database": "up", "temporal": "up"}
         out = first.output()
@@ -140,12 +153,21 @@ async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp
         described = await temporal.get_workflow_handle(case_id).describe()
         assert described.status == WorkflowExecutionStatus.RUNNING
 
-        assert await second.interrupt() == 0
+        # Killed outright, dev cannot stop anything: its children go with it (parent-death signal) and
+        # the PostgreSQL it left running is adopted, then stopped, by the next run.
+        second.process.kill()
+        second.process.wait()
+        await _eventually_closed(ports)
+        third = Dev(data_dir, api_port, temporal_port, tmp_path / "third.log")
+        await third.healthy()
+        async with httpx.AsyncClient(base_url=third.base, headers=headers) as http:
+            assert "Jianghan Bike Share" in [o["name"] for o in (await http.get("/organisations")).json()]
+        assert await third.interrupt() == 0
         _assert_all_stopped(data_dir, ports)
     finally:
-        for dev in (first, second):
+        for dev in (first, second, third):
             if dev is not None:
-                dev.kill()
+                dev.stop()
 
 
 async def test_dev_refuses_a_taken_port_with_a_clear_message(tmp_path):
