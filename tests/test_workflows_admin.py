@@ -132,6 +132,7 @@ async def test_closed_cases_are_listed_apart_from_running_ones(admin_client, cas
         return await admin_client.get("/api/v1/admin/cases", params={"case_type": kind, "status": status},
                                       headers=bureau.headers)
 
+    await _eventually(lambda: listing("all"), lambda p: len(p["items"]) == 2)
     closed = await _eventually(lambda: listing("closed"), lambda p: len(p["items"]) == 1)
     assert closed["items"][0]["case_id"] == f"{kind}-done" and closed["items"][0]["status"] == "completed"
     assert closed["items"][0]["closed_at"] is not None
@@ -221,7 +222,8 @@ async def test_overdue_tasks_page_at_a_fixed_instant(admin_client, cases, operat
         return await admin_client.get("/api/v1/admin/overdue-tasks", params={"case_type": kind, **params},
                                       headers=operator.headers)
 
-    first = await _eventually(lambda: overdue(page_size=2), lambda p: len(p["items"]) == 2)
+    await _eventually(overdue, lambda p: len(p["items"]) == 3)
+    first = (await overdue(page_size=2)).json()
     assert first["next_page_token"]
     # The next page belongs to the same instant; without it the token is someone else's.
     r = await overdue(page_size=2, page_token=first["next_page_token"])

@@ -209,7 +209,9 @@ async def describe_case(
         view, note = await _case_state(temporal, case_id)
     tasks = _with_overdue(view.open_tasks, datetime.now(timezone.utc)) if view else []
     if view:
-        summary = summary.model_copy(update={"stage": view.stage, "deadline": view.deadline})
+        # The case's own answer is current; its visibility record may lag behind.
+        summary = summary.model_copy(update={"case_type": view.case_type, "stage": view.stage,
+                                             "deadline": view.deadline})
     history = await _recent_history(temporal, case_id, description.run_id, history_limit)
     return CaseDetail(**summary.model_dump(), state_available=view is not None, state_note=note,
                       open_tasks=tasks, overdue_tasks=[t for t in tasks if t.overdue], history=history)
