@@ -37,7 +37,7 @@ from workflows import search_attributes
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Tables the migrations seed (reference data): kept between tests.
-SEED_TABLES = {"alembic_version"}
+SEED_TABLES = {"alembic_version", "calendar_years", "calendar_days"}
 
 
 def _reachable(url: str) -> bool:
