@@ -137,7 +137,7 @@ async def experts(client, bureau, make_actor) -> list:
 
 async def panel_decides(client, operator, experts, case_id, votes: list[tuple[str, dict[str, int]]]) -> None:
     """The operator forms the panel through the review API; each expert votes and scores every weighted item."""
-    case = await case_of(client, operator, case_id)
+    case = await in_review(client, operator, case_id)  # the round's review child has registered itself
     r = await client.post(f"{API}/reviews/{case['review_id']}/panel", json={"expert_ids": [e for _, e in experts]},
                           headers=operator.headers)
     assert r.status_code == 200, r.text
