@@ -15,7 +15,7 @@ from store.identity import now_utc
 from store.models.identity import User
 from store.models.review import Expert, Review, ReviewTaskRow
 
-DONE_STATUSES = (TaskStatus.DECIDED, TaskStatus.RECUSED, TaskStatus.REPLACED)
+DONE_STATUSES = (TaskStatus.DECIDED, TaskStatus.RECUSED, TaskStatus.REPLACED, TaskStatus.CANCELLED)
 
 
 class PanelRefused(Exception):

@@ -354,3 +354,25 @@ async def test_search_attributes_follow_the_stage_on_the_dev_server(local_tempor
         attributes = (await handle.describe()).typed_search_attributes
         assert attributes.get(search_attributes.CASE_STAGE) == "completed"
         assert attributes.get(search_attributes.CASE_DEADLINE) is None
+
+
+async def test_a_cancelled_review_closes_its_tasks_and_takes_back_access(temporal_env, outbox, session_factory,
+                                                                          applicant_org, panel):
+    """The parent case was withdrawn mid-review: nothing may stay open in the experts' inboxes."""
+    from temporalio.client import WorkflowFailureError
+
+    case_id = parent_case(session_factory, applicant_org.id)
+    handle = await start(temporal_env, outbox, request(case_id, applicant_org=applicant_org.id))
+    task_ids = await form(handle, [e for _, e in panel[:3]])
+    await decide(handle, task_ids[0], panel[0][0].id, Vote.APPROVE)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    with session_factory() as s:
+        assert s.get(Review, handle.id).stage == "cancelled"
+        statuses = {r.task_id: r.status for r in s.scalars(select(ReviewTaskRow))}
+        assert statuses == {task_ids[0]: "decided", task_ids[1]: "cancelled", task_ids[2]: "cancelled"}
+        live = s.scalars(select(CaseParticipant.user_id).where(
+            CaseParticipant.case_id == case_id, CaseParticipant.revoked_at.is_(None))).all()
+        assert live == [panel[0][0].id]  # only the expert who decided keeps sight of the case
+        assert s.get(Case, handle.id).stage == "cancelled"

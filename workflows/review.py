@@ -87,10 +87,14 @@ class PanelReview:
     async def run(self, req: ReviewRequest) -> ReviewOutcome:
         async with self._lock:
             await self._changed("review.started", details={"case_id": req.case_id, "round_no": req.round_no})
-        while not self._complete():
-            await self._wait_for_change_or_timer()
-            async with self._lock:
-                await self._fire_timers()
+        try:
+            while not self._complete():
+                await self._wait_for_change_or_timer()
+                async with self._lock:
+                    await self._fire_timers()
+        except asyncio.CancelledError:
+            await self._cancelled()
+            raise
         async with self._lock:
             decided = [t for t in self._tasks if t.status == TaskStatus.DECIDED]
             decisions = [self._decision_of(t) for t in decided]
@@ -106,6 +110,18 @@ class PanelReview:
                 "outcome": self._outcome.outcome.value, "mean_score_hundredths": self._outcome.mean_score_hundredths})
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._outcome
+
+    async def _cancelled(self) -> None:
+        """The parent ended the review (case withdrawn): close open tasks, take back the experts'
+        access to the case, and leave the mirror saying so, before the cancellation completes."""
+        now = workflow.now()
+        closing = self._open()
+        for t in closing:
+            t.status, t.closed_at = TaskStatus.CANCELLED, now
+        self._stage = ReviewStage.CANCELLED
+        self._version += 1
+        await self._changed("review.cancelled", details={"task_ids": [t.task_id for t in closing]})
+        await asyncio.gather(*(self._revoke(t) for t in closing))
 
     # --- human actions -------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ class TaskStatus(StrEnum):
     DECIDED = "decided"
     RECUSED = "recused"
     REPLACED = "replaced"
+    CANCELLED = "cancelled"  # the parent case ended (e.g. withdrawn) before the expert decided
 
 
 class ReviewStage(StrEnum):
@@ -29,6 +30,7 @@ class ReviewStage(StrEnum):
     IN_REVIEW = "in_review"
     AWAITING_REPLACEMENT = "awaiting_replacement"  # a recused expert must be replaced
     COMPLETED = "completed"
+    CANCELLED = "cancelled"  # the parent case cancelled the review
 
 
 class PanelCheck(BaseModel):
