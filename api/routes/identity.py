@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import Authority, CurrentUser, DbSession, SettingsDep, ensure_may_act
-from api.errors import Problem, conflict, forbidden, not_found, unprocessable
+from api.errors import conflict, forbidden, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.identity import (
     OrganisationCreate,

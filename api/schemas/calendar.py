@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime  # noqa: F401  (date is used in annotations below)
 
 from pydantic import BaseModel
 
