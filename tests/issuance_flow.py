@@ -17,22 +17,18 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.registry import activity_objects, collect
 from api.app import create_app
-from domain.contracts.review import REVIEW_WORKFLOW, Vote, review_workflow_id
+from domain.contracts.review import Vote, review_workflow_id
 from domain.roles import OrganisationType, Role
 from settings import binary_path
-from workflows.registry import WORKFLOWS
-
-# The real "PanelReview" replaces the stand-in as soon as it is in the registry.
-_HAS_REVIEW = any(getattr(w, "__temporal_workflow_definition").name == REVIEW_WORKFLOW for w in WORKFLOWS)
-
+from worker import build_worker
 
 def _libfaketime() -> str:
     import libfaketime
@@ -76,15 +72,9 @@ async def time_skipping_env_at(start: datetime, folder: Path) -> AsyncIterator[W
 
 @asynccontextmanager
 async def api_and_worker(env: WorkflowEnvironment, session_factory, settings, executor) -> AsyncIterator[httpx.AsyncClient]:
-    """The app wired to `env`, and the worker with every real workflow and activity."""
-    workflows = list(WORKFLOWS)
-    if not _HAS_REVIEW:
-        from tests.standin_review import StandInPanelReview
-
-        workflows.append(StandInPanelReview)
-    worker = Worker(env.client, task_queue=settings.task_queue, workflows=workflows,
-                    activities=collect(activity_objects(session_factory, settings)), activity_executor=executor,
-                    workflow_failure_exception_types=[Exception])
+    """The app wired to `env`, and the real worker (every workflow and activity) on it."""
+    worker = build_worker(env.client, session_factory, settings, executor=executor,
+                          workflow_failure_exception_types=[Exception])
     app = create_app(settings, session_factory=session_factory, temporal_client=env.client)
     async with worker, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         yield http
@@ -100,6 +90,7 @@ class Flow:
     operator: Any
     verifier_org_id: int
     project_id: int
+    experts: list[Any]  # committee members on the roster: (actor, roster id)
 
     async def call(self, method: str, url: str, actor: Any | None, expect: int | None = 200, **kw) -> httpx.Response:
         headers = {**(actor.headers if actor is not None else {}), **kw.pop("headers", {})}
@@ -159,17 +150,26 @@ class Flow:
         await self.call("POST", f"/issuance-cases/{case_id}/application", self.developer,
                         json={"statement": "Please register the verified reductions."})
 
-    async def conclude_review(self, case_id: str, round_no: int, vote: Vote) -> None:
-        """The expert panel's outcome. Stand-in: set it; real review: to be driven through its API."""
+    async def review(self, case_id: str, round_no: int) -> str:
+        """Wait until the round's review child runs and has registered itself; its id."""
         await self.until(case_id, "evaluation")
-        handle = self.env.client.get_workflow_handle(review_workflow_id(case_id, round_no))
-        for _ in range(100):  # the child starts right after the stage change
-            try:
-                await handle.execute_update("conclude", vote, id=f"conclude-{case_id}-{round_no}")
-                return
-            except Exception:
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"review of {case_id} round {round_no} did not start")
+        review_id = review_workflow_id(case_id, round_no)
+        for _ in range(200):
+            if (await self.call("GET", f"/reviews/{review_id}", self.bureau, None)).status_code == 200:
+                return review_id
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"review {review_id} never registered")
+
+    async def conclude_review(self, case_id: str, round_no: int, vote: Vote) -> None:
+        """The bureau forms the panel through the review API and every expert votes `vote`."""
+        review_id = await self.review(case_id, round_no)
+        await self.call("POST", f"/reviews/{review_id}/panel", self.bureau,
+                        json={"expert_ids": [e for _, e in self.experts]})
+        for expert, _ in self.experts:
+            tasks = (await self.call("GET", "/review-tasks", expert)).json()
+            [task] = [t for t in tasks if t["review_id"] == review_id]
+            await self.call("POST", f"/review-tasks/{task['task_id']}/decision", expert,
+                            json={"vote": vote.value, "comments": f"Technical evaluation: {vote.value}."})
 
     async def publish(self, case_id: str) -> None:
         await self.until(case_id, "decision")
@@ -183,10 +183,11 @@ class Flow:
 async def end_cases(env: WorkflowEnvironment, session_factory) -> None:
     """Terminate this test's cases on the shared server: a case left waiting would wake in a later
     test whose database no longer has its rows, and its retried activities would stop time skipping."""
-    with session_factory() as s:
-        case_ids = s.scalars(text("SELECT case_id FROM issuance_cases")).all()
-    for case_id in case_ids:
-        handle = env.client.get_workflow_handle(case_id)
+    with session_factory() as s:  # review children first: a terminated parent would leave them mid-task
+        workflow_ids = [*s.scalars(text("SELECT review_id FROM reviews")),
+                        *s.scalars(text("SELECT case_id FROM issuance_cases"))]
+    for workflow_id in workflow_ids:
+        handle = env.client.get_workflow_handle(workflow_id)
         with contextlib.suppress(RPCError):
             # Not while a task is in flight: the test server would keep time skipping locked.
             for _ in range(200):
@@ -194,6 +195,15 @@ async def end_cases(env: WorkflowEnvironment, session_factory) -> None:
                     break
                 await asyncio.sleep(0.02)
             await handle.terminate("test over")
+
+
+async def status(env: WorkflowEnvironment, workflow_id: str) -> str:
+    """The execution status, e.g. "CANCELED" (read raw: the client cannot decode the test server's
+    datetime search attributes)."""
+    described = await env.client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+        namespace=env.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)))
+    return WorkflowExecutionStatus.Name(described.workflow_execution_info.status).removeprefix(
+        "WORKFLOW_EXECUTION_STATUS_")
 
 
 async def _quiet(handle) -> bool:
@@ -238,6 +248,14 @@ async def make_flow(http, env, make_actor, make_org, bureau, operator, session_f
         "site_address": "3 Industry Road", "facility_id": f"FAC-{uuid.uuid4().hex[:6]}",
         "start_date": "2024-01-01", "description": "Distributed solar."})
     assert r.status_code == 201, r.text
+    project_id = r.json()["id"]
+    experts = []
+    for _ in range(3):
+        actor = make_actor(Role.EXPERT)
+        r = await http.post("/api/v1/experts", headers=bureau.headers, json={
+            "user_id": actor.id, "name": f"Prof. {actor.id}", "expertise": ["energy substitution"]})
+        assert r.status_code == 201, r.text
+        experts.append((actor, r.json()["id"]))
     return Flow(http=http, env=env, developer=developer, verifier=make_actor(Role.VERIFIER, org=vb), bureau=bureau,
-                operator=operator, verifier_org_id=vb.id, project_id=r.json()["id"])
+                operator=operator, verifier_org_id=vb.id, project_id=project_id, experts=experts)
 

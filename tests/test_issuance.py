@@ -8,22 +8,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
-from temporalio.client import WorkflowExecutionStatus
 
 from domain.contracts.review import Vote
 from store.models.audit import AuditEvent
 from store.models.cases import Case
-from tests.issuance_flow import api_and_worker, end_cases, make_flow
+from tests.issuance_flow import end_cases, make_flow, status
 from tests.methodology_rows import methodology_tables  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("methodology_tables")
 
 
 @pytest_asyncio.fixture
-async def flow(temporal_env, session_factory, settings, activity_executor, make_actor, make_org, bureau, operator):
-    async with api_and_worker(temporal_env, session_factory, settings, activity_executor) as http:
-        yield await make_flow(http, temporal_env, make_actor, make_org, bureau, operator, session_factory)
-        await end_cases(temporal_env, session_factory)
+async def flow(client, worker, temporal_env, session_factory, make_actor, make_org, bureau, operator):
+    yield await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)
+    await end_cases(temporal_env, session_factory)
 
 
 async def test_full_path_issues_whole_tonnes_and_records_the_remainder(flow, session_factory):
@@ -300,21 +298,27 @@ async def test_withdrawal_during_publicity_closes_the_notice(flow):
     await flow.call("POST", f"/issuance-cases/{case_id}/application", flow.developer, 409, json={})
 
 
-async def test_withdrawal_during_evaluation_ends_the_case(flow):
+async def test_withdrawal_during_evaluation_cancels_the_panel_review(flow):
+    from domain.contracts.issuance import IssuanceState
+
     case_id = (await flow.file())["case_id"]
     await flow.verify(case_id)
     await flow.skip_past_publicity(case_id)
     await flow.apply(case_id)
-    await flow.until(case_id, "evaluation")
+    review_id = await flow.review(case_id, 1)
+    await flow.call("POST", f"/reviews/{review_id}/panel", flow.bureau,
+                    json={"expert_ids": [e for _, e in flow.experts]})
     await flow.call("POST", f"/issuance-cases/{case_id}/withdrawal", flow.developer, json={"reason": "Withdrawn."})
     await flow.until(case_id, "withdrawn")
-    from domain.contracts.issuance import IssuanceState
-    from domain.contracts.review import review_workflow_id
-
     result = await flow.env.client.get_workflow_handle(case_id, result_type=IssuanceState).result()
     assert result.stage == "withdrawn"
-    review = await flow.env.client.get_workflow_handle(review_workflow_id(case_id, 1)).describe()
-    assert review.status in (WorkflowExecutionStatus.CANCELED, WorkflowExecutionStatus.TERMINATED)
+    for _ in range(200):  # the review is cancelled and closes the experts' open tasks
+        if await status(flow.env, review_id) != "RUNNING":
+            break
+        await asyncio.sleep(0.05)
+    assert await status(flow.env, review_id) == "CANCELED"
+    expert = flow.experts[0][0]
+    assert [t for t in (await flow.call("GET", "/review-tasks", expert)).json() if t["review_id"] == review_id] == []
 
 
 async def test_panel_revision_then_approval_and_a_rejected_case(flow):

@@ -9,6 +9,7 @@ Human actions are updates whose validators refuse the wrong actor (forbidden), t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,8 +17,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ChildWorkflowCancellationType
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from domain.contracts.audit import RECORD_AUDIT, AuditRecord
@@ -197,12 +197,13 @@ class IssuanceCaseWorkflow:
                           subject=f"Verification report of {self.start.project_name} ({self.s.case_id})",
                           applicant_organisation_id=self.s.developer_organisation_id,
                           verifier_organisation_id=self.s.verifier_organisation_id, policy=self.policy),
-            id=review_workflow_id(self.s.case_id, round_no), result_type=ReviewOutcome,
-            cancellation_type=ChildWorkflowCancellationType.TRY_CANCEL)
+            id=review_workflow_id(self.s.case_id, round_no), result_type=ReviewOutcome)
         left = asyncio.ensure_future(workflow.wait_condition(lambda: self.s.stage != Stage.EVALUATION))
         await workflow.wait([child, left], return_when=asyncio.FIRST_COMPLETED)
-        if not child.done():  # withdrawn while the panel was still at work
+        if not child.done():  # withdrawn while the panel was still at work: wind the review down first
             child.cancel()
+            with contextlib.suppress(ChildWorkflowError, asyncio.CancelledError):
+                await child
             return
         left.cancel()
         outcome: ReviewOutcome = child.result()
