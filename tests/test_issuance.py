@@ -24,11 +24,25 @@ async def flow(client, worker, temporal_env, session_factory, make_actor, make_o
     await end_cases(temporal_env, session_factory)
 
 
+async def _upload(flow, actor, name: str) -> int:
+    r = await flow.http.post("/api/v1/documents", headers=actor.headers, data={"kind": "report"},
+                             files={"file": (name, b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n", "application/pdf")})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 async def test_full_path_issues_whole_tonnes_and_records_the_remainder(flow, session_factory):
-    case = await flow.file(claimed="1234.567")
+    accounting = await _upload(flow, flow.developer, "accounting-report.pdf")
+    case = await flow.file(claimed="1234.567", document_ids=[accounting])
     case_id = case["case_id"]
-    assert case["claimed_tco2e"] == "1234.567"
-    await flow.verify(case_id, verified="1000.5")
+    assert case["claimed_tco2e"] == "1234.567" and case["document_ids"] == [accounting]
+    await flow.until(case_id, "awaiting_verifier")
+    await flow.call("POST", f"/issuance-cases/{case_id}/verifier-response", flow.verifier, json={"accept": True})
+    await flow.call("GET", f"/documents/{accounting}", flow.verifier)  # the commissioned verifier reads it
+    verification = await _upload(flow, flow.verifier, "verification-report.pdf")
+    await flow.call("POST", f"/issuance-cases/{case_id}/verification-report", flow.verifier, json={
+        "verified_tco2e": "1000.5", "conclusion": "Reasonable assurance.", "document_ids": [verification]})
+    assert (await flow.state(case_id))["document_ids"] == [accounting, verification]
     notice = await flow.notice(case_id)
     assert notice["open"] and notice["verified_tco2e"] == "1000.500" and notice["remaining_seconds"] > 0
     await flow.skip_past_publicity(case_id)
@@ -55,8 +69,8 @@ async def test_full_path_issues_whole_tonnes_and_records_the_remainder(flow, ses
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == case_id)
                             .order_by(AuditEvent.id)).all()
         mirrored = s.get(Case, case_id)
-    assert actions == ["issuance.accounting_report_filed", "issuance.filed", "issuance.verifier_accepted",
-                       "issuance.verification_report_filed", "issuance.publicity_completed",
+    assert actions == ["issuance.accounting_report_filed", "document.attached", "issuance.filed",
+                       "issuance.verifier_accepted", "document.attached", "issuance.verification_report_filed", "issuance.publicity_completed",
                        "issuance.application_submitted", "issuance.evaluation_completed", "issuance.published",
                        "issuance.issued"]
     assert (mirrored.case_type, mirrored.stage) == ("issuance", "issued")
@@ -378,3 +392,27 @@ async def test_who_sees_a_case(flow, make_actor):
     assert [c["case_id"] for c in (await flow.call("GET", "/issuance-cases", flow.verifier)).json()] == [case_id]
     view = await _case_view(flow, case_id)
     assert view["case_type"] == "issuance" and view["open_tasks"][0]["assignee"] in ("verifier",)
+
+
+async def test_experts_of_the_verifier_or_the_developer_are_kept_off_the_panel(flow, make_actor, session_factory):
+    from domain.roles import Role
+    from store.models.identity import Organisation
+
+    case_id = (await flow.file())["case_id"]
+    await flow.verify(case_id)
+    await flow.skip_past_publicity(case_id)
+    await flow.apply(case_id)
+    review_id = await flow.review(case_id, 1)
+    with session_factory() as s:
+        verifier_org = s.get(Organisation, flow.verifier_org_id)
+        developer_org = s.get(Organisation, flow.developer.user.organisation_id)
+    for org, rule in ((verifier_org, "same_organisation_as_verifier"), (developer_org, "same_organisation_as_applicant")):
+        conflicted = make_actor(Role.EXPERT, org=org)
+        r = await flow.call("POST", "/experts", flow.bureau, 201, json={
+            "user_id": conflicted.id, "name": "Conflicted", "affiliation_organisation_id": org.id,
+            "expertise": ["energy substitution"]})
+        panel = [e for _, e in flow.experts[:2]] + [r.json()["id"]]
+        refused = await flow.call("POST", f"/reviews/{review_id}/panel", flow.bureau, 422, json={"expert_ids": panel})
+        assert refused.json()["errors"][0]["rule"] == rule
+    await flow.conclude_review(case_id, 1, Vote.APPROVE)
+    await flow.until(case_id, "decision")

@@ -52,9 +52,10 @@ from domain import serials
 from domain.contracts import issuance as c
 from domain.issuance import FINAL_STAGES, Stage, shanghai_today
 from domain.roles import AUTHORITIES, Role
-from store import audit, ledger
+from store import audit, documents, ledger
 from store.identity import now_utc
 from store.issuance import accreditation_on, key_emitter_boundary_conflict, overlapping_period
+from store.models.documents import Document
 from store.models.identity import Organisation, User
 from store.models.issuance import IssuanceCase, Objection, Project, PublicityNotice
 from store.models.ledger import InstitutionalAccount, Issuance
@@ -86,8 +87,10 @@ async def _state(temporal, case_id: str) -> c.IssuanceState:
     return await query(temporal, case_id, c.ISSUANCE_STATE_QUERY, c.IssuanceState)
 
 
-def _case_out(case: IssuanceCase, state: c.IssuanceState | None) -> CaseOut:
+def _case_out(session: Session, case: IssuanceCase, state: c.IssuanceState | None) -> CaseOut:
     return CaseOut(
+        document_ids=list(session.scalars(select(Document.id).where(Document.case_id == case.case_id)
+                                          .order_by(Document.id))),
         case_id=case.case_id, project_id=case.project_id, organisation_id=case.organisation_id,
         period_start=case.period_start, period_end=case.period_end, claimed_tco2e=_tonnes(case.claimed_grams),
         benefit_sharing=case.benefit_sharing, verifier_organisation_id=case.verifier_organisation_id,
@@ -151,7 +154,8 @@ async def file_accounting_report(
                      actor_role=actor.role, details={"project_id": project.id, "claimed_grams": case.claimed_grams,
                                                      "period": f"{case.period_start}..{case.period_end}",
                                                      "verifier_organisation_id": case.verifier_organisation_id})
-        return _case_out(case, None)
+        documents.attach(session, body.document_ids, case.case_id, actor)
+        return _case_out(session, case, None)
 
     response = run_once(session, user=actor, scope=f"issuance-cases:{project_id}", key=idempotency_key,
                         payload=body.model_dump(mode="json"), create=create)
@@ -180,23 +184,28 @@ def list_cases(session: DbSession, user: CurrentUser, project_id: int | None = N
                     | (IssuanceCase.verifier_organisation_id == user.organisation_id))
     if project_id is not None:
         q = q.where(IssuanceCase.project_id == project_id)
-    return [_case_out(case, None) for case in session.scalars(q)]
+    return [_case_out(session, case, None) for case in session.scalars(q)]
 
 
 @router.get("/issuance-cases/{case_id}", response_model=CaseOut, summary="One case with its live state")
 async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
     case = _visible_case(session, user, case_id)
-    return _case_out(case, await _state(temporal, case_id))
+    return _case_out(session, case, await _state(temporal, case_id))
 
 
 # --- the verifier and the developer --------------------------------------------------------------
 
-async def _act(session, user, temporal, case_id: str, update: str, arg: Any, update_id, result_type=c.IssuanceState):
+async def _act(session, user, temporal, case_id: str, update: str, arg: Any, update_id, result_type=c.IssuanceState,
+               *, attach: tuple[Stage, list[int]] | None = None):
+    """Send a human action; with `attach`, first attach the caller's documents if the case is at that stage."""
     case = _visible_case(session, user, case_id)
     if Stage(case.stage) in FINAL_STAGES:  # its workflow has ended: nothing more can happen
         raise conflict(f"{case_id} is {case.stage}")
     session.rollback()  # release the read before waiting on the workflow
     state = await _state(temporal, case_id)
+    if attach is not None and attach[1] and state.stage == attach[0]:
+        documents.attach(session, attach[1], case_id, user)
+        session.commit()
     return await execute_update(temporal, case_id, update, arg(state) if callable(arg) else arg,
                                 update_id=update_id(state), result_type=result_type)
 
@@ -238,7 +247,7 @@ async def amend_report(case_id: str, body: AmendmentIn, session: DbSession, user
     return await _act(session, user, temporal, case_id, c.UPDATE_AMEND_REPORT,
                       c.Amendment(actor=_actor(user), claimed_grams=grams, benefit_sharing=body.benefit_sharing,
                                   comments=body.comments),
-                      lambda s: f"amend-{case_id}-{s.corrections_no}")
+                      lambda s: f"amend-{case_id}-{s.corrections_no}", attach=(Stage.CORRECTION, body.document_ids))
 
 
 @router.post("/issuance-cases/{case_id}/verification-report", response_model=c.IssuanceState,
@@ -248,7 +257,8 @@ async def file_verification_report(case_id: str, body: VerificationReportIn, ses
     return await _act(session, user, temporal, case_id, c.UPDATE_FILE_VERIFICATION_REPORT,
                       c.VerificationReport(actor=_actor(user), verified_grams=serials.tonnes_to_grams(
                           body.verified_tco2e), conclusion=body.conclusion),
-                      lambda s: f"verification-{case_id}-{s.reports_no + 1}")
+                      lambda s: f"verification-{case_id}-{s.reports_no + 1}",
+                      attach=(Stage.VERIFICATION, body.document_ids))
 
 
 @router.post("/issuance-cases/{case_id}/application", response_model=c.IssuanceState,

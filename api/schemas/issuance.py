@@ -192,6 +192,7 @@ class AccountingReport(BaseModel):
     claimed_tco2e: Tonnes = Field(description="tCO2e, at most 3 decimals; a string keeps it exact")
     benefit_sharing: str = Field(min_length=1, max_length=20000, description="利益分配 statement")
     verifier_organisation_id: int
+    document_ids: list[int] = Field(default_factory=list, max_length=50, description="your uploaded documents")
 
     @field_validator("claimed_tco2e")
     @classmethod
@@ -227,6 +228,7 @@ class AmendmentIn(BaseModel):
     claimed_tco2e: Tonnes | None = None
     benefit_sharing: str | None = Field(default=None, min_length=1, max_length=20000)
     comments: str = Field(min_length=1, max_length=20000, description="what was corrected")
+    document_ids: list[int] = Field(default_factory=list, max_length=50)
 
     @field_validator("claimed_tco2e")
     @classmethod
@@ -239,6 +241,7 @@ class AmendmentIn(BaseModel):
 class VerificationReportIn(BaseModel):
     verified_tco2e: Tonnes = Field(description="tCO2e, at most 3 decimals, not more than claimed")
     conclusion: str = Field(min_length=1, max_length=20000)
+    document_ids: list[int] = Field(default_factory=list, max_length=50)
 
     @field_validator("verified_tco2e")
     @classmethod
@@ -331,6 +334,7 @@ class CaseOut(BaseModel):
     verified_tco2e: str | None
     verification_conclusion: str | None
     stage: str
+    document_ids: list[int] = Field(default_factory=list)
     state: dict | None = Field(default=None, description="the live case state from the workflow")
 
 
