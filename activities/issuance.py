@@ -15,10 +15,11 @@ from domain import serials
 from domain.contracts.issuance import (
     CLOSE_PUBLICITY_NOTICE,
     ISSUE_REDUCTIONS,
+    RECORD_ISSUANCE_STEP,
     RECORD_OBJECTION_STEP,
-    SAVE_ISSUANCE_CASE,
     SAVE_PUBLICITY_NOTICE,
     CaseFacts,
+    IssuanceStep,
     IssueRequest,
     IssueResult,
     NoticeClose,
@@ -27,7 +28,8 @@ from domain.contracts.issuance import (
 )
 from domain.issuance import vintage
 from settings import Settings
-from store import ledger
+from store import audit, cases, ledger, notifications
+from store.identity import now_utc
 from store.models.identity import Organisation
 from store.models.issuance import IssuanceCase, Objection, Project, PublicityNotice
 from store.models.ledger import InstitutionalAccount
@@ -46,12 +48,19 @@ class IssuanceActivities:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
 
-    @activity.defn(name=SAVE_ISSUANCE_CASE)
-    def save_issuance_case(self, facts: CaseFacts) -> None:
+    @activity.defn(name=RECORD_ISSUANCE_STEP)
+    def record_issuance_step(self, step: IssuanceStep) -> None:
         with transaction(self.session_factory) as session:
-            case = _case(session, facts.case_id, lock=True)
-            if case.facts_seq >= facts.seq:
-                return  # a retry of this or an older step: it or newer facts are stored
+            self._save_facts(session, step.facts)
+            cases.mirror(session, step.mirror)
+            # Webhooks are due from the relay's (wall) clock, not the workflow's.
+            notifications.notify(session, step.notification, now=now_utc())
+            audit.record(session, **step.audit.model_dump())  # last: it holds the chain lock to commit
+
+    @staticmethod
+    def _save_facts(session: Session, facts: CaseFacts) -> None:
+        case = _case(session, facts.case_id, lock=True)
+        if case.facts_seq < facts.seq:  # else a retry of this or an older step: it or newer facts are stored
             case.facts_seq = facts.seq
             case.stage = facts.stage.value
             case.updated_at = facts.occurred_at

@@ -26,16 +26,26 @@ CREATE TABLE methodology_versions (id BIGSERIAL PRIMARY KEY, methodology_id BIGI
 """
 
 
+def ensure_tables(engine) -> bool:
+    """Create the two tables if the methodology work is not merged yet; True if this created them."""
+    if inspect(engine).has_table("methodology_versions"):
+        return False
+    with engine.begin() as conn:
+        conn.execute(text(_STUB))
+    return True
+
+
+def drop_tables(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE methodology_versions; DROP TABLE methodologies"))
+
+
 @pytest.fixture
 def methodology_tables(engine) -> Iterator[None]:
-    stubbed = not inspect(engine).has_table("methodology_versions")
-    if stubbed:
-        with engine.begin() as conn:
-            conn.execute(text(_STUB))
+    stubbed = ensure_tables(engine)
     yield
     if stubbed:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE methodology_versions; DROP TABLE methodologies"))
+        drop_tables(engine)
 
 
 def publish_methodology(session_factory, *, code: str | None = None, scope: str = "project",

@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.contracts.cases import (
         CASE_STATE_QUERY,
         GRANT_CASE_ACCESS,
-        MIRROR_CASE,
         CaseAccessGrant,
         CaseMirror,
         CaseView,
@@ -37,8 +36,8 @@ with workflow.unsafe.imports_passed_through():
         ISSUANCE_STATE_QUERY,
         ISSUANCE_WORKFLOW,
         ISSUE_REDUCTIONS,
+        RECORD_ISSUANCE_STEP,
         RECORD_OBJECTION_STEP,
-        SAVE_ISSUANCE_CASE,
         SAVE_PUBLICITY_NOTICE,
         SIGNAL_CALENDAR_LOADED,
         UPDATE_AMEND_REPORT,
@@ -62,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         IssuanceStart,
         IssuanceState,
+        IssuanceStep,
         IssueOrderUpdate,
         IssueRequest,
         IssueResult,
@@ -77,7 +77,7 @@ with workflow.unsafe.imports_passed_through():
         VerifierResponse,
         Withdrawal,
     )
-    from domain.contracts.notifications import NOTIFY, Notification
+    from domain.contracts.notifications import Notification
     from domain.contracts.policy import SNAPSHOT_POLICY, PolicySnapshotRequest
     from domain.contracts.review import REVIEW_WORKFLOW, ReviewOutcome, ReviewRequest, Vote, review_workflow_id
     from domain.issuance import FINAL_STAGES, Stage
@@ -166,9 +166,10 @@ class IssuanceCaseWorkflow:
             if now >= p.ends_at and not self._unruled(p.round_no):
                 async with self._lock:
                     if self.s.stage == Stage.PUBLICITY and self.s.publicity is p and not p.closed:
-                        await self._close_notice(p, "completed")
-                        await self._enter(Stage.AWAITING_APPLICATION, "publicity_completed", None,
-                                          {"round_no": p.round_no, "ends_at": p.ends_at.isoformat()})
+                        await asyncio.gather(
+                            self._close_notice(p, "completed"),
+                            self._enter(Stage.AWAITING_APPLICATION, "publicity_completed", None,
+                                        {"round_no": p.round_no, "ends_at": p.ends_at.isoformat()}))
                 return
             await self._next_change(p.ends_at - now if now < p.ends_at else None)
 
@@ -247,30 +248,31 @@ class IssuanceCaseWorkflow:
 
     async def _enter(self, stage: Stage, action: str, actor: Actor | None, details: dict[str, Any],
                      *, benefit_sharing: str | None = None) -> None:
-        """Record a step: the case row, the case register, the audit trail, the search attributes."""
+        """Record a step (one activity, one transaction): the case row, the case register, the audit
+        trail, the notification; then the search attributes."""
         self.s.stage = stage
         self._seq += 1
         self._tick += 1
         now = workflow.now()
         deadline = self._deadline()
-        await asyncio.gather(
-            self._act(SAVE_ISSUANCE_CASE, CaseFacts(
+        await self._act(RECORD_ISSUANCE_STEP, IssuanceStep(
+            facts=CaseFacts(
                 case_id=self.s.case_id, seq=self._seq, stage=stage, occurred_at=now,
                 verifier_organisation_id=self.s.verifier_organisation_id, claimed_grams=self.s.claimed_grams,
                 benefit_sharing=benefit_sharing, verified_grams=self.s.verified_grams,
-                verification_conclusion=self.conclusion)),
-            self._act(MIRROR_CASE, CaseMirror(
+                verification_conclusion=self.conclusion),
+            mirror=CaseMirror(
                 case_id=self.s.case_id, case_type=CASE_TYPE, stage=stage.value, occurred_at=now,
                 owner_organisation_id=self.s.developer_organisation_id, title=self.start.project_name,
-                deadline=deadline, details={"project_id": self.start.project_id})),
-            self._audit(action, actor, details),
-            self._notify(stage, action))
+                deadline=deadline, details={"project_id": self.start.project_id}),
+            audit=self._audit_record(action, actor, details),
+            notification=self._notification(stage, action)))
         workflow.upsert_search_attributes([
             sa.CASE_TYPE.value_set(CASE_TYPE), sa.CASE_STAGE.value_set(stage.value),
             sa.CASE_NUMBER.value_set(self.s.case_id),
             sa.CASE_DEADLINE.value_set(deadline) if deadline else sa.CASE_DEADLINE.value_unset()])
 
-    async def _notify(self, stage: Stage, action: str) -> None:
+    def _notification(self, stage: Stage, action: str) -> Notification:
         """Tell whoever must act next (or the developer, of an outcome)."""
         developer = [self.s.developer_organisation_id]
         orgs, roles = {
@@ -284,19 +286,22 @@ class IssuanceCaseWorkflow:
             Stage.DECISION: ([], [Role.BUREAU_ADMIN.value]),
             Stage.PUBLISHED: (developer, [Role.OPERATOR_ADMIN.value]),
         }.get(stage, (developer, []))
-        await self._act(NOTIFY, Notification(
+        return Notification(
             dedupe_key=f"{self.s.case_id}:{self._seq}:{action}", occurred_at=workflow.now(),
             kind=f"issuance.{action}", subject=f"{self.s.case_id} ({self.start.project_name}): {stage.value}",
             body=self.s.last_comments if stage == Stage.CORRECTION and self.s.last_comments else "",
-            case_id=self.s.case_id, recipient_organisation_ids=orgs, recipient_roles=roles))
+            case_id=self.s.case_id, recipient_organisation_ids=orgs, recipient_roles=roles)
 
-    async def _audit(self, action: str, actor: Actor | None, details: dict[str, Any]) -> None:
-        await self._act(RECORD_AUDIT, AuditRecord(
+    def _audit_record(self, action: str, actor: Actor | None, details: dict[str, Any]) -> AuditRecord:
+        return AuditRecord(
             dedupe_key=f"{self.s.case_id}:{self._seq}:{action}", occurred_at=workflow.now(),
             action=f"issuance.{action}", entity_type="issuance_case", entity_id=self.s.case_id,
             case_id=self.s.case_id, workflow_id=self.s.case_id,
             actor_user_id=actor.user_id if actor else None, actor_role=actor.role if actor else "system",
-            details=details))
+            details=details)
+
+    async def _audit(self, action: str, actor: Actor | None, details: dict[str, Any]) -> None:
+        await self._act(RECORD_AUDIT, self._audit_record(action, actor, details))
 
     async def _grant_verifier(self, organisation_id: int, *, revoke: bool = False) -> None:
         await self._act(GRANT_CASE_ACCESS, CaseAccessGrant(
@@ -304,12 +309,12 @@ class IssuanceCaseWorkflow:
             organisation_id=organisation_id, revoke=revoke))
 
     async def _close_notice(self, p: PublicityState, outcome: str) -> None:
-        await self._act(CLOSE_PUBLICITY_NOTICE, NoticeClose(case_id=self.s.case_id, round_no=p.round_no,
-                                                            closed_at=workflow.now(), outcome=outcome))
         p.closed = True
         for o in self.s.objections:
             if o.round_no == p.round_no and o.ruling is None:
                 o.ruling = "lapsed"
+        await self._act(CLOSE_PUBLICITY_NOTICE, NoticeClose(case_id=self.s.case_id, round_no=p.round_no,
+                                                            closed_at=workflow.now(), outcome=outcome))
 
     def _unruled(self, round_no: int) -> bool:
         return any(o.round_no == round_no and o.ruling is None for o in self.s.objections)
@@ -419,15 +424,16 @@ class IssuanceCaseWorkflow:
             starts = workflow.now()
             d = await self._act(COMPUTE_DEADLINE, DeadlineRequest(
                 start=starts, working_days=self.policy.publicity_working_days), Deadline)
-            notice_id = await self._act(SAVE_PUBLICITY_NOTICE, NoticeWrite(
-                case_id=self.s.case_id, round_no=round_no, starts_at=starts, ends_at=d.end,
-                provisional=d.provisional, verified_grams=v.verified_grams), int)
-            self.s.publicity = PublicityState(round_no=round_no, notice_id=notice_id, starts_at=starts,
-                                              ends_at=d.end, provisional=d.provisional)
-            await self._enter(Stage.PUBLICITY, "verification_report_filed", v.actor,
-                              {"verified_grams": v.verified_grams, "conclusion": v.conclusion,
-                               "round_no": round_no, "notice_id": notice_id, "starts_at": starts.isoformat(),
-                               "ends_at": d.end.isoformat(), "provisional": d.provisional})
+            self.s.publicity = PublicityState(round_no=round_no, starts_at=starts, ends_at=d.end,
+                                              provisional=d.provisional)
+            await asyncio.gather(
+                self._act(SAVE_PUBLICITY_NOTICE, NoticeWrite(
+                    case_id=self.s.case_id, round_no=round_no, starts_at=starts, ends_at=d.end,
+                    provisional=d.provisional, verified_grams=v.verified_grams), int),
+                self._enter(Stage.PUBLICITY, "verification_report_filed", v.actor,
+                            {"verified_grams": v.verified_grams, "conclusion": v.conclusion, "round_no": round_no,
+                             "starts_at": starts.isoformat(), "ends_at": d.end.isoformat(),
+                             "provisional": d.provisional}))
             return self.s
 
     @file_verification_report.validator
@@ -469,12 +475,13 @@ class IssuanceCaseWorkflow:
         async with self._turn():
             self._check_answer(a)
             o = self._objection(a.objection_id)
-            await self._act(RECORD_OBJECTION_STEP, ObjectionStep(objection_id=o.objection_id, at=workflow.now(),
-                                                                 answer=a.answer))
             o.answered = True
             self._seq += 1
             self._tick += 1
-            await self._audit("objection_answered", a.actor, {"objection_id": o.objection_id})
+            await asyncio.gather(
+                self._act(RECORD_OBJECTION_STEP, ObjectionStep(objection_id=o.objection_id, at=workflow.now(),
+                                                               answer=a.answer)),
+                self._audit("objection_answered", a.actor, {"objection_id": o.objection_id}))
             return o
 
     @answer_objection.validator
@@ -493,20 +500,23 @@ class IssuanceCaseWorkflow:
             self._check_ruling(r)
             o = self._objection(r.objection_id)
             ruling = "upheld" if r.upheld else "dismissed"
-            await self._act(RECORD_OBJECTION_STEP, ObjectionStep(
-                objection_id=o.objection_id, at=workflow.now(), ruling=ruling, ruling_reason=r.reason,
-                ruled_by_user_id=r.actor.user_id))
             o.ruling = ruling
             self._seq += 1
             self._tick += 1
-            await self._audit(f"objection_{ruling}", r.actor, {"objection_id": o.objection_id, "reason": r.reason})
+            await asyncio.gather(
+                self._act(RECORD_OBJECTION_STEP, ObjectionStep(
+                    objection_id=o.objection_id, at=workflow.now(), ruling=ruling, ruling_reason=r.reason,
+                    ruled_by_user_id=r.actor.user_id)),
+                self._audit(f"objection_{ruling}", r.actor, {"objection_id": o.objection_id, "reason": r.reason}))
             if r.upheld:  # back to the developer; a corrected, re-verified case gets a full new publicity
                 assert self.s.publicity is not None
-                await self._close_notice(self.s.publicity, "returned")
                 self.s.last_comments = r.reason
                 self.s.corrections_no += 1
-                await self._enter(Stage.CORRECTION, "returned_for_correction", r.actor,
-                                  {"objection_id": o.objection_id})
+                # After the ruling is stored: closing lapses the round's objections still unruled.
+                await asyncio.gather(
+                    self._close_notice(self.s.publicity, "returned"),
+                    self._enter(Stage.CORRECTION, "returned_for_correction", r.actor,
+                                {"objection_id": o.objection_id}))
             return o
 
     @rule_objection.validator
@@ -578,10 +588,11 @@ class IssuanceCaseWorkflow:
     async def withdraw(self, w: Withdrawal) -> IssuanceState:
         async with self._turn():
             self._check_withdrawal(w)
-            if self.s.publicity is not None and not self.s.publicity.closed:
-                await self._close_notice(self.s.publicity, "withdrawn")
             self.s.withdrawal_reason = w.reason
-            await self._enter(Stage.WITHDRAWN, "withdrawn", w.actor, {"reason": w.reason})
+            steps = [self._enter(Stage.WITHDRAWN, "withdrawn", w.actor, {"reason": w.reason})]
+            if self.s.publicity is not None and not self.s.publicity.closed:
+                steps.append(self._close_notice(self.s.publicity, "withdrawn"))
+            await asyncio.gather(*steps)
             return self.s
 
     @withdraw.validator

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -157,15 +158,19 @@ async def file_accounting_report(
         documents.attach(session, body.document_ids, case.case_id, actor)
         return _case_out(session, case, None)
 
-    response = run_once(session, user=actor, scope=f"issuance-cases:{project_id}", key=idempotency_key,
-                        payload=body.model_dump(mode="json"), create=create)
+    def file() -> tuple[Any, str]:
+        response = run_once(session, user=actor, scope=f"issuance-cases:{project_id}", key=idempotency_key,
+                            payload=body.model_dump(mode="json"), create=create)
+        project = session.get(Project, project_id)
+        assert project is not None
+        return response, project.name
+
+    response, project_name = await run_in_threadpool(file)
     out = CaseOut.model_validate_json(response.body)
-    project = session.get(Project, project_id)
-    assert project is not None
     try:  # also on a replayed request: a start lost after the commit is made good
         await temporal.start_workflow(
             c.ISSUANCE_WORKFLOW,
-            c.IssuanceStart(case_id=out.case_id, project_id=project_id, project_name=project.name,
+            c.IssuanceStart(case_id=out.case_id, project_id=project_id, project_name=project_name,
                             developer_organisation_id=out.organisation_id,
                             verifier_organisation_id=out.verifier_organisation_id,
                             claimed_grams=serials.tonnes_to_grams(body.claimed_tco2e), filed_by_user_id=actor.id),
@@ -189,25 +194,34 @@ def list_cases(session: DbSession, user: CurrentUser, project_id: int | None = N
 
 @router.get("/issuance-cases/{case_id}", response_model=CaseOut, summary="One case with its live state")
 async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
-    case = _visible_case(session, user, case_id)
-    return _case_out(session, case, await _state(temporal, case_id))
+    case = await run_in_threadpool(_visible_case, session, user, case_id)
+    state = await _state(temporal, case_id)
+    return await run_in_threadpool(_case_out, session, case, state)
 
 
 # --- the verifier and the developer --------------------------------------------------------------
 
-async def _act(session, user, temporal, case_id: str, update: str, arg: Any, update_id, result_type=c.IssuanceState,
-               *, attach: tuple[Stage, list[int]] | None = None):
-    """Send a human action; with `attach`, first attach the caller's documents if the case is at that stage."""
-    case = _visible_case(session, user, case_id)
-    if Stage(case.stage) in FINAL_STAGES:  # its workflow has ended: nothing more can happen
-        raise conflict(f"{case_id} is {case.stage}")
-    session.rollback()  # release the read before waiting on the workflow
-    state = await _state(temporal, case_id)
-    if attach is not None and attach[1] and state.stage == attach[0]:
-        documents.attach(session, attach[1], case_id, user)
-        session.commit()
-    return await execute_update(temporal, case_id, update, arg(state) if callable(arg) else arg,
-                                update_id=update_id(state), result_type=result_type)
+async def _act(session, user, temporal, case_id: str, update: str, arg: Any, action: str,
+               result_type=c.IssuanceState, *, attach: tuple[Stage, list[int]] | None = None):
+    """Send a human action as an update.
+
+    Its id names the action and the case's step (the workflow numbers every step), so a retried
+    request is the same update while the case stands still, and a repeat after it moved on is refused
+    by the validator. With `attach`, the caller's documents are attached first if the case is at that
+    stage.
+    """
+    def prepare() -> str:
+        case = _visible_case(session, user, case_id)
+        if Stage(case.stage) in FINAL_STAGES:  # its workflow has ended: nothing more can happen
+            raise conflict(f"{case_id} is {case.stage}")
+        if attach is not None and attach[1] and case.stage == attach[0]:
+            documents.attach(session, attach[1], case_id, user)
+            session.commit()
+        session.rollback()  # release the read before waiting on the workflow
+        return f"{action}-{case_id}-{case.facts_seq}"
+
+    update_id = await run_in_threadpool(prepare)
+    return await execute_update(temporal, case_id, update, arg, update_id=update_id, result_type=result_type)
 
 
 @router.post("/issuance-cases/{case_id}/verifier-response", response_model=c.IssuanceState,
@@ -216,7 +230,7 @@ async def verifier_response(case_id: str, body: VerifierResponseIn, session: DbS
                             temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_VERIFIER_RESPONSE,
                       c.VerifierResponse(actor=_actor(user), **body.model_dump()),
-                      lambda s: f"engagement-{case_id}-{s.engagement_no}")
+                      "engagement")
 
 
 @router.post("/issuance-cases/{case_id}/verifier", response_model=c.IssuanceState,
@@ -227,7 +241,7 @@ async def commission_verifier(case_id: str, body: CommissionIn, session: DbSessi
     _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
     return await _act(session, user, temporal, case_id, c.UPDATE_COMMISSION_VERIFIER,
                       c.CommissionVerifier(actor=_actor(user), verifier_organisation_id=body.verifier_organisation_id),
-                      lambda s: f"commission-{case_id}-{s.engagement_no + 1}")
+                      "commission")
 
 
 @router.post("/issuance-cases/{case_id}/correction-request", response_model=c.IssuanceState,
@@ -236,7 +250,7 @@ async def request_corrections(case_id: str, body: CommentsIn, session: DbSession
                               temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_REQUEST_CORRECTIONS,
                       c.CorrectionRequest(actor=_actor(user), comments=body.comments),
-                      lambda s: f"corrections-{case_id}-{s.corrections_no + 1}")
+                      "corrections")
 
 
 @router.post("/issuance-cases/{case_id}/amendment", response_model=c.IssuanceState,
@@ -247,7 +261,7 @@ async def amend_report(case_id: str, body: AmendmentIn, session: DbSession, user
     return await _act(session, user, temporal, case_id, c.UPDATE_AMEND_REPORT,
                       c.Amendment(actor=_actor(user), claimed_grams=grams, benefit_sharing=body.benefit_sharing,
                                   comments=body.comments),
-                      lambda s: f"amend-{case_id}-{s.corrections_no}", attach=(Stage.CORRECTION, body.document_ids))
+                      "amend", attach=(Stage.CORRECTION, body.document_ids))
 
 
 @router.post("/issuance-cases/{case_id}/verification-report", response_model=c.IssuanceState,
@@ -257,7 +271,7 @@ async def file_verification_report(case_id: str, body: VerificationReportIn, ses
     return await _act(session, user, temporal, case_id, c.UPDATE_FILE_VERIFICATION_REPORT,
                       c.VerificationReport(actor=_actor(user), verified_grams=serials.tonnes_to_grams(
                           body.verified_tco2e), conclusion=body.conclusion),
-                      lambda s: f"verification-{case_id}-{s.reports_no + 1}",
+                      "verification",
                       attach=(Stage.VERIFICATION, body.document_ids))
 
 
@@ -267,36 +281,42 @@ async def submit_application(case_id: str, body: ApplicationIn, session: DbSessi
                              temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_SUBMIT_APPLICATION,
                       c.Application(actor=_actor(user), statement=body.statement),
-                      lambda s: f"application-{case_id}-{s.review_round + 1}")
+                      "application")
 
 
 @router.post("/issuance-cases/{case_id}/decision", response_model=c.IssuanceState,
              summary="The bureau publishes the reduction or rejects it with a reason")
 async def decide(case_id: str, body: DecisionIn, session: DbSession, user: Bureau, temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_DECIDE,
-                      c.Decision(actor=_actor(user), **body.model_dump()), lambda s: f"decision-{case_id}")
+                      c.Decision(actor=_actor(user), **body.model_dump()), "decision")
 
 
 @router.post("/issuance-cases/{case_id}/issuance", response_model=c.IssueResult,
              summary="The operator registers and issues whole tonnes into the developer's account")
 async def issue(case_id: str, session: DbSession, user: Operator, temporal: TemporalClient):
-    issued = session.scalar(select(Issuance).where(Issuance.issuance_key == case_id))
-    if issued is not None:  # a retry after the case ended: the issuance as it was made
+    def issued_before() -> c.IssueResult | None:
+        issued = session.scalar(select(Issuance).where(Issuance.issuance_key == case_id))
+        if issued is None:
+            return None
         _visible_case(session, user, case_id)
         account = session.get(InstitutionalAccount, issued.account_id)
         assert account is not None
         return c.IssueResult(issuance_id=issued.id, tonnes=issued.tonnes, remainder_grams=issued.remainder_grams,
                              serial_range=ledger.issued_range(session, issued.id),
                              account_number=account.account_number)
+
+    earlier = await run_in_threadpool(issued_before)
+    if earlier is not None:  # a retry after the case ended: the issuance as it was made
+        return earlier
     return await _act(session, user, temporal, case_id, c.UPDATE_ISSUE, c.IssueOrderUpdate(actor=_actor(user)),
-                      lambda s: f"issue-{case_id}", result_type=c.IssueResult)
+                      "issue", result_type=c.IssueResult)
 
 
 @router.post("/issuance-cases/{case_id}/withdrawal", response_model=c.IssuanceState,
              summary="The developer withdraws the case (possible until issuance)")
 async def withdraw(case_id: str, body: ReasonIn, session: DbSession, user: Applicant, temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_WITHDRAW,
-                      c.Withdrawal(actor=_actor(user), reason=body.reason), lambda s: f"withdraw-{case_id}")
+                      c.Withdrawal(actor=_actor(user), reason=body.reason), "withdraw")
 
 
 # --- objections ---------------------------------------------------------------------------------
@@ -360,7 +380,7 @@ async def answer_objection(case_id: str, objection_id: int, body: AnswerIn, sess
                            temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_ANSWER_OBJECTION,
                       c.ObjectionAnswer(actor=_actor(user), objection_id=objection_id, answer=body.answer),
-                      lambda s: f"answer-{objection_id}", result_type=c.ObjectionState)
+                      f"answer-{objection_id}", result_type=c.ObjectionState)
 
 
 @router.post("/issuance-cases/{case_id}/objections/{objection_id}/ruling", response_model=c.ObjectionState,
@@ -369,7 +389,7 @@ async def rule_objection(case_id: str, objection_id: int, body: RulingIn, sessio
                          temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_RULE_OBJECTION,
                       c.ObjectionRuling(actor=_actor(user), objection_id=objection_id, **body.model_dump()),
-                      lambda s: f"ruling-{objection_id}-{'upheld' if body.upheld else 'dismissed'}",
+                      f"ruling-{objection_id}-{'upheld' if body.upheld else 'dismissed'}",
                       result_type=c.ObjectionState)
 
 

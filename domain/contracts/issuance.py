@@ -6,6 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from domain.contracts.audit import AuditRecord
+from domain.contracts.cases import CaseMirror
+from domain.contracts.notifications import Notification
 from domain.issuance import Stage
 
 ISSUANCE_WORKFLOW = "IssuanceCase"
@@ -26,7 +29,9 @@ class IssuanceStart(BaseModel):
     filed_by_user_id: int
 
 
-# --- human actions: updates with validators; the API sends the update ids below ---------------------
+# --- human actions: updates with validators. The API's update ids: f"{action}-{case_id}-{step}" with
+# the case's step number, so a retried request is the same update; objections: f"answer-{id}",
+# f"ruling-{id}-{upheld|dismissed}"; filing an objection: f"objection-{id}".
 
 class Actor(BaseModel):
     user_id: int
@@ -34,18 +39,18 @@ class Actor(BaseModel):
     role: str
 
 
-UPDATE_VERIFIER_RESPONSE = "verifier_response"  # id: f"engagement-{case_id}-{engagement_no}"
-UPDATE_COMMISSION_VERIFIER = "commission_verifier"  # id: f"commission-{case_id}-{engagement_no + 1}"
-UPDATE_REQUEST_CORRECTIONS = "request_corrections"  # id: f"corrections-{case_id}-{corrections_no + 1}"
-UPDATE_AMEND_REPORT = "amend_report"  # id: f"amend-{case_id}-{corrections_no}"
-UPDATE_FILE_VERIFICATION_REPORT = "file_verification_report"  # id: f"verification-{case_id}-{reports_no + 1}"
-UPDATE_FILE_OBJECTION = "file_objection"  # id: f"objection-{objection_id}"
-UPDATE_ANSWER_OBJECTION = "answer_objection"  # id: f"answer-{objection_id}"
-UPDATE_RULE_OBJECTION = "rule_objection"  # id: f"ruling-{objection_id}-{upheld|dismissed}"
-UPDATE_SUBMIT_APPLICATION = "submit_application"  # id: f"application-{case_id}-{review_round + 1}"
-UPDATE_DECIDE = "decide"  # id: f"decision-{case_id}"
-UPDATE_ISSUE = "issue"  # id: f"issue-{case_id}"
-UPDATE_WITHDRAW = "withdraw"  # id: f"withdraw-{case_id}"
+UPDATE_VERIFIER_RESPONSE = "verifier_response"
+UPDATE_COMMISSION_VERIFIER = "commission_verifier"
+UPDATE_REQUEST_CORRECTIONS = "request_corrections"
+UPDATE_AMEND_REPORT = "amend_report"
+UPDATE_FILE_VERIFICATION_REPORT = "file_verification_report"
+UPDATE_FILE_OBJECTION = "file_objection"
+UPDATE_ANSWER_OBJECTION = "answer_objection"
+UPDATE_RULE_OBJECTION = "rule_objection"
+UPDATE_SUBMIT_APPLICATION = "submit_application"
+UPDATE_DECIDE = "decide"
+UPDATE_ISSUE = "issue"
+UPDATE_WITHDRAW = "withdraw"
 
 # Sent when an official year calendar is loaded: provisional deadlines are recomputed, never shorter.
 SIGNAL_CALENDAR_LOADED = "calendar_loaded"
@@ -130,7 +135,6 @@ class ObjectionState(BaseModel):
 
 class PublicityState(BaseModel):
     round_no: int
-    notice_id: int
     starts_at: datetime
     ends_at: datetime
     provisional: bool
@@ -159,7 +163,7 @@ class IssuanceState(BaseModel):
 
 
 # --- activities ----------------------------------------------------------------------------------
-SAVE_ISSUANCE_CASE = "save_issuance_case"
+RECORD_ISSUANCE_STEP = "record_issuance_step"
 SAVE_PUBLICITY_NOTICE = "save_publicity_notice"
 CLOSE_PUBLICITY_NOTICE = "close_publicity_notice"
 RECORD_OBJECTION_STEP = "record_objection_step"
@@ -178,6 +182,16 @@ class CaseFacts(BaseModel):
     benefit_sharing: str | None = None  # None: unchanged
     verified_grams: int | None = None
     verification_conclusion: str | None = None
+
+
+class IssuanceStep(BaseModel):
+    """One step of the case, written in one transaction: the case row, the case register, the audit
+    trail and the notification of whoever acts next. Every part is idempotent on its own key."""
+
+    facts: CaseFacts
+    mirror: CaseMirror
+    audit: AuditRecord
+    notification: Notification
 
 
 class NoticeWrite(BaseModel):
