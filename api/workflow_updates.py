@@ -1,46 +1,58 @@
 """Send a human action to a case workflow as an update and turn refusals into problem+json.
 
 Validators refuse with an ApplicationError whose type says why: forbidden → 403, not_found → 404,
-conflict → 409, invalid → 422. A case whose workflow does not exist is 404.
+conflict → 409, invalid → 422 (any letter case), plus the types a process maps itself (`statuses`).
+A first detail `{"field": …, "rule": …}` names the field at fault. An update to a case whose
+workflow has ended is 409: nothing awaits the action any more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem
 
-_STATUS = {"forbidden": (403, "Forbidden"), "not_found": (404, "Not found"), "conflict": (409, "Conflict"),
-           "invalid": (422, "Unprocessable request")}
+DEFAULT_STATUSES = {"forbidden": 403, "not_found": 404, "conflict": 409, "invalid": 422}
 
 
-def _refusal(exc: BaseException) -> Problem | None:
-    cause = exc
-    while cause is not None and not isinstance(cause, ApplicationError):
-        cause = cause.__cause__
-    if isinstance(cause, ApplicationError) and cause.type in _STATUS:
-        status, title = _STATUS[cause.type]
-        return Problem(status, title, cause.message)
-    return None
+def _application_error(exc: BaseException | None) -> ApplicationError | None:
+    while exc is not None and not isinstance(exc, ApplicationError):
+        exc = exc.__cause__
+    return exc
+
+
+def refusal(exc: BaseException, statuses: Mapping[str, int] | None = None) -> Problem | None:
+    """The problem+json for a workflow's refusal, or None when it is not a refusal."""
+    cause = _application_error(exc)
+    if cause is None or cause.type is None:
+        return None
+    status = (statuses or {}).get(cause.type) or DEFAULT_STATUSES.get(cause.type.lower())
+    if status is None:
+        return None
+    detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+    return Problem(status, HTTPStatus(status).phrase, cause.message, field=detail.get("field"),
+                   rule=detail.get("rule") or (cause.type if detail.get("field") else None))
 
 
 async def execute_update(client: Client, workflow_id: str, update: str, arg: Any, *, update_id: str,
-                         result_type: type | None = None) -> Any:
-    handle: WorkflowHandle = client.get_workflow_handle(workflow_id)
+                         result_type: type | None = None, statuses: Mapping[str, int] | None = None) -> Any:
     try:
-        return await handle.execute_update(update, arg, id=update_id, result_type=result_type)
+        return await client.get_workflow_handle(workflow_id).execute_update(
+            update, arg, id=update_id, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
-        problem = _refusal(exc)
+        problem = refusal(exc, statuses)
         if problem is None:
             raise
         raise problem from exc
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(404, "Not found", f"case {workflow_id} is not running") from exc
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise Problem(409, "Conflict", f"case {workflow_id} is closed; nothing awaits this action") from exc
         raise
 
 

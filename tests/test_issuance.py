@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from domain.contracts.review import Vote
 from store.models.audit import AuditEvent
 from store.models.cases import Case
-from tests.issuance_flow import end_cases, make_flow, status
+from tests.issuance_flow import make_flow, status
 from tests.methodology_rows import methodology_tables  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("methodology_tables")
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.usefixtures("methodology_tables")
 
 @pytest_asyncio.fixture
 async def flow(client, worker, temporal_env, session_factory, make_actor, make_org, bureau, operator):
-    yield await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)
-    await end_cases(temporal_env, session_factory)
+    return await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)
 
 
 async def _upload(flow, actor, name: str) -> int:

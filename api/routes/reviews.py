@@ -10,11 +10,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from api.deps import Authority, CurrentUser, DbSession, Expert, TemporalClient
+from api.workflow_updates import execute_update
 from api.errors import Problem, conflict, forbidden, not_found
 from api.schemas.review import (
     DecisionIn,
@@ -119,22 +118,8 @@ def _own_task(session: Session, user: User, task_id: str) -> tuple[ReviewTaskRow
 
 async def _update(client: Client, review_id: str, name: str, arg: Any, update_id: str,
                   result_type: type | None = None) -> Any:
-    try:
-        return await client.get_workflow_handle(review_id).execute_update(
-            name, arg, id=update_id, result_type=result_type)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            status = REFUSAL_STATUS[cause.type]
-            detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-            raise Problem(status, _TITLES[status], cause.message, field=detail.get("field"),
-                          rule=detail.get("rule")) from None
-        raise
-    except RPCError as err:
-        # The workflow is gone or finished: the review is over, nothing can change any more.
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise conflict(f"review {review_id} is no longer running") from None
-        raise
+    return await execute_update(client, review_id, name, arg, update_id=update_id, result_type=result_type,
+                                statuses=REFUSAL_STATUS)
 
 
 # --- the authority -----------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep, TemporalClient
+from api.workflow_updates import execute_update
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.scenarios import (
@@ -344,26 +344,14 @@ async def _state(temporal: TemporalClient, case_id: str) -> ScenarioCaseState:
     return await temporal.get_workflow_handle(case_id).query(SCENARIO_STATE_QUERY, result_type=ScenarioCaseState)
 
 
-_UPDATE_STATUS = {"Forbidden": 403, "Conflict": 409, "Invalid": 422, "SelfAssessmentFails": 422}
+_UPDATE_STATUS = {"SelfAssessmentFails": 422}
 
 
 async def _update(temporal: TemporalClient, workflow_id: str, name: str, arg: Any, update_id: str,
                   result_type: type | None = None) -> Any:
     """Send a human action; the workflow's refusal becomes 403/409/422 naming the reason."""
-    try:
-        return await temporal.get_workflow_handle(workflow_id).execute_update(
-            name, arg, id=update_id, result_type=result_type)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        status = _UPDATE_STATUS.get(kind or "", 409)
-        raise Problem(status, {403: "Forbidden", 409: "Conflict", 422: "Unprocessable request"}[status],
-                      str(cause.message if isinstance(cause, ApplicationError) else err),
-                      field=None if status != 422 else name, rule=kind) from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has ended
-            raise conflict(f"{workflow_id} is closed; nothing awaits this action") from None
-        raise
+    return await execute_update(temporal, workflow_id, name, arg, update_id=update_id, result_type=result_type,
+                                statuses=_UPDATE_STATUS)
 
 
 @router.get("/scenario-cases/{case_id}", response_model=CaseOut)
