@@ -1,5 +1,6 @@
-"""Methodology lifecycle (SPEC §2.2; Art. 7, 9–11): one workflow per case, one per re-evaluation,
-and one small timer workflow per published version that reminds the bureau of its re-evaluation.
+"""Methodology lifecycle (SPEC §2.2; Art. 7, 9–11): one workflow per case. Once published, the case's
+workflow follows the methodology: it reminds the bureau ahead of the current version's re-evaluation
+date and runs each re-evaluation as a child workflow (its own id), until the methodology is retired.
 
 Human actions are updates. A validator refuses the wrong actor or stage synchronously; the handler
 puts the action in the case's inbox and returns once the main loop has applied it (state mirrored to
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from domain.contracts.audit import RECORD_AUDIT, AuditRecord
@@ -28,14 +29,12 @@ with workflow.unsafe.imports_passed_through():
         PUBLISH_METHODOLOGY,
         REEVALUATION_CASE_TYPE,
         REEVALUATION_WORKFLOW,
-        SIGNAL_VERSION_CLOSE,
-        SIGNAL_VERSION_RESCHEDULE,
         UPDATE_COMPLETENESS,
         UPDATE_DECIDE_REEVALUATION,
+        UPDATE_OPEN_REEVALUATION,
         UPDATE_PUBLICATION,
         UPDATE_RESUBMIT,
         UPDATE_WITHDRAW,
-        VERSION_WORKFLOW,
         CaseActor,
         CompletenessDecision,
         MethodologyCaseState,
@@ -49,9 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ReevaluationStart,
         ReevaluationState,
         Resubmission,
-        VersionWatch,
         Withdrawal,
-        version_workflow_id,
     )
     from domain.contracts.notifications import NOTIFY, Notification
     from domain.contracts.policy import SNAPSHOT_POLICY, PolicySnapshotRequest
@@ -137,7 +134,11 @@ class MethodologyCase(_CaseRecorder):
         self.deadline: datetime | None = None
         self.review_id: str | None = None
         self.reasons: list[str] = []
-        self.published: PublishedVersion | None = None
+        self.published: PublishedVersion | None = None  # the version this case published
+        self.current: PublishedVersion | None = None  # the version new users take (after re-evaluations)
+        self.retired = False
+        self._reevaluation: workflow.ChildWorkflowHandle | None = None
+        self._requested: ReevaluationStart | None = None
         self.policy: PolicyParameters | None = None
         self._events = 0
         self._inbox: list[_Action] = []
@@ -156,12 +157,17 @@ class MethodologyCase(_CaseRecorder):
             Stage.PUBLICATION_DECISION: ("publication", BUREAU),
         }.get(self.stage)
         tasks = []
+        if self.current is not None and not self.retired:
+            due = self.current.reevaluation_due
+            tasks.append(OpenTask(task_id=f"{self.case_id}-reevaluation-v{self.current.version_no}",
+                                  kind="reevaluation", assignee=BUREAU, due=due, overdue=workflow.now() > due))
         if task is not None:
             task_id = (self.review_id if self.stage == Stage.PANEL_REVIEW
                        else f"{self.case_id}-{task[0]}-{self.submission_no}")
             overdue = self.deadline is not None and workflow.now() > self.deadline
             tasks.append(OpenTask(task_id=task_id, kind=task[0], assignee=task[1], due=self.deadline, overdue=overdue))
-        return CaseView(case_id=self.case_id, case_type=CASE_TYPE, stage=self.stage.value, deadline=self.deadline,
+        deadline = self.current.reevaluation_due if self.current and not self.retired else self.deadline
+        return CaseView(case_id=self.case_id, case_type=CASE_TYPE, stage=self.stage.value, deadline=deadline,
                         open_tasks=tasks)
 
     @workflow.query(name="methodology_state")
@@ -305,7 +311,7 @@ class MethodologyCase(_CaseRecorder):
                           subject=self.content.title, applicant_organisation_id=self.start.applicant_organisation_id,
                           policy=self.policy),
             id=self.review_id, result_type=ReviewOutcome,
-            # A withdrawn case ends its review too.
+            cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_REQUESTED,
             parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL)
         await self._enter(Stage.PANEL_REVIEW, action, actor, details={"review_id": self.review_id})
 
@@ -349,6 +355,12 @@ class MethodologyCase(_CaseRecorder):
         review = self._review
         action = await self._take({UPDATE_WITHDRAW}, also=review.done)
         if action is not None:
+            # A withdrawn case ends its review round: the experts' tasks close with it.
+            review.cancel()
+            try:
+                await review
+            except (asyncio.CancelledError, ChildWorkflowError):
+                pass
             return await self._withdrawn(action)
         outcome: ReviewOutcome = review.result()
         # The panel's reasons reach the applicant without the experts' identities.
@@ -393,11 +405,82 @@ class MethodologyCase(_CaseRecorder):
         await self._enter(Stage.PUBLISHED, "methodology.published", d.actor, details={
             "code": self.published.code, "version_no": self.published.version_no,
             "version_id": self.published.version_id})
-        await start_version_watch(self.published, self.policy)
+        self.current = self.published
         await self._tell_applicant("methodology.published",
                                    f"{self.content.title}: published as {self.published.code} "
                                    f"v{self.published.version_no}")
         self._applied(action)
+
+    # --- after publication: re-evaluations of the current version (Art. 11) ---
+    @workflow.update(name=UPDATE_OPEN_REEVALUATION)
+    async def open_reevaluation(self, start: ReevaluationStart) -> None:
+        # The run loop starts the child, so the re-evaluation belongs to the run, not to a handler.
+        self._requested = start
+        await workflow.wait_condition(lambda: self._requested is None)
+
+    @open_reevaluation.validator
+    def _check_open(self, start: ReevaluationStart) -> None:
+        _require_bureau(start.opened_by)
+        if self.current is None or self.retired:
+            raise _refuse("only a published, not retired methodology is re-evaluated", "wrong_stage")
+        if start.version_id != self.current.version_id:
+            raise _refuse(f"the current version is v{self.current.version_no}", "wrong_stage")
+        if self._requested is not None or (self._reevaluation is not None and not self._reevaluation.done()):
+            raise _refuse("a re-evaluation is already open", "wrong_stage")
+
+    def _reevaluated(self) -> bool:
+        """Apply a finished re-evaluation; True when it did (the date moved, a new version, or retired)."""
+        if self._reevaluation is None or not self._reevaluation.done():
+            return False
+        outcome: ReevaluationState = self._reevaluation.result()
+        self._reevaluation = None
+        if outcome.stage == ReevaluationStage.CONFIRMED and outcome.next_reevaluation_due is not None:
+            due = max(self.current.reevaluation_due, outcome.next_reevaluation_due)  # never brought forward
+            self.current = self.current.model_copy(update={"reevaluation_due": due})
+        elif outcome.stage == ReevaluationStage.REVISED and outcome.new_version is not None:
+            self.current = outcome.new_version
+        elif outcome.stage == ReevaluationStage.RETIRED:
+            self.retired = True
+        return True
+
+    async def _wait(self, moment: datetime | None) -> bool:
+        """Wait until `moment` (None: for ever), starting requested re-evaluations meanwhile; False when
+        a re-evaluation finished first."""
+        while True:
+            if self._requested is not None:
+                self._reevaluation = await workflow.start_child_workflow(
+                    REEVALUATION_WORKFLOW, self._requested, id=self._requested.case_id,
+                    result_type=ReevaluationState)
+                self._requested = None
+            if self._reevaluated():
+                return False
+            remaining = None if moment is None else moment - workflow.now()
+            if remaining is not None and remaining <= timedelta(0):
+                return True
+            try:
+                await workflow.wait_condition(
+                    lambda: self._requested is not None
+                    or (self._reevaluation is not None and self._reevaluation.done()), timeout=remaining)
+            except asyncio.TimeoutError:
+                return True
+
+    async def _follow_publication(self) -> None:
+        """Remind the bureau ahead of the current version's re-evaluation date and once more when it is
+        due; follow re-evaluations until the methodology is retired."""
+        while not self.retired:
+            version = self.current
+            due = version.reevaluation_due
+            label = f"{version.code} v{version.version_no}"
+            self._search_attributes(self.stage.value, due)
+            if not await self._wait(due - timedelta(days=self.policy.methodology_reevaluation_reminder_days)):
+                continue
+            await self._notify("methodology.reevaluation_due_soon", f"{label}: re-evaluation due {due.date()}",
+                               "Open a re-evaluation to confirm, revise or retire it.")
+            if not await self._wait(due):
+                continue
+            await self._notify("methodology.reevaluation_overdue", f"{label}: re-evaluation was due {due.date()}")
+            await self._wait(None)
+        self._search_attributes(self.stage.value, None)
 
     @workflow.run
     async def run(self, start: MethodologyStart) -> MethodologyCaseState:
@@ -414,81 +497,18 @@ class MethodologyCase(_CaseRecorder):
         }
         while self.stage not in TERMINAL_STAGES:
             await steps[self.stage]()
+        if self.stage == Stage.PUBLISHED:
+            await self._follow_publication()
         # Actions that arrived after the end are refused rather than left waiting.
         await self._take(set(), also=lambda: True)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
 
 
-async def start_version_watch(published: PublishedVersion, policy: PolicyParameters) -> None:
-    """The version's re-evaluation timer outlives the case that published it."""
-    await workflow.start_child_workflow(
-        VERSION_WORKFLOW,
-        VersionWatch(version_id=published.version_id, code=published.code, version_no=published.version_no,
-                     reevaluation_due=published.reevaluation_due,
-                     reminder_days=policy.methodology_reevaluation_reminder_days),
-        id=version_workflow_id(published.version_id),
-        parent_close_policy=workflow.ParentClosePolicy.ABANDON)
-
-
-@workflow.defn(name=VERSION_WORKFLOW)
-class MethodologyVersion(_CaseRecorder):
-    """Reminds the bureau ahead of a version's re-evaluation date (Art. 11), then once more when it is
-    due; lives until the version is superseded or retired. A confirmation moves the date on."""
-
-    _case_type = "methodology_version"
-
-    @workflow.init
-    def __init__(self, watch: VersionWatch) -> None:
-        self.case_id = version_workflow_id(watch.version_id)
-        self.due = watch.reevaluation_due
-        self.closed = False
-        self._events = 0
-
-    @workflow.signal(name=SIGNAL_VERSION_RESCHEDULE)
-    def reschedule(self, due: datetime) -> None:
-        self.due = max(self.due, due)  # a confirmation never brings the date forward
-
-    @workflow.signal(name=SIGNAL_VERSION_CLOSE)
-    def close(self) -> None:
-        self.closed = True
-
-    @workflow.query(name=CASE_STATE_QUERY)
-    def case_state(self) -> CaseView:
-        return CaseView(case_id=self.case_id, case_type=self._case_type,
-                        stage="closed" if self.closed else "current", deadline=self.due)
-
-    async def _sleep_until(self, moment: datetime, due: datetime) -> bool:
-        """True when `moment` came; False when the version was closed or rescheduled first."""
-        remaining = moment - workflow.now()
-        changed = lambda: self.closed or self.due != due  # noqa: E731
-        if remaining > timedelta(0):
-            try:
-                await workflow.wait_condition(changed, timeout=remaining)
-            except asyncio.TimeoutError:
-                pass
-        return not changed()
-
-    @workflow.run
-    async def run(self, watch: VersionWatch) -> None:
-        label = f"{watch.code} v{watch.version_no}"
-        while not self.closed:
-            due = self.due
-            self._search_attributes("current", due)
-            if not await self._sleep_until(due - timedelta(days=watch.reminder_days), due):
-                continue
-            await self._notify("methodology.reevaluation_due_soon", f"{label}: re-evaluation due {due.date()}",
-                               "Open a re-evaluation case to confirm, revise or retire it.")
-            if not await self._sleep_until(due, due):
-                continue
-            await self._notify("methodology.reevaluation_overdue", f"{label}: re-evaluation was due {due.date()}")
-            await workflow.wait_condition(lambda: self.closed or self.due != due)
-        self._search_attributes("closed", None)
-
-
 @workflow.defn(name=REEVALUATION_WORKFLOW)
 class MethodologyReevaluation(_CaseRecorder):
-    """A re-evaluation of a published version: the bureau confirms it, publishes a revision, or retires it."""
+    """A re-evaluation of a published version (a child of the case that published the methodology): the
+    bureau confirms it, publishes a revised version, or retires the methodology."""
 
     _case_type = REEVALUATION_CASE_TYPE
 
@@ -506,8 +526,7 @@ class MethodologyReevaluation(_CaseRecorder):
     def _state(self) -> ReevaluationState:
         return ReevaluationState(case_id=self.case_id, stage=self.stage,
                                  outcome=self.decision.outcome if self.decision else None,
-                                 new_version_id=self.new_version.version_id if self.new_version else None,
-                                 next_reevaluation_due=self.next_due)
+                                 new_version=self.new_version, next_reevaluation_due=self.next_due)
 
     @workflow.query(name=CASE_STATE_QUERY)
     def case_state(self) -> CaseView:
@@ -553,13 +572,11 @@ class MethodologyReevaluation(_CaseRecorder):
                            {"reason": start.reason})
         await workflow.wait_condition(lambda: self.decision is not None)
         d = self.decision
-        old_watch = workflow.get_external_workflow_handle(version_workflow_id(start.version_id))
         now = workflow.now()
         if d.outcome == ReevaluationOutcome.CONFIRM:
             self.next_due = add_years(now, policy.methodology_reevaluation_years)
             await self._record(ReevaluationStage.CONFIRMED, "methodology.reevaluation_confirmed", d.actor,
                                {"reason": d.reason, "next_reevaluation_due": self.next_due.isoformat()})
-            await old_watch.signal(SIGNAL_VERSION_RESCHEDULE, self.next_due)
         elif d.outcome == ReevaluationOutcome.REVISE:
             self.new_version = await workflow.execute_activity(
                 PUBLISH_METHODOLOGY,
@@ -571,14 +588,11 @@ class MethodologyReevaluation(_CaseRecorder):
             await self._record(ReevaluationStage.REVISED, "methodology.version_published", d.actor,
                                {"reason": d.reason, "new_version_no": self.new_version.version_no,
                                 "new_version_id": self.new_version.version_id})
-            await old_watch.signal(SIGNAL_VERSION_CLOSE)
-            await start_version_watch(self.new_version, policy)
         else:
             await self._record(ReevaluationStage.RETIRED, "methodology.retired", d.actor, {"reason": d.reason})
-            await old_watch.signal(SIGNAL_VERSION_CLOSE)
         self._decided = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state()
 
 
-WORKFLOWS = [MethodologyCase, MethodologyVersion, MethodologyReevaluation]
+WORKFLOWS = [MethodologyCase, MethodologyReevaluation]

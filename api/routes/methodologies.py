@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -45,10 +45,9 @@ from api.schemas.methodology import (
 from domain.contracts.methodology import (
     CASE_TYPE,
     METHODOLOGY_WORKFLOW,
-    REEVALUATION_CASE_TYPE,
-    REEVALUATION_WORKFLOW,
     UPDATE_COMPLETENESS,
     UPDATE_DECIDE_REEVALUATION,
+    UPDATE_OPEN_REEVALUATION,
     UPDATE_PUBLICATION,
     UPDATE_RESUBMIT,
     UPDATE_WITHDRAW,
@@ -118,7 +117,9 @@ def _case_out(session: Session, case: MethodologyCase) -> MethodologyCaseOut:
 
 def _visible_case(session: Session, user: User, case_no: int) -> MethodologyCase:
     case = session.get(MethodologyCase, case_no, populate_existing=True)
-    if case is None or not cases.may_see(session, user, case.case_id):
+    # The own organisation is checked on the case row itself: the register is mirrored a moment later.
+    own = case is not None and user.organisation_id is not None and case.applicant_organisation_id == user.organisation_id
+    if case is None or not (own or cases.may_see(session, user, case.case_id)):
         raise not_found(f"methodology case {case_no}")
     return case
 
@@ -163,8 +164,8 @@ async def _ensure_started(client: Client, settings: Settings, case: MethodologyC
             METHODOLOGY_WORKFLOW, start, id=case.case_id, task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes([
-                sa.CASE_TYPE.value_set(CASE_TYPE), sa.CASE_NUMBER.value_set(case.case_id),
-                sa.CASE_STAGE.value_set(Stage.COMPLETENESS_CHECK.value)]))
+                SearchAttributePair(sa.CASE_TYPE, CASE_TYPE), SearchAttributePair(sa.CASE_NUMBER, case.case_id),
+                SearchAttributePair(sa.CASE_STAGE, Stage.COMPLETENESS_CHECK.value)]))
     except WorkflowAlreadyStartedError:
         pass
 
@@ -306,7 +307,6 @@ async def open_reevaluation(
     session: DbSession,
     user: Bureau,
     client: TemporalClient,
-    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
     version = methodology.current_version(session, body.code)
@@ -331,15 +331,9 @@ async def open_reevaluation(
         version_id=row.version_id, version_no=version.version_no,
         owner_organisation_id=version.methodology.owner_organisation_id, opened_by=_actor(user), reason=row.reason,
         current_content=methodology.version_content(version))
-    try:
-        await client.start_workflow(
-            REEVALUATION_WORKFLOW, start, id=row.case_id, task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                sa.CASE_TYPE.value_set(REEVALUATION_CASE_TYPE), sa.CASE_NUMBER.value_set(row.case_id),
-                sa.CASE_STAGE.value_set(row.stage)]))
-    except WorkflowAlreadyStartedError:
-        pass
+    # The publishing case's workflow starts the re-evaluation; a retried call (same key) repeats the update.
+    await _update(client, version.methodology.origin_case_id, UPDATE_OPEN_REEVALUATION, start,
+                  f"open-{row.case_id}")
     return response
 
 

@@ -13,7 +13,6 @@ REEVALUATION_CASE_TYPE = "methodology_reevaluation"
 
 METHODOLOGY_WORKFLOW = "MethodologyCase"
 REEVALUATION_WORKFLOW = "MethodologyReevaluation"
-VERSION_WORKFLOW = "MethodologyVersion"
 
 
 def methodology_case_id(case_no: int) -> str:
@@ -22,10 +21,6 @@ def methodology_case_id(case_no: int) -> str:
 
 def reevaluation_case_id(reevaluation_no: int) -> str:
     return f"methodology-reevaluation-{reevaluation_no}"
-
-
-def version_workflow_id(version_id: int) -> str:
-    return f"methodology-version-{version_id}"
 
 
 class BehaviourType(BaseModel):
@@ -159,18 +154,10 @@ class PublishedVersion(BaseModel):
     superseded_version_id: int | None = None
 
 
-class VersionWatch(BaseModel):
-    """The re-evaluation timer of one published version."""
-
-    version_id: int
-    code: str
-    version_no: int
-    reevaluation_due: datetime
-    reminder_days: int
-
-
-SIGNAL_VERSION_RESCHEDULE = "reschedule"  # payload: the new re-evaluation date (after a confirmation)
-SIGNAL_VERSION_CLOSE = "close"  # the version was superseded or retired: no more reminders
+# The bureau opens a re-evaluation on the workflow of the case that published the methodology, which
+# runs it as a child and follows its outcome (a confirmation moves the date on, a revision makes the
+# new version current, a retirement ends the reminders).
+UPDATE_OPEN_REEVALUATION = "open_reevaluation"  # update id: f"open-{reevaluation case_id}"
 
 
 class ReevaluationStart(BaseModel):
@@ -200,7 +187,7 @@ class ReevaluationState(BaseModel):
     case_id: str
     stage: ReevaluationStage
     outcome: ReevaluationOutcome | None = None
-    new_version_id: int | None = None
+    new_version: PublishedVersion | None = None
     next_reevaluation_due: datetime | None = None
 
 

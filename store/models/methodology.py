@@ -82,7 +82,7 @@ class MethodologyVersion(Base):
     superseded_at: Mapped[datetime | None]
     retired_at: Mapped[datetime | None]
 
-    methodology: Mapped[Methodology] = relationship(back_populates="versions", lazy="joined")
+    methodology: Mapped[Methodology] = relationship(back_populates="versions", lazy="joined", innerjoin=True)
     behaviours: Mapped[list[MethodologyBehaviour]] = relationship(order_by="MethodologyBehaviour.position")
 
 
