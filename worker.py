@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.notifications import run_webhook_relay
 from activities.registry import activity_objects, collect
 from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
@@ -42,20 +44,33 @@ async def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     engine = make_engine(settings.require_database_url())
     client = await connect(settings)
-    worker = build_worker(client, make_session_factory(engine), settings)
+    session_factory = make_session_factory(engine)
+    worker = build_worker(client, session_factory, settings)
+    # SIGINT/SIGTERM (Ctrl-C, `tanpuhui dev`, `docker stop`) shut worker and relay down gracefully.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # The webhook relay runs beside every worker; replicas share deliveries (SKIP LOCKED).
+    relay = asyncio.create_task(run_webhook_relay(session_factory, stop))
     logging.getLogger(__name__).info("worker polling task queue %s", settings.task_queue)
     try:
-        await worker.run()
+        running = asyncio.create_task(worker.run())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not running.done():
+            await worker.shutdown()
+        stopping.cancel()
+        await running  # a worker that failed on its own exits with its error
     finally:
+        stop.set()
+        await relay
         engine.dispose()
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

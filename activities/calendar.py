@@ -1,9 +1,29 @@
-"""Placeholder: filled in by the calendar work."""
+"""Working-day deadlines for workflows: the calendar lives in PostgreSQL and may change, so workflows
+ask this activity (passing workflow.now()) instead of computing deadlines themselves."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
 
-def activities(session_factory, settings) -> list[Any]:
-    return []
+from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
+from settings import Settings
+from store import calendar
+
+
+class CalendarActivities:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+
+    @activity.defn(name=COMPUTE_DEADLINE)
+    def compute_deadline(self, req: DeadlineRequest) -> Deadline:
+        with self.session_factory() as session:
+            cal = calendar.current(session)
+        result = cal.period_end(req.start, req.working_days, req.not_before)
+        return Deadline(end=result.end, provisional=result.provisional)
+
+
+def activities(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:
+    return [CalendarActivities(session_factory)]

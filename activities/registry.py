@@ -7,10 +7,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities import audit, calendar, cases, documents, methodology, notifications, policy, review, scenario
+from activities import (
+    audit,
+    calendar,
+    cases,
+    documents,
+    issuance,
+    methodology,
+    notifications,
+    policy,
+    review,
+    scenario,
+)
 from settings import Settings
 
-AREAS = [audit, cases, calendar, policy, documents, notifications, review, methodology, scenario]
+AREAS = [audit, cases, calendar, policy, documents, notifications, review, methodology, scenario, issuance]
 
 
 def activity_objects(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:

@@ -1,4 +1,4 @@
-"""`tanpuhui` CLI: dev, api, worker, migrate, organisation/user bootstrap, audit verify."""
+"""`tanpuhui` CLI: dev, api, worker, migrate, organisation/user bootstrap, audit verify, calendar."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from domain.roles import OrganisationStatus, OrganisationType, Role
+from domain.roles import OrganisationStatus, OrganisationType, Role, role_organisation_error
 from settings import get_settings
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -84,6 +84,10 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         if args.org is not None and org is None:
             print(f"error: organisation {args.org} does not exist", file=sys.stderr)
             return 2
+        error = role_organisation_error(Role(args.role), OrganisationType(org.org_type) if org else None)
+        if error is not None:
+            print(f"error: --org: {error[1]}", file=sys.stderr)
+            return 2
         user = identity.create_user(session, name=args.name, role=Role(args.role), organisation=org, email=args.email)
         _, secret = identity.issue_token(session, user, ttl_days=get_settings().token_ttl_days, label="cli")
         print(f"user {user.id} '{user.name}' ({user.role})")
@@ -103,6 +107,52 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
     print(f"audit chain broken at event {report.first_bad_id}: {report.reason} "
           f"({report.events} events before it verified)", file=sys.stderr)
     return 1
+
+
+@command("calendar.load")
+def cmd_calendar_load(args: argparse.Namespace) -> int:
+    from domain import calendar_file
+    from store import calendar
+    from store.identity import now_utc
+    from store.session import transaction
+
+    try:
+        with open(args.file, encoding="utf-8-sig") as f:
+            parsed = calendar_file.parse(f.read())
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except calendar_file.CalendarFileRefused as refused:
+        print(f"{args.file}: refused whole, nothing loaded", file=sys.stderr)
+        for e in refused.errors:
+            where = "file" if e.line is None else f"line {e.line}"
+            print(f"  {where}: {e.message} [{e.rule}]" + (f"\n    {e.text.strip()}" if e.text else ""),
+                  file=sys.stderr)
+        return 1
+    try:
+        with transaction(_session_factory()) as session:
+            result = calendar.load_year(session, parsed, replace=args.replace, now=now_utc(), loaded_by="cli")
+    except calendar.YearAlreadyLoaded as exc:
+        print(f"error: {exc} (--replace)", file=sys.stderr)
+        return 1
+    print(f"calendar {parsed.year}: {result.outcome} ({len(parsed.days_off)} days off, "
+          f"{len(parsed.working_weekends)} working weekend days)")
+    return 0
+
+
+@command("calendar.show")
+def cmd_calendar_show(args: argparse.Namespace) -> int:
+    from domain import calendar_file
+    from store import calendar
+
+    with _session_factory()() as session:
+        row = calendar.get_year(session, args.year)
+        if row is None:
+            print(f"# {args.year}: no official calendar loaded; deadlines assume weekends only (provisional)")
+            return 1
+        print(f"# loaded {row.loaded_at.isoformat()} by {row.loaded_by}")
+        print(calendar_file.render(calendar.official_year(row)), end="")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
     aud.add_parser("verify", help="verify the hash chain; exit 1 naming the first bad event").set_defaults(
         key="audit.verify")
+
+    cal = sub.add_parser("calendar", help="official working-day calendar").add_subparsers(
+        dest="calendar_cmd", required=True)
+    cl = cal.add_parser("load", help="load one year from a file (docs/working-day-calendar.md)")
+    cl.add_argument("file")
+    cl.add_argument("--replace", action="store_true", help="replace a year that is already loaded")
+    cl.set_defaults(key="calendar.load")
+    cs = cal.add_parser("show", help="print a loaded year in the file format")
+    cs.add_argument("year", type=int)
+    cs.set_defaults(key="calendar.show")
     return parser
 
 

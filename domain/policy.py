@@ -3,14 +3,15 @@ effective date; each case snapshots them when it starts and keeps them to the en
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class PolicyParameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # Art. 20: project reductions are publicised for at least 7 working days.
-    publicity_working_days: int = Field(default=7, ge=7, le=60)
+    publicity_working_days: int = Field(default=7, ge=7, le=60,
+                                        description="Art. 20: publicity lasts at least 7 working days")
     # SPEC §2.1 expert panel review (Art. 5, 11, 14, 21).
     panel_size: int = Field(default=3, ge=1, le=15)
     review_task_working_days: int = Field(default=10, ge=1, le=60)
@@ -26,6 +27,15 @@ class PolicyParameters(BaseModel):
     scenario_expiry_reminder_days: int = Field(default=60, ge=1, le=365)
     # SPEC §2.4 objections during publicity.
     objection_answer_working_days: int = Field(default=5, ge=1, le=30)
+
+    @model_validator(mode="after")
+    def _reminder_inside_review_task(self) -> PolicyParameters:
+        # A reminder "N working days before the deadline" must fall after the task starts.
+        if self.review_reminder_working_days >= self.review_task_working_days:
+            raise PydanticCustomError(
+                "reminder_before_task_start",
+                "review_reminder_working_days must be less than review_task_working_days")
+        return self
 
 
 DEFAULT_POLICY = PolicyParameters()

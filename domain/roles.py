@@ -33,3 +33,34 @@ class OrganisationStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     TERMINATED = "terminated"
+
+
+_MEMBER_ORGS = frozenset({OrganisationType.ENTERPRISE, OrganisationType.SOCIAL_ORGANISATION,
+                          OrganisationType.PUBLIC_INSTITUTION, OrganisationType.GOVERNMENT})
+
+# Which organisation type a role's user must belong to; None: no organisation at all (a resident).
+ROLE_ORGANISATION_TYPES: dict[Role, frozenset[OrganisationType] | None] = {
+    Role.BUREAU_ADMIN: frozenset({OrganisationType.GOVERNMENT}),
+    Role.OPERATOR_ADMIN: frozenset({OrganisationType.GOVERNMENT, OrganisationType.PUBLIC_INSTITUTION}),
+    Role.VERIFIER: frozenset({OrganisationType.VERIFICATION_BODY}),
+    Role.EXCHANGE: frozenset({OrganisationType.EXCHANGE}),
+    Role.APPLICANT: _MEMBER_ORGS,
+    Role.DATA_SOURCE: _MEMBER_ORGS,
+    Role.EXPERT: frozenset(OrganisationType),  # an affiliation, used for conflict-of-interest checks
+    Role.INDIVIDUAL: None,
+}
+_ORGANISATION_OPTIONAL = frozenset({Role.EXPERT})
+
+
+def role_organisation_error(role: Role, org_type: OrganisationType | None) -> tuple[str, str] | None:
+    """(rule, message) when a user of `role` may not belong to an organisation of `org_type`."""
+    allowed = ROLE_ORGANISATION_TYPES[role]
+    if org_type is None:
+        if allowed is not None and role not in _ORGANISATION_OPTIONAL:
+            return "required", f"role '{role.value}' needs an organisation"
+        return None
+    if allowed is None:
+        return "role_without_organisation", f"a user with role '{role.value}' belongs to no organisation"
+    if org_type not in allowed:
+        return "role_organisation_type", f"role '{role.value}' cannot belong to a {org_type.value} organisation"
+    return None

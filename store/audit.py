@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -102,4 +102,10 @@ def verify(session: Session, batch: int = 5000) -> ChainReport:
 
 
 def trail(session: Session, case_id: str) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.id)))
+    """A case's events, with those of its expert-panel reviews (child case ids `{case_id}-review-N`)."""
+    reviews = case_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "-review-%"
+    return list(session.scalars(
+        select(AuditEvent)
+        .where(or_(AuditEvent.case_id == case_id, AuditEvent.case_id.like(reviews, escape="\\")))
+        .order_by(AuditEvent.id)
+    ))

@@ -18,7 +18,7 @@ import httpx
 import psycopg2
 import pytest
 import pytest_asyncio
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -37,7 +37,7 @@ from workflows import search_attributes
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Tables the migrations seed (reference data): kept between tests.
-SEED_TABLES = {"alembic_version"}
+SEED_TABLES = {"alembic_version", "calendar_years", "calendar_days"}
 
 
 def _reachable(url: str) -> bool:
@@ -103,7 +103,9 @@ def clean_database(request: pytest.FixtureRequest) -> None:
     tables = [t.name for t in Base.metadata.sorted_tables if t.name not in SEED_TABLES]
     if tables:
         with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            # Identities keep counting: the Temporal server outlives the rows, so a case id (a workflow
+            # id) is never reused by a later test.
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
 
 
 @pytest.fixture
@@ -175,6 +177,27 @@ async def worker(temporal_env, session_factory, settings, activity_executor):
                      workflow_failure_exception_types=[Exception])
     async with w:
         yield w
+        await end_running_cases(temporal_env.client, session_factory)
+
+
+async def end_running_cases(temporal: Client, session_factory: sessionmaker[Session]) -> None:
+    """End every case the test left running (the case register lists them all, reviews included).
+
+    The Temporal server outlives the test's rows: a case left running would retry its activities
+    against truncated tables in later tests and hold up time skipping; and the test server does not
+    apply parent close policies to children.
+    """
+    from temporalio.service import RPCError
+
+    from store.models.cases import Case
+
+    with session_factory() as s:
+        case_ids = list(s.scalars(select(Case.case_id)))
+    for case_id in case_ids:
+        try:
+            await temporal.get_workflow_handle(case_id).terminate("test finished")
+        except RPCError:
+            pass  # already closed
 
 
 @pytest_asyncio.fixture

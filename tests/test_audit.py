@@ -76,8 +76,13 @@ async def test_case_trail_api_is_for_authorities(client, bureau, make_actor, ses
 
     _append(session_factory, 3, case_id="methodology-7")
     _append(session_factory, 2, case_id="methodology-8")
+    _append(session_factory, 1, case_id="methodology-7-review-1")  # its panel review belongs to the trail
+    _append(session_factory, 1, case_id="methodology-70-review-1")  # another case's review does not
     r = await client.get("/api/v1/audit/cases/methodology-7", headers=bureau.headers)
-    assert r.status_code == 200 and [e["action"] for e in r.json()] == ["step.0", "step.1", "step.2"]
+    assert r.status_code == 200
+    assert [(e["case_id"], e["action"]) for e in r.json()] == [
+        ("methodology-7", "step.0"), ("methodology-7", "step.1"), ("methodology-7", "step.2"),
+        ("methodology-7-review-1", "step.0")]
     applicant = make_actor(Role.APPLICANT)
     assert (await client.get("/api/v1/audit/cases/methodology-7", headers=applicant.headers)).status_code == 403
     r = await client.get("/api/v1/audit/verify", headers=bureau.headers)

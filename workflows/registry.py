@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from workflows import methodology, review, scenario
+from workflows import issuance, methodology, review, scenario
 
-WORKFLOWS: list[type] = [*review.WORKFLOWS, *methodology.WORKFLOWS, *scenario.WORKFLOWS]
+WORKFLOWS: list[type] = [*review.WORKFLOWS, *methodology.WORKFLOWS, *scenario.WORKFLOWS, *issuance.WORKFLOWS]

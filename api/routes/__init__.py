@@ -10,6 +10,7 @@ from api.routes import (
     methodologies,
     notifications,
     policy,
+    projects,
     reviews,
     scenarios,
     workflows_admin,
@@ -28,4 +29,5 @@ ROUTERS = [
     workflows_admin.router,
     methodologies.router,
     scenarios.router,
+    projects.router,
 ]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import Authority, CurrentUser, DbSession, SettingsDep, ensure_may_act
-from api.errors import Problem, conflict, forbidden, not_found, unprocessable
+from api.errors import conflict, forbidden, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.identity import (
     OrganisationCreate,
@@ -22,26 +22,12 @@ from api.schemas.identity import (
     UserCreate,
     UserOut,
 )
-from domain.roles import AUTHORITIES, OrganisationStatus, OrganisationType, Role
+from domain.roles import AUTHORITIES, OrganisationStatus, OrganisationType, Role, role_organisation_error
 from store import identity
 from store.models.identity import ApiToken, Organisation, User
 
 router = APIRouter(tags=["identity"])
 
-# Which organisation type a role's user must belong to; None: no organisation (a resident).
-_ROLE_ORG_TYPES: dict[Role, set[OrganisationType] | None] = {
-    Role.BUREAU_ADMIN: {OrganisationType.GOVERNMENT},
-    Role.OPERATOR_ADMIN: {OrganisationType.GOVERNMENT, OrganisationType.PUBLIC_INSTITUTION},
-    Role.VERIFIER: {OrganisationType.VERIFICATION_BODY},
-    Role.EXCHANGE: {OrganisationType.EXCHANGE},
-    Role.APPLICANT: {OrganisationType.ENTERPRISE, OrganisationType.SOCIAL_ORGANISATION,
-                     OrganisationType.PUBLIC_INSTITUTION, OrganisationType.GOVERNMENT},
-    Role.DATA_SOURCE: {OrganisationType.ENTERPRISE, OrganisationType.SOCIAL_ORGANISATION,
-                       OrganisationType.PUBLIC_INSTITUTION, OrganisationType.GOVERNMENT},
-    Role.EXPERT: set(OrganisationType),  # affiliation, used for conflict-of-interest checks
-    Role.INDIVIDUAL: None,
-}
-_ORG_OPTIONAL = {Role.EXPERT}
 
 
 @router.get("/me", response_model=UserOut, summary="The caller")
@@ -147,19 +133,13 @@ def create_user(
 ):
     def create():
         org = None
-        allowed = _ROLE_ORG_TYPES[body.role]
         if body.organisation_id is not None:
             org = session.get(Organisation, body.organisation_id)
             if org is None:
                 raise unprocessable("organisation_id", "exists", f"organisation {body.organisation_id} does not exist")
-            if allowed is None:
-                raise unprocessable("organisation_id", "role_without_organisation",
-                                    f"a user with role '{body.role.value}' belongs to no organisation")
-            if OrganisationType(org.org_type) not in allowed:
-                raise unprocessable("organisation_id", "role_organisation_type",
-                                    f"role '{body.role.value}' cannot belong to a {org.org_type} organisation")
-        elif allowed is not None and body.role not in _ORG_OPTIONAL:
-            raise unprocessable("organisation_id", "required", f"role '{body.role.value}' needs an organisation")
+        error = role_organisation_error(body.role, OrganisationType(org.org_type) if org else None)
+        if error is not None:
+            raise unprocessable("organisation_id", *error)
         if body.role == Role.BUREAU_ADMIN and actor.role != Role.BUREAU_ADMIN:
             raise forbidden("only the bureau creates bureau administrators")
         if body.email and session.scalar(select(User.id).where(User.email == body.email)) is not None:

@@ -1,5 +1,449 @@
-"""Placeholder: filled in by the scenario work."""
+"""Scenarios (SPEC §2.3, Art. 12–16): evaluation specs, scenario drafts and self-assessments,
+evaluation applications (one `ScenarioEvaluation` workflow per case) and the public label register."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep, TemporalClient
+from api.errors import Problem, conflict, not_found, unprocessable
+from api.idempotency import run_once
+from api.schemas.scenarios import (
+    ApplicationCreate,
+    CaseOut,
+    DecisionIn,
+    LabelOut,
+    LabelStatus,
+    ResubmissionIn,
+    ScenarioCreate,
+    ScenarioOut,
+    SelfAssessmentCreate,
+    SelfAssessmentOut,
+    SpecCreate,
+    SpecOut,
+    WithdrawalIn,
+)
+from domain import scenario_rules as rules
+from domain.contracts.scenario import (
+    SCENARIO_STATE_QUERY,
+    SCENARIO_WORKFLOW,
+    UPDATE_DECIDE,
+    UPDATE_RESUBMIT,
+    UPDATE_WITHDRAW,
+    OperatorDecision,
+    Resubmission,
+    ScenarioApplication,
+    ScenarioCaseState,
+    Stage,
+    Withdrawal,
+    scenario_case_id,
+)
+from domain.roles import AUTHORITIES, Role
+from store import audit, documents, policy, scenarios
+from store.models.cases import Case
+from store.models.documents import Document
+from store.models.identity import Organisation, User
+from store.models.scenario import (
+    EvaluationSpec,
+    EvaluationSpecItem,
+    Scenario,
+    ScenarioCase,
+    ScenarioLabel,
+    SelfAssessment,
+    SelfAssessmentItem,
+)
+
+router = APIRouter(tags=["scenarios"])
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _violations(found: list[rules.Violation]) -> Problem:
+    return Problem(422, "Unprocessable request", found[0].message,
+                   errors=[{"field": v.field, "rule": v.rule, "message": v.message} for v in found])
+
+
+def _is_authority(user: User | None) -> bool:
+    return user is not None and Role(user.role) in AUTHORITIES
+
+
+# --- evaluation specifications (评价规范, Art. 12) ---
+
+@router.post("/scenario-specs", status_code=201, response_model=SpecOut,
+             summary="Create a draft evaluation specification (next version of its category)")
+def create_spec(body: SpecCreate, session: DbSession, actor: Operator,
+                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
+    pass_mark = body.pass_mark if body.pass_mark is not None else policy.effective(session, _now()).scenario_pass_mark
+    found = rules.validate_spec([rules.SpecItem(i.code, i.kind, i.weight) for i in body.items], pass_mark)
+    if found:
+        raise _violations(found)
+
+    def create():
+        # Versions of a category are numbered in order; the lock keeps two drafts from taking one number.
+        session.execute(select(func.pg_advisory_xact_lock(0x7A4E_5C00, func.hashtext(body.category.value))))
+        version = (session.scalar(select(func.max(EvaluationSpec.version))
+                                  .where(EvaluationSpec.category == body.category.value)) or 0) + 1
+        spec = EvaluationSpec(category=body.category.value, version=version, title=body.title, status="draft",
+                              pass_mark=pass_mark, created_by=actor.id, created_at=_now(),
+                              items=[EvaluationSpecItem(position=n, code=i.code, name=i.name, description=i.description,
+                                                        kind=i.kind.value, weight=i.weight)
+                                     for n, i in enumerate(body.items)])
+        session.add(spec)
+        session.flush()
+        audit.record(session, action="scenario_spec.drafted", entity_type="scenario_spec", entity_id=spec.id,
+                     occurred_at=spec.created_at, actor_user_id=actor.id, actor_role=actor.role,
+                     details={"category": spec.category, "version": version, "pass_mark": pass_mark})
+        return SpecOut.model_validate(spec)
+
+    return run_once(session, user=actor, scope="scenario-specs", key=idempotency_key,
+                    payload=body.model_dump(mode="json"), create=create)
+
+
+@router.post("/scenario-specs/{spec_id}/publish", response_model=SpecOut,
+             summary="Publish a draft: it becomes immutable and the current version of its category")
+def publish_spec(spec_id: int, session: DbSession, actor: Operator):
+    spec = session.scalar(select(EvaluationSpec).where(EvaluationSpec.id == spec_id).with_for_update())
+    if spec is None:
+        raise not_found(f"evaluation specification {spec_id}")
+    if spec.status == "published":
+        return spec  # a retried publication
+    current = scenarios.current_spec(session, spec.category)
+    if current is not None and current.version > spec.version:
+        raise conflict(f"version {current.version} of {spec.category} is already published; "
+                       f"draft version {spec.version} would go back in time", rule="newer_version_published")
+    spec.status, spec.published_by, spec.published_at = "published", actor.id, _now()
+    audit.record(session, action="scenario_spec.published", entity_type="scenario_spec", entity_id=spec.id,
+                 occurred_at=spec.published_at, actor_user_id=actor.id, actor_role=actor.role,
+                 details={"category": spec.category, "version": spec.version})
+    session.commit()
+    return spec
+
+
+@router.get("/scenario-specs", response_model=list[SpecOut],
+            summary="Published specifications (public); authorities also see drafts")
+def list_specs(session: DbSession, user: OptionalUser, category: rules.ScenarioCategory | None = None,
+               current: Annotated[bool, Query(description="only the current version per category")] = False):
+    query = select(EvaluationSpec).order_by(EvaluationSpec.category, EvaluationSpec.version)
+    if not _is_authority(user) or current:
+        query = query.where(EvaluationSpec.status == "published")
+    if category is not None:
+        query = query.where(EvaluationSpec.category == category.value)
+    specs = list(session.scalars(query))
+    if current:
+        latest: dict[str, EvaluationSpec] = {s.category: s for s in specs}
+        specs = list(latest.values())
+    return specs
+
+
+@router.get("/scenario-specs/{spec_id}", response_model=SpecOut)
+def get_spec(spec_id: int, session: DbSession, user: OptionalUser):
+    spec = session.get(EvaluationSpec, spec_id)
+    if spec is None or (spec.status != "published" and not _is_authority(user)):
+        raise not_found(f"evaluation specification {spec_id}")
+    return spec
+
+
+# --- scenarios and self-assessments (the scenario operator's own organisation only) ---
+
+def _visible_scenario(session: Session, user: User, scenario_id: int) -> Scenario:
+    scenario = session.get(Scenario, scenario_id)
+    if scenario is None or (not _is_authority(user) and scenario.organisation_id != user.organisation_id):
+        raise not_found(f"scenario {scenario_id}")
+    return scenario
+
+
+@router.post("/scenarios", status_code=201, response_model=ScenarioOut, summary="Draft a scenario (applicant)")
+def create_scenario(body: ScenarioCreate, session: DbSession, actor: Applicant,
+                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
+    def create():
+        scenario = Scenario(organisation_id=actor.organisation_id, name=body.name, category=body.category.value,
+                            address=body.address, district=body.district.value,
+                            behaviour_description=body.behaviour_description, created_by=actor.id)
+        session.add(scenario)
+        session.flush()
+        audit.record(session, action="scenario.drafted", entity_type="scenario", entity_id=scenario.id,
+                     occurred_at=_now(), actor_user_id=actor.id, actor_role=actor.role,
+                     details={"category": scenario.category, "district": scenario.district})
+        session.refresh(scenario)
+        return ScenarioOut.model_validate(scenario)
+
+    return run_once(session, user=actor, scope="scenarios", key=idempotency_key,
+                    payload=body.model_dump(mode="json"), create=create)
+
+
+@router.get("/scenarios", response_model=list[ScenarioOut],
+            summary="Scenarios: an applicant sees its organisation's, authorities see all")
+def list_scenarios(session: DbSession, user: CurrentUser):
+    query = select(Scenario).order_by(Scenario.id)
+    if not _is_authority(user):
+        query = query.where(Scenario.organisation_id == user.organisation_id)
+    return session.scalars(query).all()
+
+
+@router.get("/scenarios/{scenario_id}", response_model=ScenarioOut)
+def get_scenario(scenario_id: int, session: DbSession, user: CurrentUser):
+    return _visible_scenario(session, user, scenario_id)
+
+
+@router.post("/scenarios/{scenario_id}/self-assessments", status_code=201, response_model=SelfAssessmentOut,
+             summary="Self-assess against the current specification of the scenario's category")
+def create_self_assessment(scenario_id: int, body: SelfAssessmentCreate, session: DbSession, actor: Applicant,
+                           idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
+    scenario = _visible_scenario(session, actor, scenario_id)
+    spec = scenarios.current_spec(session, scenario.category)
+    if spec is None:
+        raise unprocessable("category", "published_spec_required",
+                            f"no evaluation specification for {scenario.category} is published yet")
+    items = scenarios.spec_items(spec)
+    answers = [rules.ItemAnswer(code=a.code, passed=a.passed, score=a.score) for a in body.items]
+    found = rules.check_answers(items, answers)
+    if found:
+        raise _violations(found)
+    result = rules.score(items, answers, spec.pass_mark)
+    for i, a in enumerate(body.items):
+        for doc_id in a.evidence_document_ids:
+            doc = session.get(Document, doc_id)
+            if doc is None or doc.owner_organisation_id != scenario.organisation_id:
+                raise unprocessable(f"items.{i}.evidence_document_ids", "own_documents",
+                                    f"document {doc_id} does not exist or was not uploaded by your organisation")
+
+    def create():
+        assessment = SelfAssessment(
+            scenario_id=scenario.id, spec_id=spec.id, total_score=result.total, passes=result.passes,
+            failing_items=[*result.failing_gates, *(result.short_items if result.total < spec.pass_mark else [])],
+            created_by=actor.id,
+            items=[SelfAssessmentItem(code=a.code, passed=a.passed, score=a.score, comment=a.comment,
+                                      evidence_document_ids=a.evidence_document_ids) for a in body.items])
+        session.add(assessment)
+        session.flush()
+        audit.record(session, action="scenario.self_assessed", entity_type="scenario", entity_id=scenario.id,
+                     occurred_at=_now(), actor_user_id=actor.id, actor_role=actor.role,
+                     details={"self_assessment_id": assessment.id, "spec_id": spec.id,
+                              "total_score": result.total, "passes": result.passes})
+        session.refresh(assessment)
+        return SelfAssessmentOut.model_validate(assessment)
+
+    return run_once(session, user=actor, scope=f"scenario-{scenario.id}-self-assessments", key=idempotency_key,
+                    payload=body.model_dump(mode="json"), create=create)
+
+
+@router.get("/scenarios/{scenario_id}/self-assessments/{assessment_id}", response_model=SelfAssessmentOut)
+def get_self_assessment(scenario_id: int, assessment_id: int, session: DbSession, user: CurrentUser):
+    scenario = _visible_scenario(session, user, scenario_id)
+    assessment = session.get(SelfAssessment, assessment_id)
+    if assessment is None or assessment.scenario_id != scenario.id:
+        raise not_found(f"self-assessment {assessment_id}")
+    return assessment
+
+
+def _passing_assessment(session: Session, scenario: Scenario, assessment_id: int, spec_id: int) -> SelfAssessment:
+    """Art. 13: only a self-assessment that passes every gate and the pass mark may be submitted."""
+    assessment = session.get(SelfAssessment, assessment_id)
+    if assessment is None or assessment.scenario_id != scenario.id:
+        raise unprocessable("self_assessment_id", "exists", f"self-assessment {assessment_id} is not one of this scenario")
+    if assessment.spec_id != spec_id:
+        raise unprocessable("self_assessment_id", "current_spec",
+                            "the self-assessment is not against the specification version this application uses; "
+                            "self-assess again")
+    found = scenarios.rescore(session, assessment).refusals()
+    if found:
+        raise _violations(found)
+    return assessment
+
+
+def _attach_evidence(session: Session, assessment: SelfAssessment, case_id: str, actor: User) -> None:
+    """The evidence becomes the case's: the panel's experts may read it (a document serves one case)."""
+    documents.attach(session, [d for item in assessment.items for d in item.evidence_document_ids], case_id, actor)
+
+
+# --- evaluation applications: one workflow per case ---
+
+@router.post("/scenarios/{scenario_id}/applications", status_code=201, response_model=CaseOut,
+             summary="Apply for evaluation (refused with 422 naming the failing items)")
+async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, actor: Applicant,
+                temporal: TemporalClient, settings: SettingsDep,
+                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
+    scenario = _visible_scenario(session, actor, scenario_id)
+    spec = scenarios.current_spec(session, scenario.category)
+
+    def create():
+        if spec is None:
+            raise unprocessable("category", "published_spec_required",
+                                f"no evaluation specification for {scenario.category} is published")
+        assessment = _passing_assessment(session, scenario, body.self_assessment_id, spec.id)
+        # One evaluation at a time per scenario (the partial unique index is the last word under races).
+        session.execute(select(Scenario.id).where(Scenario.id == scenario.id).with_for_update())
+        if session.scalar(select(ScenarioCase.case_id).where(
+                ScenarioCase.scenario_id == scenario.id, ScenarioCase.closed_at.is_(None))) is not None:
+            raise conflict(f"scenario {scenario.id} already has an evaluation in progress", rule="one_open_case")
+        seq = session.scalar(select(func.nextval("scenario_cases_id_seq")))
+        case = ScenarioCase(id=seq, case_id=scenario_case_id(seq), scenario_id=scenario.id, spec_id=spec.id,
+                            self_assessment_id=assessment.id, round_no=1, submitted_by=actor.id,
+                            submitted_at=_now())
+        session.add(case)
+        session.flush()
+        _attach_evidence(session, assessment, case.case_id, actor)
+        audit.record(session, action="scenario.application_created", entity_type="scenario_case",
+                     entity_id=case.case_id, case_id=case.case_id, occurred_at=case.submitted_at,
+                     actor_user_id=actor.id, actor_role=actor.role,
+                     details={"scenario_id": scenario.id, "self_assessment_id": assessment.id, "spec_id": spec.id})
+        return _case_out(case, ScenarioCaseState(case_id=case.case_id, stage=Stage.CHECKING, round_no=1))
+
+    resp = run_once(session, user=actor, scope=f"scenario-{scenario.id}-applications", key=idempotency_key,
+                    payload=body.model_dump(mode="json"), create=create)
+    out = json.loads(resp.body)
+    app = ScenarioApplication(case_id=out["case_id"], scenario_id=scenario.id,
+                                         self_assessment_id=out["self_assessment_id"],
+                                         applicant_organisation_id=scenario.organisation_id, actor_user_id=actor.id)
+    try:
+        # Started after the commit so the workflow always finds its case row; a retry (same key) starts it if
+        # the first attempt stopped in between.
+        await temporal.start_workflow(SCENARIO_WORKFLOW, app, id=out["case_id"],
+                                      task_queue=settings.task_queue,
+                                      id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        pass
+    return resp
+
+
+def _case_out(case: ScenarioCase, state: ScenarioCaseState | None, mirrored: str | None = None) -> CaseOut:
+    """The workflow's live state; without it (engine unreachable) the mirrored stage from PostgreSQL."""
+    stage = state.stage if state else Stage(mirrored or case.outcome or Stage.CHECKING)
+    return CaseOut(
+        case_id=case.case_id, scenario_id=case.scenario_id, spec_id=case.spec_id,
+        self_assessment_id=case.self_assessment_id, round_no=state.round_no if state else case.round_no,
+        stage=stage, submitted_at=case.submitted_at,
+        deadline=state.deadline if state else None, review_id=state.review_id if state else None,
+        outcome=case.outcome, reasons=case.reasons,
+        panel_outcome=state.panel_outcome if state else case.panel_outcome,
+        panel_mean_score_hundredths=state.panel_mean_score_hundredths if state else case.panel_mean_score_hundredths,
+        label_code=state.label_code if state else None, valid_until=state.valid_until if state else None)
+
+
+def _visible_case(session: Session, user: User, case_id: str) -> ScenarioCase:
+    case = session.scalar(select(ScenarioCase).where(ScenarioCase.case_id == case_id))
+    if case is None:
+        raise not_found(f"scenario case {case_id}")
+    _visible_scenario(session, user, case.scenario_id)
+    return case
+
+
+async def _state(temporal: TemporalClient, case_id: str) -> ScenarioCaseState:
+    return await temporal.get_workflow_handle(case_id).query(SCENARIO_STATE_QUERY, result_type=ScenarioCaseState)
+
+
+_UPDATE_STATUS = {"Forbidden": 403, "Conflict": 409, "Invalid": 422, "SelfAssessmentFails": 422}
+
+
+async def _update(temporal: TemporalClient, workflow_id: str, name: str, arg: Any, update_id: str,
+                  result_type: type | None = None) -> Any:
+    """Send a human action; the workflow's refusal becomes 403/409/422 naming the reason."""
+    try:
+        return await temporal.get_workflow_handle(workflow_id).execute_update(
+            name, arg, id=update_id, result_type=result_type)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        status = _UPDATE_STATUS.get(kind or "", 409)
+        raise Problem(status, {403: "Forbidden", 409: "Conflict", 422: "Unprocessable request"}[status],
+                      str(cause.message if isinstance(cause, ApplicationError) else err),
+                      field=None if status != 422 else name, rule=kind) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has ended
+            raise conflict(f"{workflow_id} is closed; nothing awaits this action") from None
+        raise
+
+
+@router.get("/scenario-cases/{case_id}", response_model=CaseOut)
+async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
+    case = _visible_case(session, user, case_id)
+    try:
+        return _case_out(case, await _state(temporal, case_id))
+    except RPCError:
+        mirrored = session.get(Case, case_id)
+        return _case_out(case, None, mirrored.stage if mirrored else None)
+
+
+@router.post("/scenario-cases/{case_id}/withdraw", response_model=CaseOut,
+             summary="Withdraw the application (until publication)")
+async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
+    case = _visible_case(session, actor, case_id)
+    if case.outcome == "withdrawn":
+        return _case_out(case, None, "withdrawn")  # a retried withdrawal
+    state = await _update(temporal, case_id, UPDATE_WITHDRAW, Withdrawal(
+        actor_user_id=actor.id, actor_organisation_id=actor.organisation_id, reason=body.reason),
+        f"withdraw-{case_id}", ScenarioCaseState)
+    session.refresh(case)
+    return _case_out(case, state)
+
+
+@router.post("/scenario-cases/{case_id}/resubmission", response_model=CaseOut,
+             summary="Resubmit after the panel asked for revision, with a new self-assessment")
+async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
+    case = _visible_case(session, actor, case_id)
+    scenario = session.get(Scenario, case.scenario_id)
+    assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
+    current = await _state(temporal, case_id)
+    if current.stage != Stage.RETURNED and current.round_no > 1 and case.self_assessment_id == assessment.id:
+        return _case_out(case, current)  # a retried resubmission
+    if current.stage != Stage.RETURNED:
+        raise conflict(f"{case_id} is {current.stage.value}; nothing awaits a resubmission")
+    _attach_evidence(session, assessment, case_id, actor)
+    session.commit()
+    state = await _update(temporal, case_id, UPDATE_RESUBMIT, Resubmission(
+        actor_user_id=actor.id, actor_organisation_id=actor.organisation_id,
+        self_assessment_id=body.self_assessment_id, round_no=current.round_no),
+        f"resubmit-{case_id}-{current.round_no}", ScenarioCaseState)
+    session.refresh(case)
+    return _case_out(case, state)
+
+
+@router.post("/scenario-cases/{case_id}/decision", response_model=CaseOut,
+             summary="Publish (label, validity, inclusion) or reject with reasons (operator)")
+async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Operator, temporal: TemporalClient):
+    case = _visible_case(session, actor, case_id)
+    if case.outcome in ("published", "rejected"):
+        if case.outcome != {"publish": "published", "reject": "rejected"}[body.decision.value]:
+            raise conflict(f"{case_id} was already decided: {case.outcome}", rule="already_decided")
+        return _case_out(case, await _state(temporal, case_id))  # a retried decision
+    state = await _update(temporal, case_id, UPDATE_DECIDE, OperatorDecision(
+        actor_user_id=actor.id, decision=body.decision, reasons=body.reasons,
+        validity_years=body.validity_years, include=body.include), f"decision-{case_id}", ScenarioCaseState)
+    session.refresh(case)
+    return _case_out(case, state)
+
+
+# --- the public label register (Art. 14, 30) ---
+
+@router.get("/scenario-labels", response_model=list[LabelOut], summary="Labelled scenarios (public)")
+def list_labels(session: DbSession, category: rules.ScenarioCategory | None = None,
+                district: rules.WuhanDistrict | None = None, status: LabelStatus | None = None):
+    query = (select(ScenarioLabel, Scenario, Organisation.name)
+             .join(Scenario, Scenario.id == ScenarioLabel.scenario_id)
+             .join(Organisation, Organisation.id == Scenario.organisation_id)
+             .order_by(ScenarioLabel.year, ScenarioLabel.seq))
+    if category is not None:
+        query = query.where(Scenario.category == category.value)
+    if district is not None:
+        query = query.where(Scenario.district == district.value)
+    if status == LabelStatus.VALID:
+        query = query.where(ScenarioLabel.expired_at.is_(None))
+    elif status == LabelStatus.EXPIRED:
+        query = query.where(ScenarioLabel.expired_at.is_not(None))
+    return [LabelOut(label_code=label.code, scenario_id=scenario.id, scenario_name=scenario.name,
+                     organisation_name=org_name, category=scenario.category, district=scenario.district,
+                     valid_from=label.valid_from, valid_until=label.valid_until,
+                     status=LabelStatus.EXPIRED if label.expired_at else LabelStatus.VALID)
+            for label, scenario, org_name in session.execute(query)]

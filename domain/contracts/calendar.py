@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 COMPUTE_DEADLINE = "compute_deadline"
 
 
 class DeadlineRequest(BaseModel):
-    start: datetime  # workflow.now() when the period starts
+    start: AwareDatetime  # workflow.now() when the period starts
     working_days: int = Field(ge=0)
     # A recomputation never makes a legal period shorter (SPEC §3): the answer is at least this.
-    not_before: datetime | None = None
+    not_before: AwareDatetime | None = None
 
 
 class Deadline(BaseModel):

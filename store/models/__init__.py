@@ -6,6 +6,7 @@ from store.models import (  # noqa: F401
     cases,
     documents,
     identity,
+    issuance,
     methodology,
     notifications,
     policy,

@@ -1,0 +1,22 @@
+"""projects and issuance (placeholder: the projects and issuance work fills it in)
+
+Revision ID: 0007
+Revises: 0006
+"""
+from __future__ import annotations
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

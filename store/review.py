@@ -1,0 +1,112 @@
+"""Expert roster and review mirror: the writes and reads the review activities and API share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from domain.contracts.panel import PanelCheck, PanelMember, Refusal, ReviewMirror, TaskStatus
+from domain.review_rules import conflict_reasons
+from store import audit
+from store.identity import now_utc
+from store.models.identity import User
+from store.models.review import Expert, Review, ReviewTaskRow
+
+DONE_STATUSES = (TaskStatus.DECIDED, TaskStatus.RECUSED, TaskStatus.REPLACED, TaskStatus.CANCELLED)
+
+
+class PanelRefused(Exception):
+    """A proposed expert may not sit on this panel; `kind` is a domain.contracts.panel.Refusal."""
+
+    def __init__(self, kind: Refusal, expert_id: int, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.kind, self.expert_id, self.rule, self.message = kind, expert_id, rule, message
+
+
+def create_expert(session: Session, *, actor: User, **fields: Any) -> Expert:
+    expert = Expert(**fields)
+    session.add(expert)
+    session.flush()
+    audit.record(session, action="expert.created", entity_type="expert", entity_id=expert.id,
+                 occurred_at=now_utc(), actor_user_id=actor.id, actor_role=actor.role,
+                 details={k: v for k, v in fields.items() if k != "name"})
+    return expert
+
+
+def update_expert(session: Session, expert: Expert, changes: dict[str, Any], *, actor: User) -> Expert:
+    changed = {k: v for k, v in changes.items() if getattr(expert, k) != v}
+    if not changed:
+        return expert  # a repeated PATCH is harmless and writes nothing
+    for k, v in changed.items():
+        setattr(expert, k, v)
+    session.flush()
+    audit.record(session, action="expert.updated", entity_type="expert", entity_id=expert.id,
+                 occurred_at=now_utc(), actor_user_id=actor.id, actor_role=actor.role,
+                 details={k: v for k, v in changed.items() if k != "name"})
+    return expert
+
+
+def panel_members(session: Session, check: PanelCheck) -> list[PanelMember]:
+    """The proposed experts, in the order given; refuses the first unknown, inactive or conflicted one
+    (SPEC §2.1: never the applicant's or verifier's organisation, nor a declared conflict)."""
+    found = {e.id: e for e in session.scalars(select(Expert).where(Expert.id.in_(check.expert_ids)))}
+    members = []
+    for expert_id in check.expert_ids:
+        expert = found.get(expert_id)
+        if expert is None:
+            raise PanelRefused(Refusal.UNKNOWN_EXPERT, expert_id, "exists", f"expert {expert_id} is not on the roster")
+        reasons = conflict_reasons(
+            affiliation_organisation_id=expert.affiliation_organisation_id,
+            declared_conflict_organisation_ids=expert.declared_conflict_organisation_ids,
+            active=expert.active,
+            applicant_organisation_id=check.applicant_organisation_id,
+            verifier_organisation_id=check.verifier_organisation_id,
+        )
+        if reasons:
+            raise PanelRefused(Refusal.CONFLICT_OF_INTEREST, expert_id, reasons[0],
+                               f"expert {expert_id} may not review this case: {', '.join(reasons)}")
+        members.append(PanelMember(expert_id=expert.id, user_id=expert.user_id))
+    return members
+
+
+def mirror_review(session: Session, m: ReviewMirror) -> None:
+    """Upsert the review and its tasks from the workflow's snapshot; an older revision changes nothing."""
+    row = m.model_dump(mode="json", exclude={"tasks", "occurred_at"})
+    stmt = insert(Review).values(**row, created_at=m.occurred_at, updated_at=m.occurred_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Review.review_id],
+        set_={k: stmt.excluded[k] for k in ("stage", "outcome", "mean_score_hundredths", "revision", "updated_at")},
+        where=Review.revision < stmt.excluded.revision,
+    ).returning(Review.review_id)
+    if session.execute(stmt).scalar_one_or_none() is None:
+        return  # this revision (or a newer one) is already stored
+    for task in m.tasks:
+        values = task.model_dump(mode="json", exclude={"expert_user_id"})
+        values.update({k: getattr(task, k) for k in ("assigned_at", "due", "remind_at", "reminded_at",
+                                                    "overdue_at", "decided_at", "closed_at")})
+        t = insert(ReviewTaskRow).values(**values, review_id=m.review_id)
+        session.execute(t.on_conflict_do_update(
+            index_elements=[ReviewTaskRow.task_id],
+            set_={k: t.excluded[k] for k in values if k not in ("task_id", "seq", "expert_id", "assigned_at")}))
+
+
+def expert_for_user(session: Session, user_id: int) -> Expert | None:
+    return session.scalar(select(Expert).where(Expert.user_id == user_id))
+
+
+def tasks_of_expert(session: Session, expert_id: int, *, done: bool, limit: int, offset: int
+                    ) -> list[tuple[ReviewTaskRow, Review]]:
+    statuses = [s.value for s in DONE_STATUSES] if done else [TaskStatus.OPEN.value]
+    rows = session.execute(
+        select(ReviewTaskRow, Review).join(Review, Review.review_id == ReviewTaskRow.review_id)
+        .where(ReviewTaskRow.expert_id == expert_id, ReviewTaskRow.status.in_(statuses))
+        .order_by(ReviewTaskRow.due, ReviewTaskRow.task_id).limit(limit).offset(offset))
+    return [(t, r) for t, r in rows]
+
+
+def tasks_of_review(session: Session, review_id: str) -> list[ReviewTaskRow]:
+    return list(session.scalars(select(ReviewTaskRow).where(ReviewTaskRow.review_id == review_id)
+                                .order_by(ReviewTaskRow.seq)))

@@ -1,0 +1,122 @@
+"""Shared by the review tests: roster experts, a parent case row, review requests, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.worker import Worker
+
+from activities import audit as audit_activities
+from activities import cases as case_activities
+from activities import review as review_activities
+from activities.registry import collect
+from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
+from domain.contracts.cases import CaseMirror
+from domain.contracts.notifications import NOTIFY, Notification
+from domain.contracts.review import ReviewCriterion, ReviewRequest
+from domain.policy import PolicyParameters
+from domain.roles import Role
+from store import cases, review
+from store.models.identity import Organisation, User
+from tests.review_parent import TinyParent
+from workflows.review import PanelReview
+
+
+
+def add_expert(session_factory: sessionmaker[Session], make_actor, *, org: Organisation | None = None,
+               conflicts: list[int] | None = None, active: bool = True):
+    """An expert user with a roster row; returns (actor, roster id)."""
+    actor = make_actor(Role.EXPERT, org=org)
+    with session_factory() as s, s.begin():
+        admin = s.get(User, actor.id)
+        expert = review.create_expert(s, actor=admin, user_id=actor.id, name=actor.user.name,
+                                      affiliation_organisation_id=actor.user.organisation_id,
+                                      expertise=["low-carbon travel"],
+                                      declared_conflict_organisation_ids=conflicts or [], active=active)
+        return actor, expert.id
+
+
+def parent_case(session_factory: sessionmaker[Session], owner_org_id: int | None, case_type: str = "methodology") -> str:
+    """The parent case row a review grants access on (processes mirror themselves before reviewing)."""
+    case_id = f"{case_type}-{uuid.uuid4().hex[:8]}"
+    with session_factory() as s, s.begin():
+        cases.mirror(s, CaseMirror(case_id=case_id, case_type=case_type, stage="expert_review",
+                                   occurred_at=datetime.now(timezone.utc), owner_organisation_id=owner_org_id))
+    return case_id
+
+
+def request(case_id: str, *, applicant_org: int | None, verifier_org: int | None = None,
+            authority: Role = Role.BUREAU_ADMIN, criteria: list[ReviewCriterion] | None = None,
+            panel_size: int = 3, round_no: int = 1) -> ReviewRequest:
+    return ReviewRequest(case_id=case_id, case_type=case_id.split("-")[0], round_no=round_no,
+                         authority_role=authority.value, subject=f"Subject of {case_id}",
+                         applicant_organisation_id=applicant_org, verifier_organisation_id=verifier_org,
+                         policy=PolicyParameters(panel_size=panel_size), criteria=criteria or [])
+
+
+async def eventually(check: Callable[[], object], timeout: float = 15.0):
+    """Poll until `check()` is truthy (activities run after the workflow wakes); returns its value."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@activity.defn(name=COMPUTE_DEADLINE)
+def weekends_only_deadline(req: DeadlineRequest) -> Deadline:
+    """Stand-in calendar: the end of the N-th Monday-to-Friday day after the start day."""
+    day = req.start.astimezone(SHANGHAI).date()
+    left = req.working_days
+    while left:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+    return Deadline(end=end, provisional=False)
+
+
+class Outbox:
+    """Stand-in notify that records what would be sent; `task_queue` is the stand-in worker's queue."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, Notification] = {}
+        self.task_queue = ""
+
+    @activity.defn(name=NOTIFY)
+    def notify(self, n: Notification) -> None:
+        self.sent[n.dedupe_key] = n
+
+    def kinds(self, kind: str) -> list[Notification]:
+        return [n for n in self.sent.values() if n.kind == kind]
+
+
+def standin_worker(client, box: Outbox, session_factory, settings, activity_executor) -> Worker:
+    """A worker with the real review, case and audit activities and the calendar/notify stand-ins."""
+    objects = [o for area in (review_activities, case_activities, audit_activities)
+               for o in area.activities(session_factory, settings)]
+    box.task_queue = f"review-{uuid.uuid4().hex[:8]}"
+    return Worker(client, task_queue=box.task_queue, workflows=[PanelReview, TinyParent],
+                  activities=[*collect(objects), weekends_only_deadline, box.notify],
+                  activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
+
+
+@pytest.fixture
+async def outbox(temporal_env, session_factory, settings, activity_executor):
+    """The stand-in worker on the time-skipping server; yields the recorded notifications."""
+    box = Outbox()
+    async with standin_worker(temporal_env.client, box, session_factory, settings, activity_executor):
+        yield box

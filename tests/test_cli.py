@@ -1,0 +1,51 @@
+"""CLI bootstrap: organisations and users with a token printed once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from cli.main import main as cli_main
+from settings import get_settings
+from store import identity
+from store.models.identity import Organisation, User
+
+
+@pytest.fixture
+def cli_env(monkeypatch, database_url):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_orgs_and_users_create_print_a_working_token(cli_env, session_factory, capsys):
+    assert cli_main(["orgs", "create", "--name", "Wuhan Ecology Bureau", "--type", "government", "--approve"]) == 0
+    out = capsys.readouterr().out
+    with session_factory() as s:
+        org = s.scalar(select(Organisation).where(Organisation.name == "Wuhan Ecology Bureau"))
+    assert org.status == "active" and f"organisation {org.id}" in out
+    assert cli_main(["users", "create", "--name", "Li Wei", "--role", "bureau_admin", "--org", str(org.id)]) == 0
+    out = capsys.readouterr().out
+    token = out.split("token (shown once): ")[1].strip()
+    with session_factory() as s:
+        user = identity.authenticate(s, token)
+        assert user is not None and user.role == "bureau_admin" and user.organisation_id == org.id
+
+
+def test_users_create_refuses_unknown_organisation(cli_env, session_factory, capsys):
+    assert cli_main(["users", "create", "--name", "X", "--role", "applicant", "--org", "999"]) == 2
+    assert "organisation 999 does not exist" in capsys.readouterr().err
+    with session_factory() as s:
+        assert s.scalar(select(User.id)) is None
+
+
+def test_cli_refuses_unknown_role():
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["users", "create", "--name", "X", "--role", "emperor"])
+    assert exc.value.code == 2
+
+
+def test_users_create_applies_the_role_organisation_rule(cli_env, session_factory, capsys):
+    assert cli_main(["users", "create", "--name", "A", "--role", "applicant"]) == 2
+    assert "needs an organisation" in capsys.readouterr().err

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the projects and issuance work."""
+
+WORKFLOWS: list[type] = []
