@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import uuid
 from datetime import timedelta
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, text
+import httpx
+from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
@@ -17,6 +18,7 @@ from activities import audit as audit_activities
 from activities import cases as case_activities
 from activities import methodology as methodology_activities
 from activities.registry import collect
+from api.app import create_app
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.methodology import FactorError, format_factor, parse_factor
 from domain.policy import PolicyParameters
@@ -24,6 +26,8 @@ from domain.roles import Role
 from store import audit, methodology
 from store.models.cases import Case
 from store.models.identity import Organisation
+from store.models.notifications import Notification
+from tests.conftest import end_running_cases
 from tests.methodology_standins import CONCLUDE, StandInActivities, StandInPanelReview, Verdict
 from workflows import methodology as methodology_workflows
 
@@ -45,65 +49,35 @@ def project(**overrides):
             "summary": "Grid electricity displaced by rooftop PV.", **overrides}
 
 
-@pytest.fixture
-def standins() -> StandInActivities:
-    return StandInActivities(PolicyParameters())
-
-
-_ID_BLOCKS = itertools.count(1)
-
-
-@pytest.fixture
-def fresh_ids(engine):
-    """Workflow ids are built from table ids, which restart with every truncation: start this test's ids in
-    a block of their own so they never meet a workflow of an earlier test on the shared Temporal server."""
-    start = next(_ID_BLOCKS) * 10_000
-    with engine.begin() as conn:
-        for seq in ("methodology_cases_id_seq", "methodology_versions_id_seq", "methodology_reevaluations_id_seq"):
-            conn.execute(text(f"ALTER SEQUENCE {seq} RESTART WITH {start}"))
-
-
-@pytest_asyncio.fixture
-async def mworker(temporal_env, session_factory, settings, activity_executor, standins, db, fresh_ids):
-    """Methodology workflows with real audit/case/methodology activities and stand-in review, policy, notify."""
-    objects = [audit_activities.AuditActivities(session_factory), case_activities.CaseActivities(session_factory),
-               methodology_activities.MethodologyActivities(session_factory), standins]
-    w = Worker(temporal_env.client, task_queue=settings.task_queue,
-               workflows=[*methodology_workflows.WORKFLOWS, StandInPanelReview], activities=collect(objects),
-               activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
-    async with w:
-        yield w
-        await _end_workflows(temporal_env.client, db)
-
-
-async def _end_workflows(client, db) -> None:
-    """Published cases follow their methodology for years: end this test's workflows so that later tests
-    never meet them."""
-    from store.models.methodology import MethodologyCase, MethodologyReevaluation
-
-    db.rollback()
-    ids = [c for c in db.scalars(select(MethodologyCase.case_id))]
-    ids += [f"{c}-review-{r}" for c, n in db.execute(select(MethodologyCase.case_id, MethodologyCase.round_no))
-            for r in range(1, n + 1)]
-    ids += list(db.scalars(select(MethodologyReevaluation.case_id)))
-    for wid in ids:
-        try:
-            await client.get_workflow_handle(wid).terminate("test finished")
-        except Exception:
-            pass  # already closed
-
-
 class Flow:
-    """Drives cases through the API; the review round is concluded by the stand-in panel."""
+    """Drives cases through the HTTP API; review rounds go through the review API: the bureau forms the
+    panel and each expert decides its task."""
 
-    def __init__(self, client, temporal, bureau):
+    def __init__(self, client, temporal, bureau, session_factory, experts):
         self.client = client
         self.temporal = temporal
         self.bureau = bureau
+        self.session_factory = session_factory
+        self.experts = experts
+
+    async def eventually(self, check, what: str, timeout: float = 15.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (value := await check()):
+            assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
+            await asyncio.sleep(0.05)
+        return value
+
+    async def registered(self, case_id: str) -> None:
+        """The workflow has run its first steps (so the test never ends with an activity in flight)."""
+        async def check():
+            with self.session_factory() as s:
+                return s.get(Case, case_id) is not None
+        await self.eventually(check, f"{case_id} registered")
 
     async def submit(self, actor, body) -> dict:
         r = await self.client.post("/api/v1/methodologies", json=body, headers=actor.headers)
         assert r.status_code == 201, r.text
+        await self.registered(r.json()["case_id"])
         return r.json()
 
     async def get(self, actor, case_no) -> dict:
@@ -111,14 +85,11 @@ class Flow:
         assert r.status_code == 200, r.text
         return r.json()
 
-    async def wait_stage(self, actor, case_no, stage, timeout=15.0) -> dict:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+    async def wait_stage(self, actor, case_no, stage) -> dict:
+        async def check():
             case = await self.get(actor, case_no)
-            if case["stage"] == stage:
-                return case
-            assert asyncio.get_running_loop().time() < deadline, f"stage {case['stage']}, expected {stage}"
-            await asyncio.sleep(0.05)
+            return case if case["stage"] == stage else None
+        return await self.eventually(check, f"stage {stage}")
 
     async def post(self, actor, case_no, action, body, status=200) -> dict:
         r = await self.client.post(f"/api/v1/methodologies/{case_no}/{action}", json=body, headers=actor.headers)
@@ -129,8 +100,21 @@ class Flow:
         return await self.post(self.bureau, case_no, "completeness", {"decision": "accept"})
 
     async def conclude(self, case: dict, vote: str, comments=("Looks sound.",)) -> None:
-        await self.temporal.get_workflow_handle(case["review_id"]).execute_update(
-            CONCLUDE, Verdict(vote=vote, comments=list(comments)))
+        review_id = case["review_id"]
+
+        async def review_registered():
+            r = await self.client.get(f"/api/v1/reviews/{review_id}", headers=self.bureau.headers)
+            return r.status_code == 200
+        await self.eventually(review_registered, f"{review_id} registered")
+        r = await self.client.post(f"/api/v1/reviews/{review_id}/panel", headers=self.bureau.headers,
+                                   json={"expert_ids": [e for _, e in self.experts]})
+        assert r.status_code == 200, r.text
+        for i, (expert, _) in enumerate(self.experts):
+            tasks = (await self.client.get("/api/v1/review-tasks", headers=expert.headers)).json()
+            [task] = [t for t in tasks if t["review_id"] == review_id]
+            r = await self.client.post(f"/api/v1/review-tasks/{task['task_id']}/decision", headers=expert.headers,
+                                       json={"vote": vote, "comments": comments[min(i, len(comments) - 1)]})
+            assert r.status_code == 200, r.text
 
     async def publish(self, actor, case) -> dict:
         await self.conclude(case, "approve")
@@ -138,14 +122,63 @@ class Flow:
         return await self.post(self.bureau, case["id"], "publication", {"decision": "publish"})
 
 
+@pytest_asyncio.fixture
+async def experts(client, bureau, make_actor) -> list:
+    """Three committee members on the roster, none from the applicant's organisation."""
+    found = []
+    for _ in range(3):
+        actor = make_actor(Role.EXPERT)
+        r = await client.post("/api/v1/experts", headers=bureau.headers, json={
+            "user_id": actor.id, "name": f"Prof. {actor.id}", "expertise": ["low-carbon travel"]})
+        assert r.status_code == 201, r.text
+        found.append((actor, r.json()["id"]))
+    return found
+
+
 @pytest.fixture
-def flow(client, temporal_env, bureau, mworker) -> Flow:
-    return Flow(client, temporal_env.client, bureau)
+def flow(client, temporal_env, bureau, session_factory, experts, worker) -> Flow:
+    return Flow(client, temporal_env.client, bureau, session_factory, experts)
+
+
+class StandInFlow(Flow):
+    """For workflow-logic tests: the stand-in panel concludes with the verdict the test dictates."""
+
+    async def conclude(self, case: dict, vote: str, comments=("Looks sound.",)) -> None:
+        await self.temporal.get_workflow_handle(case["review_id"]).execute_update(
+            CONCLUDE, Verdict(vote=vote, comments=list(comments)))
+
+
+@pytest.fixture
+def standins() -> StandInActivities:
+    return StandInActivities(PolicyParameters())
+
+
+@pytest_asyncio.fixture
+async def standin_flow(client, temporal_env, bureau, session_factory, settings, activity_executor, standins):
+    """Methodology workflows with real audit/case/methodology activities and a stand-in review, policy
+    and notify, on a task queue of their own."""
+    queue = f"methodology-{uuid.uuid4().hex[:8]}"
+    objects = [audit_activities.AuditActivities(session_factory), case_activities.CaseActivities(session_factory),
+               methodology_activities.MethodologyActivities(session_factory), standins]
+    w = Worker(temporal_env.client, task_queue=queue,
+               workflows=[*methodology_workflows.WORKFLOWS, StandInPanelReview], activities=collect(objects),
+               activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
+    app = create_app(settings.model_copy(update={"task_queue": queue}), session_factory=session_factory,
+                     temporal_client=temporal_env.client)
+    async with w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield StandInFlow(c, temporal_env.client, bureau, session_factory, [])
+        await end_running_cases(temporal_env.client, session_factory)
 
 
 @pytest.fixture
 def applicant(make_actor):
     return make_actor(Role.APPLICANT)
+
+
+def notified(session_factory, case_id: str) -> list[str]:
+    with session_factory() as s:
+        return list(s.scalars(select(Notification.kind).where(
+            Notification.case_id == case_id, Notification.kind.startswith("methodology.")).order_by(Notification.id)))
 
 
 # --- pure rules ---
@@ -191,7 +224,7 @@ async def test_happy_path_publishes_v1_with_the_behaviour_table(flow, client, ap
 
     current = methodology.current_version(db, "WH-M-TRAVEL-001")
     assert current.version_no == 1 and [b.factor_e4 for b in current.behaviours] == [784_000, 1_500_000, 200]
-    actions = [e.action for e in audit.trail(db, case["case_id"])]
+    actions = [e.action for e in audit.trail(db, case["case_id"]) if e.action.startswith("methodology.")]
     assert actions == ["methodology.submitted", "methodology.completeness_accepted", "methodology.panel_approved",
                        "methodology.published"]
     assert db.get(Case, case["case_id"]).stage == "published"
@@ -218,23 +251,25 @@ async def test_returned_at_completeness_then_amended_and_resubmitted(flow, appli
     assert case["stage"] == "panel_review"
 
 
-async def test_two_revision_rounds_then_approval(flow, applicant, bureau, standins):
+async def test_two_revision_rounds_then_approval(flow, applicant, bureau, session_factory):
     case = await flow.submit(applicant, personal())
     case = await flow.accept(case["id"])
     for round_no in (1, 2):
-        await flow.conclude(case, "revise", [f"Round {round_no}: justify the bus factor.", "Cite sources."])
+        comments = [f"Round {round_no}: justify the bus factor.", "Cite sources.", "Fine otherwise."]
+        await flow.conclude(case, "revise", comments)
         case = await flow.wait_stage(applicant, case["id"], "revision")
-        assert case["reasons"] == [f"Round {round_no}: justify the bus factor.", "Cite sources."]
+        assert case["reasons"] == comments
         assert case["deadline"] is not None
         case = await flow.post(applicant, case["id"], "resubmission", personal(summary=f"Revision {round_no}"))
         assert case["stage"] == "panel_review" and case["round_no"] == round_no + 1
     case = await flow.publish(applicant, case)
     assert case["stage"] == "published" and case["round_no"] == 3 and case["summary"] == "Revision 2"
-    assert [n.kind for n in standins.notifications if n.case_id == case["case_id"]] == [
+    assert notified(session_factory, case["case_id"]) == [
         "methodology.revision_requested", "methodology.revision_requested", "methodology.published"]
 
 
-async def test_revise_after_the_last_round_rejects(flow, applicant, bureau, standins):
+async def test_revise_after_the_last_round_rejects(standin_flow, applicant, standins):
+    flow = standin_flow
     standins.policy = PolicyParameters(max_revision_rounds=1)
     case = await flow.accept((await flow.submit(applicant, personal()))["id"])
     await flow.conclude(case, "revise", ["Still unclear."])
@@ -258,9 +293,10 @@ async def test_revision_deadline_missed_withdraws_the_case(flow, applicant, temp
 
 async def test_panel_rejection_gives_the_panel_reasons(flow, applicant):
     case = await flow.accept((await flow.submit(applicant, personal()))["id"])
-    await flow.conclude(case, "reject", ["Additionality not shown.", "Double counting with ETS."])
+    comments = ["Additionality not shown.", "Double counting with ETS.", "Baseline too generous."]
+    await flow.conclude(case, "reject", comments)
     case = await flow.wait_stage(applicant, case["id"], "rejected")
-    assert case["reasons"] == ["Additionality not shown.", "Double counting with ETS."]
+    assert case["reasons"] == comments
     assert case["published"] is None
 
 
@@ -375,20 +411,21 @@ async def test_reevaluation_confirms_or_retires(flow, applicant, bureau, client,
     assert retired[0]["status"] == "retired"
 
 
-async def test_bureau_is_reminded_ahead_of_reevaluation(flow, applicant, temporal_env, standins, db):
-    watch = (await _published_personal(flow, applicant))["case_id"]
-    for _ in range(22):  # ~660 days
+async def test_bureau_is_reminded_ahead_of_reevaluation(flow, applicant, bureau, temporal_env, session_factory):
+    case_id = (await _published_personal(flow, applicant))["case_id"]
+    for _ in range(22):  # ~660 days: the reminder is due 60 days before the 2-year re-evaluation date
         await temporal_env.sleep(timedelta(days=30))
-    reminders = lambda: [n for n in standins.notifications  # noqa: E731
-                         if n.case_id == watch and n.kind.startswith("methodology.reevaluation")]
+
+    def reminders():
+        return [k for k in notified(session_factory, case_id) if k.startswith("methodology.reevaluation")]
     assert reminders() == []
     await temporal_env.sleep(timedelta(days=15))
-    for _ in range(100):
-        if sent := reminders():
-            break
-        await asyncio.sleep(0.05)
-    assert [n.kind for n in sent] == ["methodology.reevaluation_due_soon"]
-    assert sent[0].recipient_roles == ["bureau_admin"]
+
+    async def sent():
+        return reminders()
+    assert await flow.eventually(sent, "reminder") == ["methodology.reevaluation_due_soon"]
+    inbox = (await flow.client.get("/api/v1/notifications", headers=bureau.headers)).json()
+    assert "methodology.reevaluation_due_soon" in [i["kind"] for i in inbox["items"]]
 
 
 # --- refusals ---
@@ -424,6 +461,7 @@ async def test_create_is_idempotent_with_a_key(flow, client, applicant):
     again = await client.post("/api/v1/methodologies", json=personal(), headers=h)
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    await flow.registered(first.json()["case_id"])
     other = await client.post("/api/v1/methodologies", json=personal(title="Other"), headers=h)
     assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
     assert len((await client.get("/api/v1/methodologies", headers=applicant.headers)).json()["items"]) == 1
@@ -447,7 +485,6 @@ async def test_roles_and_organisations_are_refused(flow, client, applicant, bure
     for actor in (applicant, operator):
         await flow.post(actor, n, "completeness", {"decision": "accept"}, status=403)
         await flow.post(actor, n, "publication", {"decision": "publish"}, status=403)
-        await flow.post(actor, n, "panel", {"expert_ids": [1, 2, 3]}, status=403)
     # Applicant actions: not by another organisation (404) nor by the bureau on an applicant's case (403).
     await flow.post(rival, n, "withdrawal", {}, status=404)
     r = await flow.post(bureau, n, "withdrawal", {}, status=403)
@@ -456,7 +493,6 @@ async def test_roles_and_organisations_are_refused(flow, client, applicant, bure
     # Wrong stage: 409.
     await flow.post(applicant, n, "resubmission", personal(), status=409)
     await flow.post(bureau, n, "publication", {"decision": "publish"}, status=409)
-    await flow.post(bureau, n, "panel", {"expert_ids": [1, 2, 3]}, status=409)
     await flow.accept(n)
     await flow.post(bureau, n, "completeness", {"decision": "return", "reasons": "late"}, status=409)
     # Re-evaluation is the bureau's.

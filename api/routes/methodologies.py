@@ -2,8 +2,8 @@
 
 Every human action is an update of the case's workflow; the workflow's validator refuses a wrong
 stage (409) or actor (403) synchronously, and the handler returns once the new stage is stored, so
-each answer shows the case as it now is. The expert panel is formed either here
-(`POST /methodologies/{id}/panel`, forwarded to the case's current review) or on the review API.
+each answer shows the case as it now is. The expert panel of each review round is formed on the review
+API (`POST /reviews/{review_id}/panel`, review_id in the case).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from api.schemas.methodology import (
     MethodologyCaseOut,
     MethodologyCasePage,
     MethodologyIn,
-    PanelIn,
     PublicationIn,
     PublishedMethodologyOut,
     PublishedRef,
@@ -60,7 +59,6 @@ from domain.contracts.methodology import (
     Resubmission,
     Withdrawal,
 )
-from domain.contracts.review import UPDATE_FORM_PANEL, FormPanel
 from domain.methodology import MethodologyDomain, ReevaluationOutcome, Scope, Stage, VersionStatus, version_label
 from domain.roles import AUTHORITIES, Role
 from settings import Settings
@@ -283,19 +281,6 @@ async def decide_publication(case_no: int, body: PublicationIn, session: DbSessi
     return await _act(session, client, user, case, UPDATE_PUBLICATION,
                       PublicationDecision(actor=_actor(user), publish=body.decision == "publish", reason=body.reason),
                       f"publication-{case.case_id}-{body.decision}")
-
-
-@router.post("/methodologies/{case_no}/panel", response_model=MethodologyCaseOut,
-             summary="Bureau: form the expert panel of the current review round (same as the review API)")
-async def form_panel(case_no: int, body: PanelIn, session: DbSession, user: Bureau, client: TemporalClient):
-    case = _visible_case(session, user, case_no)
-    if case.stage != Stage.PANEL_REVIEW.value or case.review_id is None:
-        raise conflict(f"the case is at stage '{case.stage}', not in panel review", field="stage",
-                       rule="wrong_stage")
-    ids = sorted(body.expert_ids)
-    await _update(client, case.review_id, UPDATE_FORM_PANEL, FormPanel(actor_user_id=user.id, expert_ids=ids),
-                  f"panel-{case.review_id}-{'-'.join(map(str, ids))}")
-    return _case_out(session, _visible_case(session, user, case_no))
 
 
 # --- re-evaluation ---

@@ -95,12 +95,6 @@ class WithdrawalIn(BaseModel):
     reason: str | None = Field(default=None, max_length=4000)
 
 
-class PanelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    expert_ids: list[int] = Field(min_length=1, max_length=15)
-
-
 class ReevaluationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
