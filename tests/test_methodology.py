@@ -25,6 +25,7 @@ from domain.policy import PolicyParameters
 from domain.roles import Role
 from store import audit, methodology
 from store.models.cases import Case
+from store.models.documents import Document
 from store.models.identity import Organisation
 from store.models.notifications import Notification
 from tests.conftest import end_running_cases
@@ -532,3 +533,33 @@ async def test_list_filters_and_keyset_pagination(flow, client, applicant, burea
     assert len(everything["items"]) == 5
     r = await client.get("/api/v1/methodologies?stage=nonsense", headers=bureau.headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "stage"
+
+
+async def _upload(client, actor) -> int:
+    r = await client.post("/api/v1/documents", files={"file": ("method.pdf", b"%PDF-1.4\n" + uuid.uuid4().bytes,
+                                                                 "application/pdf")},
+                          data={"kind": "report"}, headers=actor.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def test_documents_are_attached_on_submission_and_resubmission(flow, client, applicant, bureau, make_actor,
+                                                                      session_factory):
+    own = await _upload(client, applicant)
+    foreign = await _upload(client, make_actor(Role.APPLICANT))
+    r = await client.post("/api/v1/methodologies", json=personal(document_ids=[own, foreign]),
+                          headers=applicant.headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "document_ids"
+    case = await flow.submit(applicant, personal(document_ids=[own]))
+    assert case["document_ids"] == [own]
+    case = await flow.post(bureau, case["id"], "completeness", {"decision": "return", "reasons": "add the data"})
+    annex = await _upload(client, applicant)
+    case = await flow.post(applicant, case["id"], "resubmission", personal(document_ids=[own, annex]))
+    assert case["document_ids"] == [own, annex]
+    with session_factory() as s:
+        assert {d.id for d in s.scalars(select(Document).where(Document.case_id == case["case_id"]))} == {own, annex}
+    # A refused resubmission attaches nothing.
+    late = await _upload(client, applicant)
+    await flow.post(applicant, case["id"], "resubmission", personal(document_ids=[late]), status=409)
+    with session_factory() as s:
+        assert s.get(Document, late).case_id is None

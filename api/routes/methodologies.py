@@ -62,7 +62,7 @@ from domain.contracts.methodology import (
 from domain.methodology import MethodologyDomain, ReevaluationOutcome, Scope, Stage, VersionStatus, version_label
 from domain.roles import AUTHORITIES, Role
 from settings import Settings
-from store import cases, methodology
+from store import cases, documents, methodology
 from store.models.cases import CaseParticipant
 from store.models.identity import User
 from store.models.methodology import Methodology, MethodologyCase, MethodologyReevaluation, MethodologyVersion
@@ -185,6 +185,7 @@ async def create_methodology(
         case = methodology.create_case(
             session, applicant_organisation_id=user.organisation_id, commissioned=commissioned,
             created_by_user_id=user.id, content=content, now=datetime.now(timezone.utc))
+        documents.attach(session, content.document_ids, case.case_id, user)
         return _case_out(session, case)
 
     response = run_once(session, user=user, scope="methodologies", key=idempotency_key,
@@ -255,9 +256,15 @@ async def resubmit(case_no: int, body: ResubmissionIn, session: DbSession, user:
                    client: TemporalClient):
     case = _visible_case(session, user, case_no)
     content = body.to_content()
+    # The documents are checked first (a dry run, rolled back: attaching holds the audit chain's lock,
+    # which the workflow's own audit needs) and attached once the workflow has taken the resubmission.
+    documents.attach(session, content.document_ids, case.case_id, user)
+    session.rollback()
     arg = Resubmission(actor=_actor(user), submission_no=case.submission_no + 1, content=content, note=body.note)
-    return await _act(session, client, user, case, UPDATE_RESUBMIT, arg,
-                      f"resubmit-{case.case_id}-{case.submission_no + 1}")
+    await _update(client, case.case_id, UPDATE_RESUBMIT, arg, f"resubmit-{case.case_id}-{case.submission_no + 1}")
+    documents.attach(session, content.document_ids, case.case_id, user)
+    session.commit()
+    return _case_out(session, _visible_case(session, user, case_no))
 
 
 @router.post("/methodologies/{case_no}/withdrawal", response_model=MethodologyCaseOut,
