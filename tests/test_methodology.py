@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
@@ -19,11 +19,15 @@ from activities import cases as case_activities
 from activities import methodology as methodology_activities
 from activities.registry import collect
 from api.app import create_app
+from cli import demo
+from cli.demo import load_demo
+from cli.main import main as cli_main
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.methodology import FactorError, format_factor, parse_factor
 from domain.policy import PolicyParameters
 from domain.roles import Role
 from store import audit, methodology
+from store.models.audit import AuditEvent
 from store.models.cases import Case
 from store.models.documents import Document
 from store.models.identity import Organisation
@@ -563,3 +567,29 @@ async def test_documents_are_attached_on_submission_and_resubmission(flow, clien
     await flow.post(applicant, case["id"], "resubmission", personal(document_ids=[late]), status=409)
     with session_factory() as s:
         assert s.get(Document, late).case_id is None
+
+
+# --- demo data ---
+
+async def test_demo_publishes_both_methodologies_through_the_workflow(client, bureau, worker, session_factory):
+    result = await load_demo(client, bureau.token)
+    assert result.published == {demo.PERSONAL["title"]: "WH-M-TRAVEL-001 v1",
+                                 demo.PROJECT["title"]: "WH-M-ENERGY-001 v1"}
+    public = {m["code"]: m for m in (await client.get("/api/v1/public/methodologies")).json()}
+    table = public["WH-M-TRAVEL-001"]["current_version"]["behaviours"]
+    assert len(table) == 9
+    assert {b["code"]: (b["factor"], b["daily_cap"]) for b in table}["walk_step"] == ("0.02", 30000)
+    assert public["WH-M-ENERGY-001"]["scope"] == "project"
+    with session_factory() as s:  # through the workflow: each publication is audited by it
+        assert s.scalar(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.action == "methodology.published")) == 2
+    # Running it again finishes nothing twice.
+    again = await load_demo(client, bureau.token)
+    assert again.published == result.published and again.organisations == result.organisations
+    assert len((await client.get("/api/v1/methodologies", headers=bureau.headers)).json()["items"]) == 2
+
+
+def test_demo_command_needs_a_token(monkeypatch, capsys):
+    monkeypatch.delenv("TANPUHUI_TOKEN", raising=False)
+    assert cli_main(["demo", "--api-url", "http://127.0.0.1:9"]) == 2
+    assert "bureau_admin token" in capsys.readouterr().err

@@ -116,7 +116,8 @@ def _case_out(session: Session, case: MethodologyCase) -> MethodologyCaseOut:
 def _visible_case(session: Session, user: User, case_no: int) -> MethodologyCase:
     case = session.get(MethodologyCase, case_no, populate_existing=True)
     # The own organisation is checked on the case row itself: the register is mirrored a moment later.
-    own = case is not None and user.organisation_id is not None and case.applicant_organisation_id == user.organisation_id
+    own = (case is not None and user.organisation_id is not None
+           and case.applicant_organisation_id == user.organisation_id)
     if case is None or not (own or cases.may_see(session, user, case.case_id)):
         raise not_found(f"methodology case {case_no}")
     return case
