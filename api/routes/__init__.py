@@ -1,16 +1,19 @@
 """Routers per area, in the order they appear in the OpenAPI document."""
 
 from api.routes import (
+    accounts,
     audit,
     calendar,
     documents,
     experts,
     health,
     identity,
+    issuance,
     methodologies,
     notifications,
     policy,
     projects,
+    reference_lists,
     reviews,
     scenarios,
     workflows_admin,
@@ -29,5 +32,8 @@ ROUTERS = [
     workflows_admin.router,
     methodologies.router,
     scenarios.router,
+    reference_lists.router,
     projects.router,
+    issuance.router,
+    accounts.router,
 ]

@@ -1,5 +1,67 @@
-"""Placeholder: filled in by the projects and issuance work."""
+"""Projects (Art. 18): registration under a published, current `project` methodology with the
+eligibility checks of Art. 23 and 24; the public project list."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from sqlalchemy import select
+
+from api.deps import Applicant, DbSession
+from api.errors import not_found, unprocessable
+from api.idempotency import run_once
+from api.schemas.issuance import ProjectCreate, ProjectOut
+from store import audit
+from store.identity import now_utc
+from store.issuance import Ineligible, OtherRegistration, ProjectDraft, register_project
+from store.models.issuance import Project
+
+router = APIRouter(tags=["projects"])
+
+
+@router.post("/projects", status_code=201, response_model=ProjectOut,
+             summary="Register a project (refused with 422 when ineligible: methodology, Art. 23, Art. 24)")
+def create_project(
+    body: ProjectCreate,
+    session: DbSession,
+    actor: Applicant,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+):
+    assert actor.organisation_id is not None  # applicants always belong to an organisation
+
+    def create():
+        draft = ProjectDraft(
+            organisation_id=actor.organisation_id, methodology_version_id=body.methodology_version_id,
+            name=body.name, district=body.district, site_address=body.site_address, facility_id=body.facility_id,
+            start_date=body.start_date, description=body.description,
+            other_registrations=tuple(OtherRegistration(**r.model_dump()) for r in body.other_registrations))
+        at = now_utc()
+        try:
+            project = register_project(session, draft, user_id=actor.id, at=at)
+        except Ineligible as refusal:
+            raise unprocessable(refusal.field, refusal.rule, refusal.message)
+        audit.record(session, action="project.registered", entity_type="project", entity_id=project.id,
+                     occurred_at=at, actor_user_id=actor.id, actor_role=actor.role,
+                     details={"methodology_version_id": project.methodology_version_id,
+                              "facility_id": project.facility_id, "start_date": project.start_date.isoformat()})
+        return ProjectOut.model_validate(project)
+
+    return run_once(session, user=actor, scope="projects", key=idempotency_key,
+                    payload=body.model_dump(mode="json"), create=create)
+
+
+@router.get("/projects", response_model=list[ProjectOut], summary="Public list of registered projects")
+def list_projects(session: DbSession, organisation_id: int | None = None):
+    query = select(Project).order_by(Project.id)
+    if organisation_id is not None:
+        query = query.where(Project.organisation_id == organisation_id)
+    return session.scalars(query).all()
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut, summary="One registered project (public)")
+def get_project(project_id: int, session: DbSession):
+    project = session.get(Project, project_id)
+    if project is None:
+        raise not_found(f"project {project_id}")
+    return project

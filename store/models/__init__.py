@@ -7,6 +7,7 @@ from store.models import (  # noqa: F401
     documents,
     identity,
     issuance,
+    ledger,
     methodology,
     notifications,
     policy,

@@ -1,0 +1,456 @@
+"""Issuance cases (SPEC §2.4): the accounting report, the verifier's actions, objections and rulings,
+the registration application, the bureau's decision, issuance, withdrawal; public publicity notices
+and the public register of issued reductions."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import WorkflowIDReusePolicy
+
+from api.deps import (
+    Applicant,
+    Authority,
+    Bureau,
+    CurrentUser,
+    DbSession,
+    Operator,
+    SettingsDep,
+    TemporalClient,
+    require_roles,
+)
+from api.errors import Problem, conflict, not_found, unprocessable
+from api.idempotency import run_once
+from api.schemas.issuance import (
+    AccountingReport,
+    AmendmentIn,
+    AnswerIn,
+    ApplicationIn,
+    CaseOut,
+    CommentsIn,
+    CommissionIn,
+    DecisionIn,
+    IssuedReductionOut,
+    NoticeOut,
+    ObjectionFiledOut,
+    ObjectionIn,
+    ObjectionOut,
+    ReasonIn,
+    RulingIn,
+    VerificationReportIn,
+    VerifierResponseIn,
+)
+from api.workflow_updates import execute_update, query
+from domain import serials
+from domain.contracts import issuance as c
+from domain.issuance import FINAL_STAGES, Stage, shanghai_today
+from domain.roles import AUTHORITIES, Role
+from store import audit, documents, ledger
+from store.identity import now_utc
+from store.issuance import accreditation_on, key_emitter_boundary_conflict, overlapping_period
+from store.models.documents import Document
+from store.models.identity import Organisation, User
+from store.models.issuance import IssuanceCase, Objection, Project, PublicityNotice
+from store.models.ledger import InstitutionalAccount, Issuance
+
+router = APIRouter(tags=["issuance"])
+Verifier = Annotated[User, Depends(require_roles(Role.VERIFIER))]
+
+# Public objections: at most this many per client address per hour (the address is kept only hashed).
+OBJECTIONS_PER_HOUR = 5
+
+
+def _tonnes(grams: int | None) -> str | None:
+    return None if grams is None else str(serials.grams_to_tonnes(grams))
+
+
+def _actor(user: User) -> c.Actor:
+    return c.Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
+
+
+def _visible_case(session: Session, user: User, case_id: str) -> IssuanceCase:
+    case = session.scalar(select(IssuanceCase).where(IssuanceCase.case_id == case_id))
+    if case is None or not (Role(user.role) in AUTHORITIES or user.organisation_id in (
+            case.organisation_id, case.verifier_organisation_id)):
+        raise not_found(f"issuance case {case_id}")
+    return case
+
+
+async def _state(temporal, case_id: str) -> c.IssuanceState:
+    return await query(temporal, case_id, c.ISSUANCE_STATE_QUERY, c.IssuanceState)
+
+
+def _case_out(session: Session, case: IssuanceCase, state: c.IssuanceState | None) -> CaseOut:
+    return CaseOut(
+        document_ids=list(session.scalars(select(Document.id).where(Document.case_id == case.case_id)
+                                          .order_by(Document.id))),
+        case_id=case.case_id, project_id=case.project_id, organisation_id=case.organisation_id,
+        period_start=case.period_start, period_end=case.period_end, claimed_tco2e=_tonnes(case.claimed_grams),
+        benefit_sharing=case.benefit_sharing, verifier_organisation_id=case.verifier_organisation_id,
+        verified_tco2e=_tonnes(case.verified_grams), verification_conclusion=case.verification_conclusion,
+        stage=state.stage.value if state else case.stage, state=state.model_dump(mode="json") if state else None)
+
+
+def _check_verifier(session: Session, organisation_id: int, field: str) -> None:
+    if accreditation_on(session, organisation_id, shanghai_today(now_utc())) is None:
+        raise unprocessable(field, "accredited",
+                            f"organisation {organisation_id} is not an active verification body accredited today")
+
+
+# --- the accounting report starts the case ---------------------------------------------------------
+
+@router.post("/projects/{project_id}/issuance-cases", status_code=201, response_model=CaseOut,
+             summary="File the accounting report of a monitoring period and commission an accredited verifier")
+async def file_accounting_report(
+    project_id: int,
+    body: AccountingReport,
+    session: DbSession,
+    actor: Applicant,
+    temporal: TemporalClient,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+):
+    def create() -> CaseOut:
+        # The project row lock serialises filings, so two overlapping periods cannot both pass the check.
+        project = session.get(Project, project_id, with_for_update=True)
+        if project is None or project.organisation_id != actor.organisation_id:
+            raise not_found(f"project {project_id}")
+        if body.period_start < project.start_date:
+            raise unprocessable("period_start", "after_project_start",
+                                f"the monitoring period starts before the project ({project.start_date})")
+        today = shanghai_today(now_utc())
+        if body.period_end > today:
+            raise unprocessable("period_end", "not_in_future", f"the monitoring period cannot end after today ({today})")
+        emitter = key_emitter_boundary_conflict(session, project.organisation_id, project.facility_id,
+                                                body.period_start, body.period_end)
+        if emitter is not None:
+            raise unprocessable("period_start", "key_emitter_boundary",
+                                f"during this period the developer is a key emitting unit ({emitter.scheme} ETS) "
+                                f"with facility {project.facility_id} inside its boundary (Art. 23)")
+        earlier = overlapping_period(session, project.id, body.period_start, body.period_end)
+        if earlier is not None:
+            raise unprocessable("period_start", "overlapping_period",
+                                f"the period overlaps {earlier.case_id} ({earlier.period_start}..{earlier.period_end}); "
+                                "reductions may not be claimed twice (Art. 24)")
+        _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
+        at = now_utc()
+        case = IssuanceCase(
+            case_id=f"new-{uuid.uuid4().hex}", project_id=project.id, organisation_id=project.organisation_id,
+            period_start=body.period_start, period_end=body.period_end, claimed_grams=body.claimed_grams,
+            benefit_sharing=body.benefit_sharing, verifier_organisation_id=body.verifier_organisation_id,
+            stage=Stage.AWAITING_VERIFIER.value, facts_seq=0, filed_by_user_id=actor.id, filed_at=at, updated_at=at)
+        session.add(case)
+        session.flush()
+        case.case_id = c.case_id_for(case.id)
+        audit.record(session, action="issuance.accounting_report_filed", entity_type="issuance_case",
+                     entity_id=case.case_id, case_id=case.case_id, occurred_at=at, actor_user_id=actor.id,
+                     actor_role=actor.role, details={"project_id": project.id, "claimed_grams": case.claimed_grams,
+                                                     "period": f"{case.period_start}..{case.period_end}",
+                                                     "verifier_organisation_id": case.verifier_organisation_id})
+        documents.attach(session, body.document_ids, case.case_id, actor)
+        return _case_out(session, case, None)
+
+    def file() -> tuple[Any, str]:
+        response = run_once(session, user=actor, scope=f"issuance-cases:{project_id}", key=idempotency_key,
+                            payload=body.model_dump(mode="json"), create=create)
+        project = session.get(Project, project_id)
+        assert project is not None
+        return response, project.name
+
+    response, project_name = await run_in_threadpool(file)
+    out = CaseOut.model_validate_json(response.body)
+    try:  # also on a replayed request: a start lost after the commit is made good
+        await temporal.start_workflow(
+            c.ISSUANCE_WORKFLOW,
+            c.IssuanceStart(case_id=out.case_id, project_id=project_id, project_name=project_name,
+                            developer_organisation_id=out.organisation_id,
+                            verifier_organisation_id=out.verifier_organisation_id,
+                            claimed_grams=serials.tonnes_to_grams(body.claimed_tco2e), filed_by_user_id=actor.id),
+            id=out.case_id, task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        pass
+    return response
+
+
+@router.get("/issuance-cases", response_model=list[CaseOut], summary="Issuance cases the caller may see")
+def list_cases(session: DbSession, user: CurrentUser, project_id: int | None = None):
+    q = select(IssuanceCase).order_by(IssuanceCase.id)
+    if Role(user.role) not in AUTHORITIES:
+        q = q.where((IssuanceCase.organisation_id == user.organisation_id)
+                    | (IssuanceCase.verifier_organisation_id == user.organisation_id))
+    if project_id is not None:
+        q = q.where(IssuanceCase.project_id == project_id)
+    return [_case_out(session, case, None) for case in session.scalars(q)]
+
+
+@router.get("/issuance-cases/{case_id}", response_model=CaseOut, summary="One case with its live state")
+async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
+    case = await run_in_threadpool(_visible_case, session, user, case_id)
+    state = await _state(temporal, case_id)
+    return await run_in_threadpool(_case_out, session, case, state)
+
+
+# --- the verifier and the developer --------------------------------------------------------------
+
+async def _act(session, user, temporal, case_id: str, update: str, arg: Any, action: str,
+               result_type=c.IssuanceState, *, attach: tuple[Stage, list[int]] | None = None):
+    """Send a human action as an update.
+
+    Its id names the action and the case's step (the workflow numbers every step), so a retried
+    request is the same update while the case stands still, and a repeat after it moved on is refused
+    by the validator. With `attach`, the caller's documents are attached first if the case is at that
+    stage.
+    """
+    def prepare() -> str:
+        case = _visible_case(session, user, case_id)
+        if Stage(case.stage) in FINAL_STAGES:  # its workflow has ended: nothing more can happen
+            raise conflict(f"{case_id} is {case.stage}")
+        if attach is not None and attach[1] and case.stage == attach[0]:
+            documents.attach(session, attach[1], case_id, user)
+            session.commit()
+        session.rollback()  # release the read before waiting on the workflow
+        return f"{action}-{case_id}-{case.facts_seq}"
+
+    update_id = await run_in_threadpool(prepare)
+    return await execute_update(temporal, case_id, update, arg, update_id=update_id, result_type=result_type)
+
+
+@router.post("/issuance-cases/{case_id}/verifier-response", response_model=c.IssuanceState,
+             summary="The commissioned verifier accepts or declines the engagement")
+async def verifier_response(case_id: str, body: VerifierResponseIn, session: DbSession, user: Verifier,
+                            temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_VERIFIER_RESPONSE,
+                      c.VerifierResponse(actor=_actor(user), **body.model_dump()),
+                      "engagement")
+
+
+@router.post("/issuance-cases/{case_id}/verifier", response_model=c.IssuanceState,
+             summary="Commission another accredited verifier after a decline")
+async def commission_verifier(case_id: str, body: CommissionIn, session: DbSession, user: Applicant,
+                              temporal: TemporalClient):
+    _visible_case(session, user, case_id)
+    _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
+    return await _act(session, user, temporal, case_id, c.UPDATE_COMMISSION_VERIFIER,
+                      c.CommissionVerifier(actor=_actor(user), verifier_organisation_id=body.verifier_organisation_id),
+                      "commission")
+
+
+@router.post("/issuance-cases/{case_id}/correction-request", response_model=c.IssuanceState,
+             summary="The verifier asks the developer for corrections")
+async def request_corrections(case_id: str, body: CommentsIn, session: DbSession, user: Verifier,
+                              temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_REQUEST_CORRECTIONS,
+                      c.CorrectionRequest(actor=_actor(user), comments=body.comments),
+                      "corrections")
+
+
+@router.post("/issuance-cases/{case_id}/amendment", response_model=c.IssuanceState,
+             summary="The developer amends the accounting report")
+async def amend_report(case_id: str, body: AmendmentIn, session: DbSession, user: Applicant,
+                       temporal: TemporalClient):
+    grams = None if body.claimed_tco2e is None else serials.tonnes_to_grams(body.claimed_tco2e)
+    return await _act(session, user, temporal, case_id, c.UPDATE_AMEND_REPORT,
+                      c.Amendment(actor=_actor(user), claimed_grams=grams, benefit_sharing=body.benefit_sharing,
+                                  comments=body.comments),
+                      "amend", attach=(Stage.CORRECTION, body.document_ids))
+
+
+@router.post("/issuance-cases/{case_id}/verification-report", response_model=c.IssuanceState,
+             summary="The verifier files the verification report; publicity opens")
+async def file_verification_report(case_id: str, body: VerificationReportIn, session: DbSession, user: Verifier,
+                                   temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_FILE_VERIFICATION_REPORT,
+                      c.VerificationReport(actor=_actor(user), verified_grams=serials.tonnes_to_grams(
+                          body.verified_tco2e), conclusion=body.conclusion),
+                      "verification",
+                      attach=(Stage.VERIFICATION, body.document_ids))
+
+
+@router.post("/issuance-cases/{case_id}/application", response_model=c.IssuanceState,
+             summary="The developer submits the registration application (登记申请)")
+async def submit_application(case_id: str, body: ApplicationIn, session: DbSession, user: Applicant,
+                             temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_SUBMIT_APPLICATION,
+                      c.Application(actor=_actor(user), statement=body.statement),
+                      "application")
+
+
+@router.post("/issuance-cases/{case_id}/decision", response_model=c.IssuanceState,
+             summary="The bureau publishes the reduction or rejects it with a reason")
+async def decide(case_id: str, body: DecisionIn, session: DbSession, user: Bureau, temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_DECIDE,
+                      c.Decision(actor=_actor(user), **body.model_dump()), "decision")
+
+
+@router.post("/issuance-cases/{case_id}/issuance", response_model=c.IssueResult,
+             summary="The operator registers and issues whole tonnes into the developer's account")
+async def issue(case_id: str, session: DbSession, user: Operator, temporal: TemporalClient):
+    def issued_before() -> c.IssueResult | None:
+        issued = session.scalar(select(Issuance).where(Issuance.issuance_key == case_id))
+        if issued is None:
+            return None
+        _visible_case(session, user, case_id)
+        account = session.get(InstitutionalAccount, issued.account_id)
+        assert account is not None
+        return c.IssueResult(issuance_id=issued.id, tonnes=issued.tonnes, remainder_grams=issued.remainder_grams,
+                             serial_range=ledger.issued_range(session, issued.id),
+                             account_number=account.account_number)
+
+    earlier = await run_in_threadpool(issued_before)
+    if earlier is not None:  # a retry after the case ended: the issuance as it was made
+        return earlier
+    return await _act(session, user, temporal, case_id, c.UPDATE_ISSUE, c.IssueOrderUpdate(actor=_actor(user)),
+                      "issue", result_type=c.IssueResult)
+
+
+@router.post("/issuance-cases/{case_id}/withdrawal", response_model=c.IssuanceState,
+             summary="The developer withdraws the case (possible until issuance)")
+async def withdraw(case_id: str, body: ReasonIn, session: DbSession, user: Applicant, temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_WITHDRAW,
+                      c.Withdrawal(actor=_actor(user), reason=body.reason), "withdraw")
+
+
+# --- objections ---------------------------------------------------------------------------------
+
+def _source_hash(request: Request, secret: str) -> str:
+    host = request.client.host if request.client else "unknown"
+    return hashlib.sha256(f"{secret}:{host}".encode()).hexdigest()
+
+
+@router.post("/publicity-notices/{notice_id}/objections", status_code=201, response_model=ObjectionFiledOut,
+             summary="Anyone (no login) objects during publicity; name and contact stay private")
+async def file_objection(notice_id: int, body: ObjectionIn, request: Request, session: DbSession,
+                         temporal: TemporalClient, settings: SettingsDep):
+    notice = session.get(PublicityNotice, notice_id)
+    if notice is None:
+        raise not_found(f"publicity notice {notice_id}")
+    if notice.closed_at is not None:
+        raise conflict(f"publicity notice {notice_id} is closed")
+    source = _source_hash(request, settings.secret_key.get_secret_value())
+    now = now_utc()
+    recent = session.scalar(select(func.count()).select_from(Objection).where(
+        Objection.source_hash == source, Objection.filed_at > now - timedelta(hours=1)))
+    if recent >= OBJECTIONS_PER_HOUR:
+        raise Problem(429, "Too many requests", f"at most {OBJECTIONS_PER_HOUR} objections per hour",
+                      headers={"Retry-After": "3600"})
+    case = session.get(IssuanceCase, notice.issuance_case_id)
+    assert case is not None
+    objection = Objection(notice_id=notice.id, content=body.content, objector_name=body.name,
+                          objector_contact=body.contact, source_hash=source, filed_at=now)
+    session.add(objection)
+    session.commit()
+    try:
+        filed = await execute_update(temporal, case.case_id, c.UPDATE_FILE_OBJECTION,
+                                     c.ObjectionFiled(objection_id=objection.id),
+                                     update_id=f"objection-{objection.id}", result_type=c.ObjectionState)
+    except Problem:
+        session.delete(objection)  # the case refused it (publicity over): nothing stays half-written
+        session.commit()
+        raise
+    return ObjectionFiledOut(objection_id=objection.id, notice_id=notice.id, answer_due=filed.answer_due)
+
+
+@router.get("/issuance-cases/{case_id}/objections", response_model=list[ObjectionOut],
+            summary="Objections to a case (developer and authorities; only the bureau sees who objected)")
+def list_objections(case_id: str, session: DbSession, user: CurrentUser):
+    case = _visible_case(session, user, case_id)
+    if user.organisation_id == case.verifier_organisation_id and Role(user.role) == Role.VERIFIER:
+        raise not_found(f"objections of {case_id}")
+    rows = session.scalars(select(Objection).join(PublicityNotice).where(
+        PublicityNotice.issuance_case_id == case.id).order_by(Objection.id)).all()
+    private = Role(user.role) == Role.BUREAU_ADMIN
+    return [ObjectionOut(id=o.id, notice_id=o.notice_id, content=o.content, filed_at=o.filed_at, answer=o.answer,
+                         answered_at=o.answered_at, ruling=o.ruling, ruling_reason=o.ruling_reason,
+                         ruled_at=o.ruled_at, objector_name=o.objector_name if private else None,
+                         objector_contact=o.objector_contact if private else None) for o in rows]
+
+
+@router.post("/issuance-cases/{case_id}/objections/{objection_id}/answer", response_model=c.ObjectionState,
+             summary="The developer answers an objection")
+async def answer_objection(case_id: str, objection_id: int, body: AnswerIn, session: DbSession, user: Applicant,
+                           temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_ANSWER_OBJECTION,
+                      c.ObjectionAnswer(actor=_actor(user), objection_id=objection_id, answer=body.answer),
+                      f"answer-{objection_id}", result_type=c.ObjectionState)
+
+
+@router.post("/issuance-cases/{case_id}/objections/{objection_id}/ruling", response_model=c.ObjectionState,
+             summary="The bureau rules: upheld (back to correction, new publicity) or dismissed")
+async def rule_objection(case_id: str, objection_id: int, body: RulingIn, session: DbSession, user: Bureau,
+                         temporal: TemporalClient):
+    return await _act(session, user, temporal, case_id, c.UPDATE_RULE_OBJECTION,
+                      c.ObjectionRuling(actor=_actor(user), objection_id=objection_id, **body.model_dump()),
+                      f"ruling-{objection_id}-{'upheld' if body.upheld else 'dismissed'}",
+                      result_type=c.ObjectionState)
+
+
+# --- public pages -------------------------------------------------------------------------------
+
+def _notice_out(session: Session, n: PublicityNotice, now: datetime) -> NoticeOut:
+    case = session.get(IssuanceCase, n.issuance_case_id)
+    assert case is not None
+    count = session.scalar(select(func.count()).select_from(Objection).where(Objection.notice_id == n.id)) or 0
+    is_open = n.closed_at is None
+    remaining = max(0, int((n.ends_at - now).total_seconds())) if is_open else 0
+    return NoticeOut(id=n.id, case_id=case.case_id, round_no=n.round_no, project_name=n.project_name,
+                     district=n.district, developer_name=n.developer_name, period_start=n.period_start,
+                     period_end=n.period_end, verified_tco2e=_tonnes(n.verified_grams), benefit_sharing=n.benefit_sharing,
+                     starts_at=n.starts_at, ends_at=n.ends_at, provisional=n.provisional, open=is_open,
+                     remaining_seconds=remaining, closed_at=n.closed_at, outcome=n.outcome, objections=count)
+
+
+@router.get("/publicity-notices", response_model=list[NoticeOut],
+            summary="Public publicity notices (公示), open or closed, with their remaining time")
+def list_notices(session: DbSession, status: Literal["open", "closed"] | None = None):
+    q = select(PublicityNotice).order_by(PublicityNotice.id.desc())
+    if status == "open":
+        q = q.where(PublicityNotice.closed_at.is_(None))
+    elif status == "closed":
+        q = q.where(PublicityNotice.closed_at.is_not(None))
+    now = now_utc()
+    return [_notice_out(session, n, now) for n in session.scalars(q)]
+
+
+@router.get("/publicity-notices/{notice_id}", response_model=NoticeOut, summary="One public notice")
+def get_notice(notice_id: int, session: DbSession):
+    notice = session.get(PublicityNotice, notice_id)
+    if notice is None:
+        raise not_found(f"publicity notice {notice_id}")
+    return _notice_out(session, notice, now_utc())
+
+
+@router.post("/publicity-notices/recompute", summary="Recompute provisional publicity ends after a calendar load")
+async def recompute_provisional(session: DbSession, _: Authority, temporal: TemporalClient) -> dict[str, list[str]]:
+    case_ids = session.scalars(select(IssuanceCase.case_id).join(
+        PublicityNotice, PublicityNotice.issuance_case_id == IssuanceCase.id).where(
+        PublicityNotice.closed_at.is_(None), PublicityNotice.provisional.is_(True))).all()
+    for case_id in case_ids:
+        await temporal.get_workflow_handle(case_id).signal(c.SIGNAL_CALENDAR_LOADED)
+    return {"signalled": list(case_ids)}
+
+
+@router.get("/issued-reductions", response_model=list[IssuedReductionOut],
+            summary="Public register of issued project reductions")
+def issued_register(session: DbSession, project_id: int | None = None):
+    q = select(Issuance, Project, Organisation).join(Project, Project.id == Issuance.project_id).join(
+        Organisation, Organisation.id == Project.organisation_id).order_by(Issuance.id)
+    if project_id is not None:
+        q = q.where(Issuance.project_id == project_id)
+    out = []
+    for issued, project, developer in session.execute(q).all():
+        out.append(IssuedReductionOut(
+            case_id=issued.issuance_key, project_id=project.id, project_name=project.name,
+            developer_name=developer.name, vintage=issued.vintage, tonnes=issued.tonnes,
+            remainder_grams=issued.remainder_grams, serial_range=ledger.issued_range(session, issued.id),
+            not_declarable_elsewhere=True,  # Art. 24: every project issuance carries the flag
+            issued_at=issued.issued_at))
+    return out

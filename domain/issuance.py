@@ -1,0 +1,38 @@
+"""Pure rules of project reduction issuance (SPEC §2.4, Art. 18–24)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def shanghai_today(now: datetime) -> date:
+    """Dates of the scheme are local dates in Asia/Shanghai (SPEC §3)."""
+    return now.astimezone(SHANGHAI).date()
+
+
+def vintage(period_end: date) -> int:
+    """The vintage of a monitoring period's reductions: the year its period ends."""
+    return period_end.year
+
+
+class Stage(StrEnum):
+    AWAITING_VERIFIER = "awaiting_verifier"  # the commissioned verifier accepts or declines
+    VERIFIER_DECLINED = "verifier_declined"  # the developer commissions another verifier
+    VERIFICATION = "verification"  # the verifier works: asks for corrections or files the report
+    CORRECTION = "correction"  # the developer amends (verifier's request or an upheld objection)
+    PUBLICITY = "publicity"  # 公示 (Art. 20)
+    AWAITING_APPLICATION = "awaiting_application"  # 登记申请 by the developer
+    EVALUATION = "evaluation"  # expert technical evaluation (Art. 21)
+    REVISION = "revision"  # the panel asked for revision; the developer resubmits the application
+    DECISION = "decision"  # the bureau publishes or rejects
+    PUBLISHED = "published"  # the operator registers and issues
+    ISSUED = "issued"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+FINAL_STAGES = frozenset({Stage.ISSUED, Stage.REJECTED, Stage.WITHDRAWN})

@@ -1,0 +1,144 @@
+"""Projects and their eligibility (Art. 18, 23, 24), the bureau's reference lists, issuance cases.
+
+Eligibility refusals raise `Ineligible` naming the field and the rule; the API turns it into 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, any_, literal, or_, select, text
+from sqlalchemy.orm import Session
+
+from domain.issuance import Stage
+from domain.roles import OrganisationStatus, OrganisationType
+from store.models.identity import Organisation
+from store.models.issuance import IssuanceCase, KeyEmitter, OtherSchemeRegistration, Project, VerifierAccreditation
+
+# A monitoring period of a case in these stages no longer claims its dates (Art. 24).
+RELEASED_STAGES = (Stage.WITHDRAWN.value, Stage.REJECTED.value)
+
+
+class Ineligible(Exception):
+    def __init__(self, field: str, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.rule, self.message = field, rule, message
+
+
+@dataclass(frozen=True)
+class MethodologyRef:
+    version_id: int
+    code: str
+    version_no: int
+
+
+def published_project_methodology(session: Session, version_id: int) -> MethodologyRef:
+    """The methodology version a project may register under: published, current, scope `project`.
+
+    The one place that reads the methodology tables: `methodology_versions` (id, methodology_id,
+    version_no, status 'current'|'superseded'|'retired'; a row exists only once published) and
+    `methodologies` (id, code, scope 'project'|'personal', status 'active'|'retired').
+    """
+    row = session.execute(text(
+        "SELECT v.id, v.version_no, v.status AS version_status, m.code, m.scope, m.status AS methodology_status "
+        "FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id WHERE v.id = :id"),
+        {"id": version_id}).mappings().first()
+    if row is None:
+        raise Ineligible("methodology_version_id", "published",
+                         f"methodology version {version_id} is not a published methodology version")
+    if row["scope"] != "project":
+        raise Ineligible("methodology_version_id", "project_scope",
+                         f"methodology {row['code']} has scope '{row['scope']}'; projects need scope 'project'")
+    if row["version_status"] != "current" or row["methodology_status"] != "active":
+        raise Ineligible("methodology_version_id", "current",
+                         f"methodology {row['code']} v{row['version_no']} is not the current version "
+                         f"(version {row['version_status']}, methodology {row['methodology_status']})")
+    return MethodologyRef(version_id=row["id"], code=row["code"], version_no=row["version_no"])
+
+
+def _overlaps(start_col, end_col, start: date, end: date | None):
+    """SQL: [start_col, end_col] meets [start, end]; a NULL end is open-ended."""
+    conditions = [or_(end_col.is_(None), end_col >= start)]
+    if end is not None:
+        conditions.append(start_col <= end)
+    return and_(*conditions)
+
+
+def key_emitter_boundary_conflict(
+    session: Session, organisation_id: int, facility_id: str, start: date, end: date | None
+) -> KeyEmitter | None:
+    """Art. 23: the developer's key-emitter listing whose boundary holds the facility during [start, end]."""
+    return session.scalars(select(KeyEmitter).where(
+        KeyEmitter.organisation_id == organisation_id,
+        literal(facility_id) == any_(KeyEmitter.boundary_facility_ids),
+        _overlaps(KeyEmitter.effective_from, KeyEmitter.effective_until, start, end),
+    ).order_by(KeyEmitter.id).limit(1)).first()
+
+
+def accreditation_on(session: Session, organisation_id: int, on: date) -> VerifierAccreditation | None:
+    """The accreditation that makes an organisation a commissionable verifier on a date, if any."""
+    org = session.get(Organisation, organisation_id)
+    if org is None or org.org_type != OrganisationType.VERIFICATION_BODY or org.status != OrganisationStatus.ACTIVE:
+        return None
+    return session.scalars(select(VerifierAccreditation).where(
+        VerifierAccreditation.organisation_id == organisation_id, VerifierAccreditation.revoked_at.is_(None),
+        VerifierAccreditation.valid_from <= on, VerifierAccreditation.valid_until >= on,
+    ).order_by(VerifierAccreditation.valid_until.desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class OtherRegistration:
+    scheme: str
+    registration_id: str
+    period_start: date
+    period_end: date | None
+
+
+@dataclass(frozen=True)
+class ProjectDraft:
+    organisation_id: int
+    methodology_version_id: int
+    name: str
+    district: str
+    site_address: str
+    facility_id: str
+    start_date: date
+    description: str
+    other_registrations: tuple[OtherRegistration, ...]
+
+
+def register_project(session: Session, draft: ProjectDraft, *, user_id: int, at: datetime) -> Project:
+    """Check eligibility before anything is written, then register (Art. 18, 23, 24)."""
+    methodology = published_project_methodology(session, draft.methodology_version_id)
+    emitter = key_emitter_boundary_conflict(session, draft.organisation_id, draft.facility_id, draft.start_date, None)
+    if emitter is not None:
+        raise Ineligible("facility_id", "key_emitter_boundary",
+                         f"the developer is a key emitting unit ({emitter.scheme} ETS) and facility "
+                         f"{draft.facility_id} is inside its compliance boundary (Art. 23)")
+    for i, reg in enumerate(draft.other_registrations):
+        # The project claims from its start date on, so any other registration reaching that far overlaps.
+        if reg.period_end is None or reg.period_end >= draft.start_date:
+            raise Ineligible(f"other_registrations.{i}", "other_scheme_overlap",
+                             f"facility {draft.facility_id} is registered in {reg.scheme} ({reg.registration_id}) "
+                             f"for a period overlapping the project from {draft.start_date} (Art. 24)")
+    project = Project(
+        organisation_id=draft.organisation_id, methodology_version_id=methodology.version_id,
+        methodology_code=methodology.code, methodology_version=methodology.version_no, name=draft.name,
+        district=draft.district, site_address=draft.site_address, facility_id=draft.facility_id,
+        start_date=draft.start_date, description=draft.description, registered_by_user_id=user_id,
+        registered_at=at,
+        other_registrations=[OtherSchemeRegistration(scheme=r.scheme, registration_id=r.registration_id,
+                                                     period_start=r.period_start, period_end=r.period_end)
+                             for r in draft.other_registrations])
+    session.add(project)
+    session.flush()
+    return project
+
+
+def overlapping_period(session: Session, project_id: int, start: date, end: date) -> IssuanceCase | None:
+    """An earlier, still-standing monitoring period of the project that meets [start, end] (Art. 24)."""
+    return session.scalars(select(IssuanceCase).where(
+        IssuanceCase.project_id == project_id, IssuanceCase.stage.not_in(RELEASED_STAGES),
+        IssuanceCase.period_start <= end, IssuanceCase.period_end >= start,
+    ).order_by(IssuanceCase.id).limit(1)).first()
