@@ -71,7 +71,7 @@ BUREAU = Role.BUREAU_ADMIN.value
 
 
 def _refuse(message: str, kind: str) -> ApplicationError:
-    # The API maps the type: forbidden → 403, wrong_stage → 409, invalid → 422.
+    # api.workflow_updates maps the type: forbidden → 403, conflict → 409, invalid → 422.
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
@@ -188,7 +188,7 @@ class MethodologyCase(_CaseRecorder):
 
     def _require_stage(self, allowed: frozenset[Stage] | set[Stage]) -> None:
         if self.stage not in allowed:
-            raise _refuse(f"the case is at stage '{self.stage.value}'", "wrong_stage")
+            raise _refuse(f"the case is at stage '{self.stage.value}'", "conflict")
 
     async def _submit(self, kind: str, payload: Any) -> MethodologyCaseState:
         self._tickets += 1
@@ -197,7 +197,7 @@ class MethodologyCase(_CaseRecorder):
         await workflow.wait_condition(lambda: ticket in self._done)
         refusal = self._done.pop(ticket)
         if refusal is not None:
-            raise _refuse(refusal, "wrong_stage")
+            raise _refuse(refusal, "conflict")
         return self.state()
 
     @workflow.update(name=UPDATE_COMPLETENESS)
@@ -209,7 +209,7 @@ class MethodologyCase(_CaseRecorder):
         _require_bureau(d.actor)
         self._require_stage({Stage.COMPLETENESS_CHECK})
         if d.submission_no != self.submission_no:
-            raise _refuse(f"submission {d.submission_no} is not the current one ({self.submission_no})", "wrong_stage")
+            raise _refuse(f"submission {d.submission_no} is not the current one ({self.submission_no})", "conflict")
         if not d.accept and not (d.reasons or "").strip():
             raise _refuse("returning a submission needs reasons", "invalid")
 
@@ -222,7 +222,7 @@ class MethodologyCase(_CaseRecorder):
         self._require_applicant_side(r.actor)
         self._require_stage(RESUBMITTABLE_STAGES)
         if r.submission_no != self.submission_no + 1:
-            raise _refuse(f"the next submission is number {self.submission_no + 1}", "wrong_stage")
+            raise _refuse(f"the next submission is number {self.submission_no + 1}", "conflict")
         if (r.content.scope, r.content.domain) != (self.content.scope, self.content.domain):
             raise _refuse("scope and domain cannot change on resubmission; submit a new methodology", "invalid")
 
@@ -422,11 +422,11 @@ class MethodologyCase(_CaseRecorder):
     def _check_open(self, start: ReevaluationStart) -> None:
         _require_bureau(start.opened_by)
         if self.current is None or self.retired:
-            raise _refuse("only a published, not retired methodology is re-evaluated", "wrong_stage")
+            raise _refuse("only a published, not retired methodology is re-evaluated", "conflict")
         if start.version_id != self.current.version_id:
-            raise _refuse(f"the current version is v{self.current.version_no}", "wrong_stage")
+            raise _refuse(f"the current version is v{self.current.version_no}", "conflict")
         if self._requested is not None or (self._reevaluation is not None and not self._reevaluation.done()):
-            raise _refuse("a re-evaluation is already open", "wrong_stage")
+            raise _refuse("a re-evaluation is already open", "conflict")
 
     def _reevaluated(self) -> bool:
         """Apply a finished re-evaluation; True when it did (the date moved, a new version, or retired)."""
@@ -537,7 +537,7 @@ class MethodologyReevaluation(_CaseRecorder):
     @workflow.update(name=UPDATE_DECIDE_REEVALUATION)
     async def decide(self, d: ReevaluationDecision) -> ReevaluationState:
         if self.decision is not None:  # a concurrent decision got here first
-            raise _refuse("the re-evaluation is already decided", "wrong_stage")
+            raise _refuse("the re-evaluation is already decided", "conflict")
         self.decision = d
         await workflow.wait_condition(lambda: self._decided)
         return self._state()
@@ -546,7 +546,7 @@ class MethodologyReevaluation(_CaseRecorder):
     def _check_decide(self, d: ReevaluationDecision) -> None:
         _require_bureau(d.actor)
         if self.stage != ReevaluationStage.OPEN or self.decision is not None:
-            raise _refuse(f"the re-evaluation is at stage '{self.stage.value}'", "wrong_stage")
+            raise _refuse(f"the re-evaluation is at stage '{self.stage.value}'", "conflict")
         if (d.outcome == ReevaluationOutcome.REVISE) != (d.content is not None):
             raise _refuse("a revision needs the new version's content, and only a revision has one", "invalid")
 

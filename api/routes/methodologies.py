@@ -16,14 +16,14 @@ from fastapi import APIRouter, Depends, Header, Query
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, TemporalClient, require_roles
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
+from api.workflow_updates import execute_update
 from api.schemas.methodology import (
     BehaviourOut,
     CompletenessIn,
@@ -71,7 +71,6 @@ from workflows import search_attributes as sa
 router = APIRouter(tags=["methodologies"])
 
 ApplicantOrBureau = Annotated[User, Depends(require_roles(Role.APPLICANT, Role.BUREAU_ADMIN))]
-_STATUS = {"forbidden": 403, "invalid": 422}
 
 
 def _actor(user: User) -> CaseActor:
@@ -79,19 +78,10 @@ def _actor(user: User) -> CaseActor:
 
 
 async def _update(client: Client, workflow_id: str, name: str, arg: Any, update_id: str) -> None:
-    """Run a workflow update; the validator's refusal becomes 403/409/422 naming the rule."""
     try:
-        await client.get_workflow_handle(workflow_id).execute_update(name, arg, id=update_id)
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        message = getattr(cause, "message", None) or str(cause)
-        status = _STATUS.get(kind or "", 409)
-        raise Problem(status, {403: "Forbidden", 422: "Unprocessable request"}.get(status, "Conflict"), message,
-                      field=None if status == 403 else "stage" if status == 409 else "body",
-                      rule=kind or "conflict") from None
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:  # the case's workflow has ended
+        await execute_update(client, workflow_id, name, arg, update_id=update_id)
+    except Problem as p:
+        if p.status == 404:  # the case exists (it was visible): its workflow has ended
             raise conflict("the case is closed", field="stage", rule="case_closed") from None
         raise
 
