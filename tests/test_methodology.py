@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,7 @@ from store.models.notifications import Notification
 from tests.conftest import end_running_cases
 from tests.methodology_standins import CONCLUDE, StandInActivities, StandInPanelReview, Verdict
 from workflows import methodology as methodology_workflows
+from workflows import search_attributes as sa
 
 TABLE = [
     {"code": "metro_km", "name": "Metro ride", "unit": "passenger-km by metro", "factor": "78.4", "daily_cap": 100},
@@ -158,21 +160,27 @@ def standins() -> StandInActivities:
     return StandInActivities(PolicyParameters())
 
 
-@pytest_asyncio.fixture
-async def standin_flow(client, temporal_env, bureau, session_factory, settings, activity_executor, standins):
+@asynccontextmanager
+async def _standin_flow(env, bureau, session_factory, settings, activity_executor, standins):
     """Methodology workflows with real audit/case/methodology activities and a stand-in review, policy
-    and notify, on a task queue of their own."""
+    and notify, on a task queue of their own, with an API client bound to the same server."""
     queue = f"methodology-{uuid.uuid4().hex[:8]}"
     objects = [audit_activities.AuditActivities(session_factory), case_activities.CaseActivities(session_factory),
                methodology_activities.MethodologyActivities(session_factory), standins]
-    w = Worker(temporal_env.client, task_queue=queue,
+    w = Worker(env.client, task_queue=queue,
                workflows=[*methodology_workflows.WORKFLOWS, StandInPanelReview], activities=collect(objects),
                activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
     app = create_app(settings.model_copy(update={"task_queue": queue}), session_factory=session_factory,
-                     temporal_client=temporal_env.client)
+                     temporal_client=env.client)
     async with w, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        yield StandInFlow(c, temporal_env.client, bureau, session_factory, [])
-        await end_running_cases(temporal_env.client, session_factory)
+        yield StandInFlow(c, env.client, bureau, session_factory, [])
+        await end_running_cases(env.client, session_factory)
+
+
+@pytest_asyncio.fixture
+async def standin_flow(temporal_env, bureau, session_factory, settings, activity_executor, standins):
+    async with _standin_flow(temporal_env, bureau, session_factory, settings, activity_executor, standins) as f:
+        yield f
 
 
 @pytest.fixture
@@ -296,13 +304,22 @@ async def test_revision_deadline_missed_withdraws_the_case(flow, applicant, temp
     assert r.status_code == 409
 
 
-async def test_panel_rejection_gives_the_panel_reasons(flow, applicant):
+async def test_panel_rejection_gives_the_panel_reasons(flow, applicant, make_actor):
     case = await flow.accept((await flow.submit(applicant, personal()))["id"])
+    expert = flow.experts[0][0]
+    assert (await flow.client.get(f"/api/v1/methodologies/{case['id']}", headers=expert.headers)).status_code == 404
     comments = ["Additionality not shown.", "Double counting with ETS.", "Baseline too generous."]
     await flow.conclude(case, "reject", comments)
     case = await flow.wait_stage(applicant, case["id"], "rejected")
     assert case["reasons"] == comments
     assert case["published"] is None
+    # Assigned experts read the case they reviewed (and find it in their list); others do not.
+    assert (await flow.get(expert, case["id"]))["stage"] == "rejected"
+    listed = (await flow.client.get("/api/v1/methodologies", headers=expert.headers)).json()["items"]
+    assert [c["id"] for c in listed] == [case["id"]]
+    outsider = make_actor(Role.EXPERT)
+    r = await flow.client.get(f"/api/v1/methodologies/{case['id']}", headers=outsider.headers)
+    assert r.status_code == 404
 
 
 async def test_applicant_withdraws_during_panel_review(flow, applicant, bureau):
@@ -342,6 +359,27 @@ async def test_bureau_registers_a_commissioned_project_methodology(flow, bureau,
     outsider = make_actor(Role.APPLICANT)
     r = await flow.client.post(f"/api/v1/methodologies/{case['id']}/withdrawal", json={}, headers=outsider.headers)
     assert r.status_code == 404
+
+
+async def test_search_attributes_follow_the_stage_on_the_dev_server(
+        local_temporal_env, bureau, applicant, session_factory, settings, activity_executor, standins):
+    """The admin view lists cases by search attribute: checked on the dev server (the test server cannot)."""
+    async with _standin_flow(local_temporal_env, bureau, session_factory, settings, activity_executor,
+                             standins) as flow:
+        case = await flow.submit(applicant, personal())
+        handle = local_temporal_env.client.get_workflow_handle(case["case_id"])
+
+        async def attributes(stage):
+            found = (await handle.describe()).typed_search_attributes
+            return found if found.get(sa.CASE_STAGE) == stage else None
+        found = await flow.eventually(lambda: attributes("completeness_check"), "completeness_check")
+        assert found.get(sa.CASE_TYPE) == "methodology" and found.get(sa.CASE_NUMBER) == case["case_id"]
+        case = await flow.post(bureau, case["id"], "completeness", {"decision": "return", "reasons": "annex"})
+        found = await flow.eventually(lambda: attributes("returned"), "returned")
+        assert found.get(sa.CASE_DEADLINE).isoformat() == case["deadline"].replace("Z", "+00:00")
+        await flow.post(applicant, case["id"], "resubmission", personal())
+        found = await flow.eventually(lambda: attributes("completeness_check"), "resubmitted")
+        assert found.get(sa.CASE_DEADLINE) is None
 
 
 # --- re-evaluation ---
