@@ -1,5 +1,6 @@
-"""Test-only stand-ins for workflow-logic tests of the methodology process: a "PanelReview" child whose
-outcome the test dictates, and policy/notification activities under their real names."""
+"""Test-only stand-ins for workflow-logic tests of the methodology process (a policy the test sets,
+search attributes on the dev server): a "PanelReview" child whose outcome the test dictates, and the
+policy and notification activities under their real names."""
 
 from __future__ import annotations
 
@@ -41,7 +42,6 @@ class StandInPanelReview:
 class StandInActivities:
     def __init__(self, policy: PolicyParameters) -> None:
         self.policy = policy
-        self.notifications: list[Notification] = []
 
     @activity.defn(name=SNAPSHOT_POLICY)
     def snapshot_policy(self, request: PolicySnapshotRequest) -> PolicyParameters:
@@ -49,5 +49,4 @@ class StandInActivities:
 
     @activity.defn(name=NOTIFY)
     def notify(self, n: Notification) -> None:
-        if all(x.dedupe_key != n.dedupe_key for x in self.notifications):
-            self.notifications.append(n)
+        """Notifications are checked on the real worker; workflow-logic tests only need the name served."""
