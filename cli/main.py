@@ -1,4 +1,4 @@
-"""`tanpuhui` CLI: dev, api, worker, migrate, organisation/user bootstrap, audit verify, calendar."""
+"""`tanpuhui` CLI: dev, api, worker, migrate, organisation/user bootstrap, audit verify, calendar, demo."""
 
 from __future__ import annotations
 
@@ -155,6 +155,20 @@ def cmd_calendar_show(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    import os
+
+    from cli.demo import run
+
+    token = args.token or os.environ.get("TANPUHUI_TOKEN")
+    if not token:
+        print("error: pass --token or set TANPUHUI_TOKEN (a bureau_admin token: tanpuhui users create)",
+              file=sys.stderr)
+        return 2
+    return run(args.api_url, token)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tanpuhui", description="Tanpuhui carbon-inclusion platform")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -202,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     cs = cal.add_parser("show", help="print a loaded year in the file format")
     cs.add_argument("year", type=int)
     cs.set_defaults(key="calendar.show")
+
+    demo = sub.add_parser("demo", help="load demo data through the API of a running system (docs/methodology.md)")
+    demo.add_argument("--api-url", default="http://127.0.0.1:8000")
+    demo.add_argument("--token", default=None, help="a bureau_admin bearer token (or TANPUHUI_TOKEN)")
+    demo.set_defaults(key="demo")
     return parser
 
 
