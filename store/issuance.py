@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, any_, literal, or_, select, text
+from sqlalchemy import and_, any_, literal, or_, select
 from sqlalchemy.orm import Session
 
 from domain.issuance import Stage
 from domain.roles import OrganisationStatus, OrganisationType
 from store.models.identity import Organisation
+from store.models.methodology import Methodology, MethodologyVersion
 from store.models.issuance import IssuanceCase, KeyEmitter, OtherSchemeRegistration, Project, VerifierAccreditation
 
 # A monitoring period of a case in these stages no longer claims its dates (Art. 24).
@@ -34,26 +35,23 @@ class MethodologyRef:
 
 
 def published_project_methodology(session: Session, version_id: int) -> MethodologyRef:
-    """The methodology version a project may register under: published, current, scope `project`.
-
-    The one place that reads the methodology tables: `methodology_versions` (id, methodology_id,
-    version_no, status 'current'|'superseded'|'retired'; a row exists only once published) and
-    `methodologies` (id, code, scope 'project'|'personal', status 'active'|'retired').
-    """
-    row = session.execute(text(
-        "SELECT v.id, v.version_no, v.status AS version_status, m.code, m.scope, m.status AS methodology_status "
-        "FROM methodology_versions v JOIN methodologies m ON m.id = v.methodology_id WHERE v.id = :id"),
-        {"id": version_id}).mappings().first()
+    """The methodology version a project may register under: published, current, scope `project`
+    (superseded versions stay with the projects that took them; new projects take the current one)."""
+    row = session.execute(
+        select(MethodologyVersion.id, MethodologyVersion.version_no, MethodologyVersion.status,
+               Methodology.code, Methodology.scope, Methodology.status.label("methodology_status"))
+        .join(Methodology, Methodology.id == MethodologyVersion.methodology_id)
+        .where(MethodologyVersion.id == version_id)).mappings().first()
     if row is None:
         raise Ineligible("methodology_version_id", "published",
                          f"methodology version {version_id} is not a published methodology version")
     if row["scope"] != "project":
         raise Ineligible("methodology_version_id", "project_scope",
                          f"methodology {row['code']} has scope '{row['scope']}'; projects need scope 'project'")
-    if row["version_status"] != "current" or row["methodology_status"] != "active":
+    if row["status"] != "current" or row["methodology_status"] != "active":
         raise Ineligible("methodology_version_id", "current",
                          f"methodology {row['code']} v{row['version_no']} is not the current version "
-                         f"(version {row['version_status']}, methodology {row['methodology_status']})")
+                         f"(version {row['status']}, methodology {row['methodology_status']})")
     return MethodologyRef(version_id=row["id"], code=row["code"], version_no=row["version_no"])
 
 

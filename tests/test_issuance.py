@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
@@ -13,9 +12,7 @@ from domain.contracts.review import Vote
 from store.models.audit import AuditEvent
 from store.models.cases import Case
 from tests.issuance_flow import make_flow, status
-from tests.methodology_rows import methodology_tables  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.usefixtures("methodology_tables")
 
 
 @pytest_asyncio.fixture

@@ -15,9 +15,7 @@ from sqlalchemy import delete
 from domain.working_days import SHANGHAI
 from store.models.calendar import CalendarYear
 from tests.issuance_flow import api_and_worker, make_flow, time_skipping_env_at
-from tests.methodology_rows import methodology_tables  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.usefixtures("methodology_tables")
 EXAMPLE_2027 = (Path(__file__).parent.parent / "docs/examples/calendar-2027.example.txt").read_text(encoding="utf-8")
 
 

@@ -7,9 +7,8 @@ from sqlalchemy import select
 
 from domain.roles import Role
 from store.models.audit import AuditEvent
-from tests.methodology_rows import methodology_tables, publish_methodology  # noqa: F401  (fixture)
+from tests.methodology_rows import publish_methodology
 
-pytestmark = pytest.mark.usefixtures("methodology_tables")
 
 
 @pytest.fixture

@@ -239,7 +239,7 @@ async def test_review_view_for_the_authority_and_the_applicant(
     # The review is over: the workflow no longer takes changes.
     r = await client.post(f"{url}/tasks/{view['tasks'][0]['task_id']}/replacement", json={"expert_id": experts[3][1]},
                           headers=operator.headers)
-    assert r.status_code == 409 and "no longer running" in r.json()["detail"]
+    assert r.status_code == 409 and "is closed" in r.json()["detail"]
 
 
 async def test_overdue_task_is_escalated_and_its_expert_replaced(

@@ -21,7 +21,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, TemporalClient, require_roles
-from api.errors import Problem, conflict, not_found, unprocessable
+from api.errors import conflict, not_found, unprocessable
 from api.idempotency import run_once
 from api.workflow_updates import execute_update
 from api.schemas.methodology import (
@@ -78,12 +78,8 @@ def _actor(user: User) -> CaseActor:
 
 
 async def _update(client: Client, workflow_id: str, name: str, arg: Any, update_id: str) -> None:
-    try:
-        await execute_update(client, workflow_id, name, arg, update_id=update_id)
-    except Problem as p:
-        if p.status == 404:  # the case exists (it was visible): its workflow has ended
-            raise conflict("the case is closed", field="stage", rule="case_closed") from None
-        raise
+    # A visible case whose workflow has ended answers 409 (api.workflow_updates).
+    await execute_update(client, workflow_id, name, arg, update_id=update_id)
 
 
 # --- views ---

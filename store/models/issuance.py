@@ -67,7 +67,7 @@ class Project(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    methodology_version_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    methodology_version_id: Mapped[int] = mapped_column(ForeignKey("methodology_versions.id"), index=True)
     # The methodology as registered, for serial numbers: "WH-M-TRAVEL-001" version 1.
     methodology_code: Mapped[str] = mapped_column(String(60))
     methodology_version: Mapped[int] = mapped_column(Integer)

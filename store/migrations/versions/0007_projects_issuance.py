@@ -62,6 +62,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('registered_by_user_id', sa.BigInteger(), nullable=False),
     sa.Column('registered_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['methodology_version_id'], ['methodology_versions.id'], name=op.f('fk_projects_methodology_version_id_methodology_versions')),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_projects_organisation_id_organisations')),
     sa.ForeignKeyConstraint(['registered_by_user_id'], ['users.id'], name=op.f('fk_projects_registered_by_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_projects'))
