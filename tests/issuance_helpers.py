@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+from sqlalchemy import select
+
 from store.models.issuance import IssuanceCase, Project
+from store.models.methodology import Methodology, MethodologyVersion
+from tests.methodology_rows import publish_methodology
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 
 
 def make_project(session_factory, organisation_id: int, user_id: int, *, code: str = "WH-M-PV-001",
                  version: int = 1, facility_id: str = "FAC-1", start: date = date(2025, 1, 1)) -> Project:
+    with session_factory() as s:
+        version_id = s.scalar(select(MethodologyVersion.id).join(Methodology).where(
+            Methodology.code == code, MethodologyVersion.version_no == version))
+    if version_id is None:
+        version_id = publish_methodology(session_factory, code=code, version_no=version)
     with session_factory() as s, s.begin():
-        p = Project(organisation_id=organisation_id, methodology_version_id=1, methodology_code=code,
+        p = Project(organisation_id=organisation_id, methodology_version_id=version_id, methodology_code=code,
                     methodology_version=version, name=f"project at {facility_id}", district="Jiang'an",
                     site_address="1 Test Road", facility_id=facility_id, start_date=start, description="test",
                     registered_by_user_id=user_id, registered_at=T0)
