@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from pathlib import Path
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,6 +74,7 @@ async def end_running_cases(client: Client, session_factory: sessionmaker[Sessio
     if started is not None:
         case_ids += [i for i in dict.fromkeys(started.ids) if i not in case_ids]
         started.ids.clear()
+    record_to = os.environ.get("TANPUHUI_RECORD_HISTORIES")
     for case_id in case_ids:
         handle = client.get_workflow_handle(case_id)
         with contextlib.suppress(RPCError):
@@ -79,4 +82,7 @@ async def end_running_cases(client: Client, session_factory: sessionmaker[Sessio
                 if await is_quiet(handle):
                     break
                 await asyncio.sleep(0.02)
+            if record_to:  # refreshing tests/histories/ (see tests/test_replay.py)
+                history = await handle.fetch_history()
+                Path(record_to, f"{case_id}.json").write_text(history.to_json())
             await handle.terminate("test finished")
