@@ -1,0 +1,14 @@
+"""The issuance benchmark keeps running (its figures are read by people, never asserted here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_issuance_benchmark_runs_end_to_end_and_prints_its_figures(admin_database_url):
+    out = subprocess.run([sys.executable, "-m", "bench.issuance", "--cases", "1", "--database", admin_database_url],
+                         cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "full path" in out.stdout and "bare workflows" in out.stdout and "ratio full/bare:" in out.stdout
