@@ -18,9 +18,12 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # Sized for the activity thread pool plus the API's threads: a connection that overflows the pool
+    # is closed on return, and reconnecting per activity costs more than the work itself.
+    kwargs.setdefault("pool_size", 30)
+    kwargs.setdefault("max_overflow", 10)
+    # Connections are recycled instead of pinged before every checkout (a round trip per activity).
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(normalise_url(url), **kwargs)
 
 
