@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -18,42 +21,75 @@ from store.session import make_engine, make_session_factory
 from workflows.registry import WORKFLOWS
 
 
+def cache_workflow_bytecode(workflow_classes: Sequence[type]) -> None:
+    """The workflow sandbox imports the workflow modules afresh for every case it starts or replays.
+    Where bytecode is not written on import (PYTHONDONTWRITEBYTECODE, as on the CI machines), that
+    means compiling their source each time; compiling them once here spares it. Best effort: on a
+    read-only install the modules are simply compiled per case, as before."""
+    import compileall
+    import sys
+    from pathlib import Path
+
+    import workflows
+
+    compileall.compile_dir(Path(workflows.__file__).parent, quiet=2)
+    for cls in workflow_classes:
+        path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        if path:
+            compileall.compile_file(path, quiet=2)
+
+
+class WorkerRole(StrEnum):
+    """What a worker process polls for. One process may do both (`tanpuhui dev`); in deployment the
+    activities (blocking database work on a thread pool) and the workflow tasks (the event loop) run in
+    separate processes, so neither waits on the other for the interpreter lock, and each scales alone."""
+
+    ALL = "all"
+    WORKFLOWS = "workflows"
+    ACTIVITIES = "activities"
+
+
 def build_worker(
     client: Client,
     session_factory: sessionmaker[Session],
     settings: Settings,
     *,
+    role: WorkerRole = WorkerRole.ALL,
     task_queue: str | None = None,
     executor: ThreadPoolExecutor | None = None,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
     **worker_kwargs,
 ) -> Worker:
-    return Worker(
-        client,
-        task_queue=task_queue or settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=collect(activity_objects(session_factory, settings)),
+    kinds: dict[str, Any] = {}
+    if role != WorkerRole.ACTIVITIES:
+        cache_workflow_bytecode(extra_workflows)
+        kinds["workflows"] = [*WORKFLOWS, *extra_workflows]
+    if role != WorkerRole.WORKFLOWS:
+        kinds["activities"] = [*collect(activity_objects(session_factory, settings)), *extra_activities]
         # psycopg2 blocks: activities are plain functions on a thread pool.
-        activity_executor=executor or ThreadPoolExecutor(max_workers=settings.activity_threads),
-        **worker_kwargs,
-    )
+        kinds["activity_executor"] = executor or ThreadPoolExecutor(max_workers=settings.activity_threads)
+    return Worker(client, task_queue=task_queue or settings.task_queue, **kinds, **worker_kwargs)
 
 
-async def run(settings: Settings | None = None) -> None:
+async def run(settings: Settings | None = None, role: WorkerRole = WorkerRole.ALL) -> None:
     from api.temporal import connect
 
     settings = settings or get_settings()
     engine = make_engine(settings.require_database_url())
     client = await connect(settings)
     session_factory = make_session_factory(engine)
-    worker = build_worker(client, session_factory, settings)
+    worker = build_worker(client, session_factory, settings, role=role)
     # SIGINT/SIGTERM (Ctrl-C, `tanpuhui dev`, `docker stop`) shut worker and relay down gracefully.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # The webhook relay runs beside every worker; replicas share deliveries (SKIP LOCKED).
-    relay = asyncio.create_task(run_webhook_relay(session_factory, stop))
-    logging.getLogger(__name__).info("worker polling task queue %s", settings.task_queue)
+    # The webhook relay runs beside every worker that runs activities; replicas share deliveries
+    # (SKIP LOCKED).
+    relay = (asyncio.create_task(run_webhook_relay(session_factory, stop)) if role != WorkerRole.WORKFLOWS
+             else None)
+    logging.getLogger(__name__).info("worker (%s) polling task queue %s", role.value, settings.task_queue)
     try:
         running = asyncio.create_task(worker.run())
         stopping = asyncio.create_task(stop.wait())
@@ -64,13 +100,14 @@ async def run(settings: Settings | None = None) -> None:
         await running  # a worker that failed on its own exits with its error
     finally:
         stop.set()
-        await relay
+        if relay is not None:
+            await relay
         engine.dispose()
 
 
-def main() -> None:
+def main(role: WorkerRole = WorkerRole.ALL) -> None:
     logging.basicConfig(level=logging.INFO)
-    asyncio.run(run())
+    asyncio.run(run(role=role))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ class AuditActivities:
     @activity.defn(name=RECORD_AUDIT)
     def record_audit(self, event: AuditRecord) -> int:
         with transaction(self.session_factory) as session:
-            return audit.record(session, **event.model_dump()).id
+            return audit.append(session, **event.model_dump())
 
 
 def activities(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:

@@ -55,21 +55,21 @@ class IssuanceActivities:
             cases.mirror(session, step.mirror)
             # Webhooks are due from the relay's (wall) clock, not the workflow's.
             notifications.notify(session, step.notification, now=now_utc())
-            audit.record(session, **step.audit.model_dump())  # last: it holds the chain lock to commit
+            audit.append(session, **step.audit.model_dump())  # last: it holds the chain lock to commit
 
     @staticmethod
     def _save_facts(session: Session, facts: CaseFacts) -> None:
-        case = _case(session, facts.case_id, lock=True)
-        if case.facts_seq < facts.seq:  # else a retry of this or an older step: it or newer facts are stored
-            case.facts_seq = facts.seq
-            case.stage = facts.stage.value
-            case.updated_at = facts.occurred_at
-            case.verifier_organisation_id = facts.verifier_organisation_id
-            case.claimed_grams = facts.claimed_grams
-            if facts.benefit_sharing is not None:
-                case.benefit_sharing = facts.benefit_sharing
-            case.verified_grams = facts.verified_grams
-            case.verification_conclusion = facts.verification_conclusion
+        """One conditional UPDATE: a retry of this or an older step (its seq not newer) changes nothing."""
+        table = IssuanceCase.__table__
+        values = {"facts_seq": facts.seq, "stage": facts.stage.value, "updated_at": facts.occurred_at,
+                  "verifier_organisation_id": facts.verifier_organisation_id, "claimed_grams": facts.claimed_grams,
+                  "verified_grams": facts.verified_grams, "verification_conclusion": facts.verification_conclusion}
+        if facts.benefit_sharing is not None:
+            values["benefit_sharing"] = facts.benefit_sharing
+        updated = session.execute(update(table).where(table.c.case_id == facts.case_id, table.c.facts_seq < facts.seq)
+                                  .values(**values)).rowcount
+        if not updated:
+            _case(session, facts.case_id)  # a retry, or a case that does not exist (refused)
 
     @activity.defn(name=SAVE_PUBLICITY_NOTICE)
     def save_publicity_notice(self, notice: NoticeWrite) -> int:

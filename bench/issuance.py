@@ -2,23 +2,29 @@
 
     .venv/bin/python -m bench.issuance --cases 20
 
-Full path: every step through the HTTP API (in-process ASGI), real PostgreSQL (a scratch database made
-and dropped here), the real worker, the Temporal test server with time skipping: accounting report,
-verifier acceptance and report, publicity skipped past, application, panel of three experts, bureau
-publication, operator issuance. Bare: on the same server in the same run, N workflows that run the
-same number of (no-op) activities and receive the same number of updates. Prints cases per second of
-both and their ratio (target: at least 0.5).
+Deployment topology: the API (uvicorn), a workflow worker and an activity worker each run in their own
+process, as `tanpuhui api` and `tanpuhui worker --only workflows|activities` do, against real
+PostgreSQL (a scratch database made and dropped here) and one Temporal test server with time skipping;
+this process only drives, like the clients.
+Full path: every step through HTTP: accounting report, verifier acceptance and report, publicity
+skipped past, application, panel of three experts, bureau publication, operator issuance. Bare: on the
+same server and the same worker processes in the same run, N workflows that run the same number of
+(no-op) activities and receive the same number of updates. Prints cases per second of both and their
+ratio (target: at least 0.5).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import socket
+import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import psycopg2
@@ -27,20 +33,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.registry import activity_objects, collect
-from api.app import create_app
-from bench.bare_workflow import BareCase, BareShape, bench_noop
+from bench.bare_workflow import BareCase, BareShape
 from domain.contracts.review import review_workflow_id
 from domain.roles import OrganisationStatus, OrganisationType, Role
-from settings import Settings, binary_path
+from settings import binary_path
 from store import identity
 from store.migrate import upgrade
 from store.models.identity import Organisation
 from store.session import make_engine, make_session_factory, normalise_url
 from workflows import search_attributes
-from workflows.registry import WORKFLOWS
 
 API = "/api/v1"
 PUBLICITY_SKIP = timedelta(days=20)  # past 7 working days, holidays included
@@ -181,6 +183,37 @@ async def run_bare(env: WorkflowEnvironment, task_queue: str, shape: BareShape, 
     return time.perf_counter() - started
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _spawn(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, *args, env={**os.environ, **env},
+                                                cwd=Path(__file__).parent.parent, stdout=asyncio.subprocess.PIPE)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+
+
+async def _api_ready(http: httpx.AsyncClient, api: asyncio.subprocess.Process) -> None:
+    for _ in range(600):
+        if api.returncode is not None:
+            raise RuntimeError(f"the API process exited with {api.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if (await http.get(f"{API}/health")).status_code == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the API did not become healthy")
+
+
 async def main(cases: int, admin_url: str) -> None:
     name = f"tanpuhui_bench_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(make_url(normalise_url(admin_url)).render_as_string(hide_password=False)
@@ -188,7 +221,8 @@ async def main(cases: int, admin_url: str) -> None:
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     url = make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=2)
+    processes: list[asyncio.subprocess.Process] = []
     try:
         upgrade(url)
         session_factory = make_session_factory(engine)
@@ -200,26 +234,34 @@ async def main(cases: int, admin_url: str) -> None:
         await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
             namespace=env.client.namespace,
             search_attributes={k.name: k.indexed_value_type for k in search_attributes.ALL}))
-        settings = Settings(DATABASE_URL=url, TASK_QUEUE=f"bench-{uuid.uuid4().hex[:6]}")
-        with ThreadPoolExecutor(max_workers=settings.activity_threads) as pool:
-            worker = Worker(env.client, task_queue=settings.task_queue, workflows=[*WORKFLOWS, BareCase],
-                            activities=[*collect(activity_objects(session_factory, settings)), bench_noop],
-                            activity_executor=pool)
-            app = create_app(settings, session_factory=session_factory, temporal_client=env.client)
-            async with worker, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench",
-                                                 timeout=120) as http:
-                full = FullPath(http, session_factory, env)
-                projects = await full.setup(cases)
-                full_seconds, case_ids = await run_full(full, projects)
-                shape = await full.shape(case_ids[0])
-                bare_seconds = await run_bare(env, settings.task_queue, shape, cases)
+        task_queue, port = f"bench-{uuid.uuid4().hex[:6]}", _free_port()
+        config = {"DATABASE_URL": url, "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                  "TASK_QUEUE": task_queue}
+        workers = [await _spawn(["-m", "bench.worker_process", role], config) for role in ("workflows", "activities")]
+        processes.extend(workers)
+        api = await _spawn(["-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port),
+                            "--log-level", "warning", "--no-access-log"], config)
+        processes.append(api)
+        for worker in workers:
+            if (await worker.stdout.readline()).strip() != b"ready":
+                raise RuntimeError(f"a worker process exited with {await worker.wait()}")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            await _api_ready(http, api)
+            full = FullPath(http, session_factory, env)
+            projects = await full.setup(cases)
+            full_seconds, case_ids = await run_full(full, projects)
+            shape = await full.shape(case_ids[0])
+            bare_seconds = await run_bare(env, task_queue, shape, cases)
+        await asyncio.gather(*(_stop(p) for p in processes))
         await env.shutdown()
     finally:
+        await asyncio.gather(*(_stop(p) for p in processes))
         engine.dispose()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
     full_rate, bare_rate = cases / full_seconds, cases / bare_seconds
     print(f"cases: {cases}; per case: {shape.activities} activities, {shape.updates} updates, 1 long timer")
+    print("processes: API (uvicorn), workflow worker, activity worker, this driver; Temporal test server; PostgreSQL")
     print(f"full path (API, PostgreSQL, real activities): {full_rate:8.2f} cases/s ({full_seconds:.2f} s)")
     print(f"bare workflows (no-op activities):            {bare_rate:8.2f} cases/s ({bare_seconds:.2f} s)")
     print(f"ratio full/bare: {full_rate / bare_rate:.2f} (target >= 0.5)")

@@ -37,10 +37,10 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 @command("worker")
-def cmd_worker(_: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
     import worker
 
-    worker.main()
+    worker.main(worker.WorkerRole(args.only or "all"))
     return 0
 
 
@@ -184,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=8000)
     api.set_defaults(key="api")
 
-    sub.add_parser("worker", help="run the Temporal worker").set_defaults(key="worker")
+    wk = sub.add_parser("worker", help="run the Temporal worker")
+    wk.add_argument("--only", choices=["workflows", "activities"], default=None,
+                    help="poll only for workflow tasks or only for activities (deployment runs one of each)")
+    wk.set_defaults(key="worker")
     sub.add_parser("migrate", help="upgrade the database to the latest migration").set_defaults(key="migrate")
 
     orgs = sub.add_parser("orgs", help="organisations").add_subparsers(dest="orgs_cmd", required=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import null, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ def _content(e: AuditEvent | dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record(
+def append(
     session: Session,
     *,
     action: str,
@@ -41,18 +41,20 @@ def record(
     workflow_id: str | None = None,
     details: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
-) -> AuditEvent:
-    """Append one event in the caller's transaction; with a dedupe_key, a repeat returns the first."""
-    if dedupe_key is not None:
-        existing = session.scalar(select(AuditEvent).where(AuditEvent.dedupe_key == dedupe_key))
-        if existing is not None:
-            return existing
+) -> int:
+    """Append one event in the caller's transaction and return its id; with a dedupe_key, a repeat
+    returns the first event's id and writes nothing.
+
+    The chain lock is held until the caller commits, so callers append last. Under it: one round trip
+    reads the chain head (and a retry's earlier event), one inserts (Core, no ORM unit of work)."""
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    if dedupe_key is not None:  # re-check under the lock: a concurrent retry may have won
-        existing = session.scalar(select(AuditEvent).where(AuditEvent.dedupe_key == dedupe_key))
-        if existing is not None:
-            return existing
-    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS_HASH
+    table = AuditEvent.__table__
+    head = select(table.c.hash).order_by(table.c.id.desc()).limit(1).scalar_subquery()
+    earlier = (select(table.c.id).where(table.c.dedupe_key == dedupe_key).scalar_subquery()
+               if dedupe_key is not None else null())
+    existing, prev = session.execute(select(earlier, head)).one()
+    if existing is not None:
+        return existing
     values = {
         "occurred_at": occurred_at,
         "actor_user_id": actor_user_id,
@@ -65,10 +67,14 @@ def record(
         "dedupe_key": dedupe_key,
         "details": details or {},
     }
-    values["prev_hash"] = prev
+    values["prev_hash"] = prev = prev or GENESIS_HASH
     values["hash"] = event_hash(prev, _content(values))
-    new_id = session.execute(insert(AuditEvent).values(**values).returning(AuditEvent.id)).scalar_one()
-    return session.get(AuditEvent, new_id)  # type: ignore[return-value]
+    return session.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+
+
+def record(session: Session, **event: Any) -> AuditEvent:
+    """`append`, returning the stored event."""
+    return session.get(AuditEvent, append(session, **event))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -12,25 +12,26 @@ from store.models.cases import Case, CaseParticipant
 from store.models.identity import User
 
 
-def mirror(session: Session, m: CaseMirror) -> Case:
-    """Insert or update the case row; older news (an earlier occurred_at) never overwrites newer."""
+def mirror(session: Session, m: CaseMirror) -> None:
+    """Insert or update the case row; older news (an earlier occurred_at) never overwrites newer.
+    One Core statement: it runs inside every stage change of every process."""
+    table = Case.__table__
     values = m.model_dump()
     occurred = values.pop("occurred_at")
-    stmt = insert(Case).values(**values, created_at=occurred, updated_at=occurred)
+    stmt = insert(table).values(**values, created_at=occurred, updated_at=occurred)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[Case.case_id],
+        index_elements=[table.c.case_id],
         set_={
             "stage": stmt.excluded.stage,
             "deadline": stmt.excluded.deadline,
-            "title": func.coalesce(stmt.excluded.title, Case.title),
-            "owner_organisation_id": func.coalesce(stmt.excluded.owner_organisation_id, Case.owner_organisation_id),
-            "details": Case.details.op("||")(stmt.excluded.details),
+            "title": func.coalesce(stmt.excluded.title, table.c.title),
+            "owner_organisation_id": func.coalesce(stmt.excluded.owner_organisation_id, table.c.owner_organisation_id),
+            "details": table.c.details.op("||")(stmt.excluded.details),
             "updated_at": stmt.excluded.updated_at,
         },
-        where=Case.updated_at <= stmt.excluded.updated_at,
+        where=table.c.updated_at <= stmt.excluded.updated_at,
     )
     session.execute(stmt)
-    return session.get(Case, m.case_id, populate_existing=True)  # type: ignore[return-value]
 
 
 def grant(session: Session, g: CaseAccessGrant) -> None:

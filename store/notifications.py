@@ -22,9 +22,10 @@ def notify(session: Session, message: NotificationMessage, *, now: datetime) -> 
     sent to their affiliation's systems.
     """
     values = message.model_dump(include={"dedupe_key", "kind", "subject", "body", "case_id", "occurred_at"})
-    new_id = session.scalar(insert(Notification).values(**values)
-                            .on_conflict_do_nothing(index_elements=[Notification.dedupe_key])
-                            .returning(Notification.id))
+    # Core statements: this runs inside stage changes of every process.
+    table = Notification.__table__
+    new_id = session.scalar(insert(table).values(**values)
+                            .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id))
     if new_id is None:  # written by an earlier attempt, in full (one transaction)
         return session.scalar(select(Notification.id).where(Notification.dedupe_key == message.dedupe_key))
 
@@ -38,13 +39,13 @@ def notify(session: Session, message: NotificationMessage, *, now: datetime) -> 
     if who:
         user_ids = session.scalars(select(User.id).where(User.active, or_(*who))).all()
         if user_ids:
-            session.execute(insert(InboxItem).values([{"notification_id": new_id, "user_id": u} for u in user_ids])
+            session.execute(insert(InboxItem.__table__).values([{"notification_id": new_id, "user_id": u} for u in user_ids])
                             .on_conflict_do_nothing())
     if message.recipient_organisation_ids:
         org_ids = session.scalars(select(Organisation.id).where(
             Organisation.id.in_(message.recipient_organisation_ids), Organisation.webhook_url.is_not(None))).all()
         if org_ids:
-            session.execute(insert(WebhookDelivery).values(
+            session.execute(insert(WebhookDelivery.__table__).values(
                 [{"notification_id": new_id, "organisation_id": o, "next_attempt_at": now} for o in org_ids])
                 .on_conflict_do_nothing())
     return new_id

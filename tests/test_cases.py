@@ -12,9 +12,9 @@ from store.models.cases import Case
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
 
 
-def _mirror(s, stage: str, at: datetime, **kw) -> Case:
-    return cases.mirror(s, CaseMirror(case_id="methodology-1", case_type="methodology", stage=stage,
-                                      occurred_at=at, **kw))
+def _mirror(s, stage: str, at: datetime, **kw) -> None:
+    cases.mirror(s, CaseMirror(case_id="methodology-1", case_type="methodology", stage=stage,
+                               occurred_at=at, **kw))
 
 
 def test_mirror_upserts_and_never_lets_older_news_win(session_factory, make_org):

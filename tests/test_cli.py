@@ -49,3 +49,14 @@ def test_cli_refuses_unknown_role():
 def test_users_create_applies_the_role_organisation_rule(cli_env, session_factory, capsys):
     assert cli_main(["users", "create", "--name", "A", "--role", "applicant"]) == 2
     assert "needs an organisation" in capsys.readouterr().err
+
+
+def test_worker_role_is_chosen_on_the_command_line():
+    from cli.main import build_parser
+    from worker import WorkerRole
+
+    assert build_parser().parse_args(["worker"]).only is None  # both kinds, as `tanpuhui dev` runs it
+    for role in ("workflows", "activities"):
+        assert WorkerRole(build_parser().parse_args(["worker", "--only", role]).only) == WorkerRole(role)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["worker", "--only", "everything"])

@@ -13,7 +13,7 @@ from settings import Settings
 from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = ("migrate", "api", "worker")
+APP_SERVICES = ("migrate", "api", "workflow-worker", "activity-worker")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _conditions(service: dict) -> dict[str, str]:
 
 def test_every_part_of_the_platform_is_a_service(services):
     assert set(services) == {"postgresql", "temporal", "temporal-search-attributes", "temporal-ui",
-                             "migrate", "api", "worker"}
+                             "migrate", "api", "workflow-worker", "activity-worker"}
 
 
 def test_services_start_in_order_with_conditions(services):
@@ -42,7 +42,7 @@ def test_services_start_in_order_with_conditions(services):
     assert _conditions(services["temporal-search-attributes"]) == {"temporal": "service_healthy"}
     assert _conditions(services["temporal-ui"]) == {"temporal": "service_healthy"}
     assert _conditions(services["migrate"]) == {"postgresql": "service_healthy"}
-    for name in ("api", "worker"):
+    for name in ("api", "workflow-worker", "activity-worker"):
         assert _conditions(services[name]) == {
             "postgresql": "service_healthy",
             "temporal": "service_healthy",
@@ -92,11 +92,12 @@ def test_registered_search_attributes_are_exactly_those_cases_upsert(services):
     assert "search-attribute create" in " ".join(setup["command"])
 
 
-def test_worker_scales(services):
-    worker = services["worker"]
-    assert "container_name" not in worker
-    assert "ports" not in worker
-    assert worker["command"] == ["tanpuhui", "worker"]
+def test_workers_run_workflows_and_activities_apart_and_scale(services):
+    for name, role in (("workflow-worker", "workflows"), ("activity-worker", "activities")):
+        worker = services[name]
+        assert "container_name" not in worker
+        assert "ports" not in worker
+        assert worker["command"] == ["tanpuhui", "worker", "--only", role]
 
 
 def test_dockerfile_installs_the_project_and_the_cli(compose):
