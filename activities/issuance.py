@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -36,6 +36,19 @@ from store.models.ledger import InstitutionalAccount
 from store.session import transaction
 
 
+def _save_facts_statement():
+    table = IssuanceCase.__table__
+    return (update(table)
+            .where(table.c.case_id == bindparam("b_case_id"), table.c.facts_seq < bindparam("b_seq"))
+            # A step that does not restate the benefit-sharing statement keeps the stored one.
+            .values(benefit_sharing=func.coalesce(bindparam("b_benefit_sharing", type_=table.c.benefit_sharing.type),
+                                                  table.c.benefit_sharing)))
+
+
+# Built once: every step of every issuance case runs it (see store.cases._MIRROR).
+_SAVE_FACTS = _save_facts_statement()
+
+
 def _case(session: Session, case_id: str, *, lock: bool = False) -> IssuanceCase:
     query = select(IssuanceCase).where(IssuanceCase.case_id == case_id)
     case = session.scalar(query.with_for_update() if lock else query)
@@ -60,14 +73,12 @@ class IssuanceActivities:
     @staticmethod
     def _save_facts(session: Session, facts: CaseFacts) -> None:
         """One conditional UPDATE: a retry of this or an older step (its seq not newer) changes nothing."""
-        table = IssuanceCase.__table__
-        values = {"facts_seq": facts.seq, "stage": facts.stage.value, "updated_at": facts.occurred_at,
-                  "verifier_organisation_id": facts.verifier_organisation_id, "claimed_grams": facts.claimed_grams,
-                  "verified_grams": facts.verified_grams, "verification_conclusion": facts.verification_conclusion}
-        if facts.benefit_sharing is not None:
-            values["benefit_sharing"] = facts.benefit_sharing
-        updated = session.execute(update(table).where(table.c.case_id == facts.case_id, table.c.facts_seq < facts.seq)
-                                  .values(**values)).rowcount
+        updated = session.execute(_SAVE_FACTS, {
+            "b_case_id": facts.case_id, "b_seq": facts.seq, "facts_seq": facts.seq, "stage": facts.stage.value,
+            "updated_at": facts.occurred_at, "verifier_organisation_id": facts.verifier_organisation_id,
+            "claimed_grams": facts.claimed_grams, "b_benefit_sharing": facts.benefit_sharing,
+            "verified_grams": facts.verified_grams, "verification_conclusion": facts.verification_conclusion,
+        }).rowcount
         if not updated:
             _case(session, facts.case_id)  # a retry, or a case that does not exist (refused)
 

@@ -19,7 +19,9 @@ from store.models.identity import User
 _bearer = HTTPBearer(auto_error=False, description="Opaque token issued by an administrator (tph_…)")
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs each plain `def` dependency on the thread
+# pool, a hop per dependency per request.
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -40,10 +42,11 @@ def _unauthorised(detail: str) -> Problem:
 def current_user(session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorised("a bearer token is required")
-    user = identity.authenticate(session, creds.credentials)
+    user, touched = identity.authenticate_touching(session, creds.credentials)
     if user is None:
         raise _unauthorised("the token is unknown, revoked or expired")
-    session.commit()  # keeps last_used_at; nothing else is pending yet
+    if touched:
+        session.commit()  # keeps last_used_at even if the route fails; nothing else is pending yet
     return user
 
 
@@ -63,7 +66,8 @@ def ensure_may_act(user: User) -> None:
 def require_roles(*roles: Role) -> Callable[[User], User]:
     allowed = frozenset(roles)
 
-    def check(user: Annotated[User, Depends(current_user)]) -> User:
+    # No I/O: the user's organisation is loaded with the user (joined), and sessions do not expire on commit.
+    async def check(user: Annotated[User, Depends(current_user)]) -> User:
         if Role(user.role) not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise Problem(403, "Forbidden", f"role '{user.role}' may not do this (allowed: {names})")
@@ -73,7 +77,7 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
     return check
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client = getattr(request.app.state, "temporal", None)
     if client is None:
         raise Problem(503, "Service unavailable", "the workflow engine (Temporal) is not connected")

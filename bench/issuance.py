@@ -46,9 +46,10 @@ from workflows import search_attributes
 
 API = "/api/v1"
 PUBLICITY_SKIP = timedelta(days=20)  # past 7 working days, holidays included
-# How often the driver looks for the next stage: a person or client system polls, it does not spin;
-# a tighter loop only steals the two cores from the API and the worker it is measuring.
-POLL = 0.05
+# How often the driver looks for the next stage (three waits per case): a person or a client system
+# looks every so often, it does not spin; four looks a second is already quicker than any person, and
+# a tighter loop only takes the machine's cores from the API and the workers being measured.
+POLL = 0.25
 
 
 class Actor:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import null, or_, select, text
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,19 @@ def _content(e: AuditEvent | dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _statements():
+    table = AuditEvent.__table__
+    head = select(table.c.hash).order_by(table.c.id.desc()).limit(1).scalar_subquery()
+    # With no dedupe key the comparison is NULL: no earlier event.
+    earlier = select(table.c.id).where(table.c.dedupe_key == bindparam("dedupe_key")).scalar_subquery()
+    return (text("SELECT pg_advisory_xact_lock(:k)"), select(earlier, head),
+            insert(table).returning(table.c.id))
+
+
+# Built once: every stage change of every process appends (see store.cases._MIRROR).
+_LOCK, _HEAD, _INSERT = _statements()
+
+
 def append(
     session: Session,
     *,
@@ -47,12 +60,8 @@ def append(
 
     The chain lock is held until the caller commits, so callers append last. Under it: one round trip
     reads the chain head (and a retry's earlier event), one inserts (Core, no ORM unit of work)."""
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    table = AuditEvent.__table__
-    head = select(table.c.hash).order_by(table.c.id.desc()).limit(1).scalar_subquery()
-    earlier = (select(table.c.id).where(table.c.dedupe_key == dedupe_key).scalar_subquery()
-               if dedupe_key is not None else null())
-    existing, prev = session.execute(select(earlier, head)).one()
+    session.execute(_LOCK, {"k": _CHAIN_LOCK})
+    existing, prev = session.execute(_HEAD, {"dedupe_key": dedupe_key}).one()
     if existing is not None:
         return existing
     values = {
@@ -69,7 +78,7 @@ def append(
     }
     values["prev_hash"] = prev = prev or GENESIS_HASH
     values["hash"] = event_hash(prev, _content(values))
-    return session.execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+    return session.execute(_INSERT, values).scalar_one()
 
 
 def record(session: Session, **event: Any) -> AuditEvent:

@@ -12,14 +12,10 @@ from store.models.cases import Case, CaseParticipant
 from store.models.identity import User
 
 
-def mirror(session: Session, m: CaseMirror) -> None:
-    """Insert or update the case row; older news (an earlier occurred_at) never overwrites newer.
-    One Core statement: it runs inside every stage change of every process."""
+def _mirror_statement():
     table = Case.__table__
-    values = m.model_dump()
-    occurred = values.pop("occurred_at")
-    stmt = insert(table).values(**values, created_at=occurred, updated_at=occurred)
-    stmt = stmt.on_conflict_do_update(
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.case_id],
         set_={
             "stage": stmt.excluded.stage,
@@ -31,7 +27,18 @@ def mirror(session: Session, m: CaseMirror) -> None:
         },
         where=table.c.updated_at <= stmt.excluded.updated_at,
     )
-    session.execute(stmt)
+
+
+# Built once: every stage change of every process runs it, and building a statement (and its cache
+# key) costs more than executing it.
+_MIRROR = _mirror_statement()
+
+
+def mirror(session: Session, m: CaseMirror) -> None:
+    """Insert or update the case row; older news (an earlier occurred_at) never overwrites newer."""
+    values = m.model_dump()
+    occurred = values.pop("occurred_at")
+    session.execute(_MIRROR, {**values, "created_at": occurred, "updated_at": occurred})
 
 
 def grant(session: Session, g: CaseAccessGrant) -> None:

@@ -146,13 +146,19 @@ def revoke_token(session: Session, token: ApiToken, *, actor: User) -> ApiToken:
 
 def authenticate(session: Session, secret: str) -> User | None:
     """The user behind a live token, or None (unknown, revoked, expired, or user deactivated)."""
+    return authenticate_touching(session, secret)[0]
+
+
+def authenticate_touching(session: Session, secret: str) -> tuple[User | None, bool]:
+    """`authenticate`, also saying whether the token's last use was written (the caller commits it)."""
     if not secret.startswith(TOKEN_PREFIX):
-        return None
+        return None, False
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
     now = now_utc()
     if token is None or token.revoked_at is not None or token.expires_at <= now or not token.user.active:
-        return None
+        return None, False
     # Touch at most once a minute so authentication is not a write on every request.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-    return token.user
+        return token.user, True
+    return token.user, False

@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain.contracts.notifications import Notification as NotificationMessage
 from store.models.identity import Organisation, User
 from store.models.notifications import InboxItem, Notification, WebhookDelivery
+
+
+def _statements():
+    notification = Notification.__table__
+    recipients = select(User.id).where(User.active, or_(
+        User.id.in_(bindparam("user_ids", expanding=True)),
+        User.organisation_id.in_(bindparam("organisation_ids", expanding=True)),
+        User.role.in_(bindparam("roles", expanding=True))))
+    hooked = select(Organisation.id).where(Organisation.id.in_(bindparam("organisation_ids", expanding=True)),
+                                           Organisation.webhook_url.is_not(None))
+    return (insert(notification).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(notification.c.id),
+            select(notification.c.id).where(notification.c.dedupe_key == bindparam("dedupe_key")),
+            recipients, hooked,
+            insert(InboxItem.__table__).on_conflict_do_nothing(),
+            insert(WebhookDelivery.__table__).on_conflict_do_nothing())
+
+
+# Built once: stage changes of every process notify (see store.cases._MIRROR).
+_NOTIFICATION, _EXISTING, _RECIPIENTS, _HOOKED, _INBOX, _DELIVERY = _statements()
 
 
 def notify(session: Session, message: NotificationMessage, *, now: datetime) -> int:
@@ -22,32 +41,21 @@ def notify(session: Session, message: NotificationMessage, *, now: datetime) -> 
     sent to their affiliation's systems.
     """
     values = message.model_dump(include={"dedupe_key", "kind", "subject", "body", "case_id", "occurred_at"})
-    # Core statements: this runs inside stage changes of every process.
-    table = Notification.__table__
-    new_id = session.scalar(insert(table).values(**values)
-                            .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id))
+    new_id = session.scalar(_NOTIFICATION, values)
     if new_id is None:  # written by an earlier attempt, in full (one transaction)
-        return session.scalar(select(Notification.id).where(Notification.dedupe_key == message.dedupe_key))
-
-    who = []
-    if message.recipient_user_ids:
-        who.append(User.id.in_(message.recipient_user_ids))
-    if message.recipient_organisation_ids:
-        who.append(User.organisation_id.in_(message.recipient_organisation_ids))
-    if message.recipient_roles:
-        who.append(User.role.in_(message.recipient_roles))
-    if who:
-        user_ids = session.scalars(select(User.id).where(User.active, or_(*who))).all()
+        return session.scalar(_EXISTING, {"dedupe_key": message.dedupe_key})
+    organisation_ids = message.recipient_organisation_ids
+    if message.recipient_user_ids or organisation_ids or message.recipient_roles:
+        user_ids = session.scalars(_RECIPIENTS, {"user_ids": message.recipient_user_ids,
+                                                 "organisation_ids": organisation_ids,
+                                                 "roles": message.recipient_roles}).all()
         if user_ids:
-            session.execute(insert(InboxItem.__table__).values([{"notification_id": new_id, "user_id": u} for u in user_ids])
-                            .on_conflict_do_nothing())
-    if message.recipient_organisation_ids:
-        org_ids = session.scalars(select(Organisation.id).where(
-            Organisation.id.in_(message.recipient_organisation_ids), Organisation.webhook_url.is_not(None))).all()
+            session.execute(_INBOX, [{"notification_id": new_id, "user_id": u} for u in user_ids])
+    if organisation_ids:
+        org_ids = session.scalars(_HOOKED, {"organisation_ids": organisation_ids}).all()
         if org_ids:
-            session.execute(insert(WebhookDelivery.__table__).values(
-                [{"notification_id": new_id, "organisation_id": o, "next_attempt_at": now} for o in org_ids])
-                .on_conflict_do_nothing())
+            session.execute(_DELIVERY, [{"notification_id": new_id, "organisation_id": o, "next_attempt_at": now}
+                                        for o in org_ids])
     return new_id
 
 

@@ -72,31 +72,40 @@ def panel_members(session: Session, check: PanelCheck) -> list[PanelMember]:
     return members
 
 
+def _review_statements():
+    reviews, tasks = Review.__table__, ReviewTaskRow.__table__
+    review = insert(reviews)
+    review = review.on_conflict_do_update(
+        index_elements=[reviews.c.review_id],
+        set_={k: review.excluded[k] for k in ("stage", "outcome", "mean_score_hundredths", "revision", "updated_at")},
+        where=reviews.c.revision < review.excluded.revision,
+    ).returning(reviews.c.review_id)
+    task = insert(tasks)
+    fixed = {"task_id", "seq", "expert_id", "assigned_at", "review_id"}
+    task = task.on_conflict_do_update(
+        index_elements=[tasks.c.task_id],
+        set_={c.name: task.excluded[c.name] for c in tasks.c if c.name not in fixed})
+    return review, task
+
+
+# Built once: every change of every review runs them (see store.cases._MIRROR).
+_REVIEW, _TASK = _review_statements()
+_TASK_INSTANTS = ("assigned_at", "due", "remind_at", "reminded_at", "overdue_at", "decided_at", "closed_at")
+
+
 def mirror_review(session: Session, m: ReviewMirror) -> None:
     """Upsert the review and its tasks from the workflow's snapshot; an older revision changes nothing.
-    Two Core statements whatever the panel size: this runs on every change of every review."""
-    reviews, tasks = Review.__table__, ReviewTaskRow.__table__
+    Two statements whatever the panel size (the tasks' rows go in one batch)."""
     row = m.model_dump(mode="json", exclude={"tasks", "occurred_at"})
-    stmt = insert(reviews).values(**row, created_at=m.occurred_at, updated_at=m.occurred_at)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[reviews.c.review_id],
-        set_={k: stmt.excluded[k] for k in ("stage", "outcome", "mean_score_hundredths", "revision", "updated_at")},
-        where=reviews.c.revision < stmt.excluded.revision,
-    ).returning(reviews.c.review_id)
-    if session.execute(stmt).scalar_one_or_none() is None or not m.tasks:
+    if session.execute(_REVIEW, {**row, "created_at": m.occurred_at, "updated_at": m.occurred_at}
+                       ).scalar_one_or_none() is None or not m.tasks:
         return  # this revision (or a newer one) is already stored
     rows = []
     for task in m.tasks:
         values = task.model_dump(mode="json", exclude={"expert_user_id"})
         values.update({k: getattr(task, k) for k in _TASK_INSTANTS}, review_id=m.review_id)
         rows.append(values)
-    t = insert(tasks).values(rows)
-    session.execute(t.on_conflict_do_update(
-        index_elements=[tasks.c.task_id],
-        set_={k: t.excluded[k] for k in rows[0] if k not in ("task_id", "seq", "expert_id", "assigned_at", "review_id")}))
-
-
-_TASK_INSTANTS = ("assigned_at", "due", "remind_at", "reminded_at", "overdue_at", "decided_at", "closed_at")
+    session.execute(_TASK, rows)
 
 
 def expert_for_user(session: Session, user_id: int) -> Expert | None:
