@@ -137,6 +137,9 @@ def cmd_calendar_load(args: argparse.Namespace) -> int:
         return 1
     print(f"calendar {parsed.year}: {result.outcome} ({len(parsed.days_off)} days off, "
           f"{len(parsed.working_weekends)} working weekend days)")
+    if result.outcome != "unchanged":
+        print("running cases recheck a provisional deadline when it is reached; "
+              "POST /api/v1/publicity-notices/recompute tells them now")
     return 0
 
 

@@ -15,7 +15,14 @@ from domain.issuance import Stage
 from domain.roles import OrganisationStatus, OrganisationType
 from store.models.identity import Organisation
 from store.models.methodology import Methodology, MethodologyVersion
-from store.models.issuance import IssuanceCase, KeyEmitter, OtherSchemeRegistration, Project, VerifierAccreditation
+from store.models.issuance import (
+    IssuanceCase,
+    KeyEmitter,
+    OtherSchemeRegistration,
+    Project,
+    PublicityNotice,
+    VerifierAccreditation,
+)
 
 # A monitoring period of a case in these stages no longer claims its dates (Art. 24).
 RELEASED_STAGES = (Stage.WITHDRAWN.value, Stage.REJECTED.value)
@@ -140,3 +147,10 @@ def overlapping_period(session: Session, project_id: int, start: date, end: date
         IssuanceCase.project_id == project_id, IssuanceCase.stage.not_in(RELEASED_STAGES),
         IssuanceCase.period_start <= end, IssuanceCase.period_end >= start,
     ).order_by(IssuanceCase.id).limit(1)).first()
+
+
+def provisional_publicity_case_ids(session: Session) -> list[str]:
+    """Cases whose open publicity ends at a provisionally computed instant (a calendar year missing)."""
+    return list(session.scalars(select(IssuanceCase.case_id).join(
+        PublicityNotice, PublicityNotice.issuance_case_id == IssuanceCase.id).where(
+        PublicityNotice.closed_at.is_(None), PublicityNotice.provisional.is_(True)).order_by(IssuanceCase.case_id)))

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
+from domain import calendar_file
 from domain.working_days import SHANGHAI
+from store import calendar
 from store.models.calendar import CalendarYear
 from tests.issuance_flow import api_and_worker, make_flow, time_skipping_env_at
 
@@ -72,7 +74,17 @@ async def test_publicity_across_the_2026_holidays_ends_at_the_exact_instant(stac
         assert "closed" in late.json()["detail"]
 
 
+async def _until_recomputed(flow, case_id: str) -> dict:
+    for _ in range(200):
+        notice = await flow.notice(case_id)
+        if not notice["provisional"]:
+            return notice
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the publicity of {case_id} stayed provisional")
+
+
 async def test_provisional_publicity_is_recomputed_when_2027_is_loaded_and_never_shortened(stack):
+    """Loading the year through the API tells the running case itself (SPEC §3)."""
     # Thu 24 Dec 2026 10:00 → 25, 28–31 Dec are days 1–5; 2027 not loaded, so Fri 1 Jan counts as day 6
     # and Mon 4 Jan as day 7: provisionally ends at the end of 4 Jan.
     async with stack(sh(2026, 12, 24, 10)) as flow:
@@ -85,14 +97,8 @@ async def test_provisional_publicity_is_recomputed_when_2027_is_loaded_and_never
         # The (example) 2027 calendar makes 1 Jan a day off: one working day more.
         r = await flow.call("PUT", "/calendar/2027", flow.bureau, 201, content=EXAMPLE_2027,
                             headers={"Content-Type": "text/plain; charset=utf-8"})
-        assert r.status_code == 201
-        signalled = (await flow.call("POST", "/publicity-notices/recompute", flow.bureau)).json()
-        assert signalled == {"signalled": [case_id]}
-        for _ in range(200):
-            notice = await flow.notice(case_id)
-            if not notice["provisional"]:
-                break
-            await asyncio.sleep(0.05)
+        assert r.json()["recomputing_cases"] == [case_id]
+        notice = await _until_recomputed(flow, case_id)
         assert at(notice["ends_at"]) == sh(2027, 1, 6) and notice["provisional"] is False
 
         # Past the provisional end the publicity is still open; it closes at the recomputed end.
@@ -102,16 +108,33 @@ async def test_provisional_publicity_is_recomputed_when_2027_is_loaded_and_never
         await flow.until(case_id, "awaiting_application")
 
 
-async def test_a_provisional_end_is_rechecked_when_reached_even_without_a_signal(stack):
+def _load_2027_like_the_cli(session_factory) -> None:
+    """`tanpuhui calendar load`: straight into the database, no running case is told."""
+    with session_factory() as s, s.begin():
+        calendar.load_year(s, calendar_file.parse(EXAMPLE_2027), replace=False, now=datetime.now(SHANGHAI),
+                           loaded_by="cli")
+
+
+async def test_a_provisional_end_is_rechecked_when_reached_even_without_a_signal(stack, session_factory):
     async with stack(sh(2026, 12, 24, 10)) as flow:
         case_id = (await flow.file())["case_id"]
         await flow.verify(case_id)
-        r = await flow.call("PUT", "/calendar/2027", flow.bureau, 201, content=EXAMPLE_2027,
-                            headers={"Content-Type": "text/plain; charset=utf-8"})
-        assert r.status_code == 201
+        _load_2027_like_the_cli(session_factory)
         # Nobody signals: at the provisional end the case asks again and waits one working day more.
         await flow.skip(sh(2027, 1, 5, 1) - await flow.env.get_current_time())
         assert (await flow.state(case_id))["stage"] == "publicity"
         assert at((await flow.notice(case_id))["ends_at"]) == sh(2027, 1, 6)
         await flow.skip(timedelta(days=1))
         await flow.until(case_id, "awaiting_application")
+
+
+async def test_after_a_cli_load_the_recompute_endpoint_tells_the_cases(stack, session_factory):
+    async with stack(sh(2026, 12, 24, 10)) as flow:
+        case_id = (await flow.file())["case_id"]
+        await flow.verify(case_id)
+        _load_2027_like_the_cli(session_factory)
+        await flow.call("POST", "/publicity-notices/recompute", flow.developer, 403)
+        signalled = (await flow.call("POST", "/publicity-notices/recompute", flow.bureau)).json()
+        assert signalled == {"signalled": [case_id]}
+        notice = await _until_recomputed(flow, case_id)
+        assert at(notice["ends_at"]) == sh(2027, 1, 6) and notice["provisional"] is False

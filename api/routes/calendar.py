@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import AwareDatetime
 
 from api.deps import Authority, DbSession
 from api.errors import Problem, conflict, unprocessable
+from api.temporal import announce_calendar_loaded
 from api.schemas.calendar import CalendarDayOut, CalendarYearLoaded, CalendarYearOut, CalendarYearSummary, DeadlineOut
 from domain import calendar_file
 from domain.calendar_file import MAX_YEAR, MIN_YEAR, CalendarFileRefused
 from store import calendar
+from store.issuance import provisional_publicity_case_ids
 from store.identity import now_utc
 from store.models.calendar import DAY_OFF, WORKING_DAY, CalendarYear
 
@@ -93,6 +96,7 @@ def load_year(
     actor: Authority,
     text: Annotated[str, Depends(calendar_file_text)],
     response: Response,
+    request: Request,
     replace: bool = False,
 ):
     try:
@@ -109,6 +113,11 @@ def load_year(
     except calendar.YearAlreadyLoaded as exc:
         raise conflict(str(exc), field="replace", rule="year_already_loaded") from None
     session.commit()
+    recomputing: list[str] = []
+    temporal = getattr(request.app.state, "temporal", None)
+    if result.outcome != "unchanged" and temporal is not None:
+        recomputing = anyio.from_thread.run(announce_calendar_loaded, temporal,
+                                            provisional_publicity_case_ids(session))
     if result.outcome != "loaded":
         response.status_code = 200
-    return {**_year_out(result.row, year), "outcome": result.outcome}
+    return {**_year_out(result.row, year), "outcome": result.outcome, "recomputing_cases": recomputing}

@@ -48,6 +48,7 @@ from api.schemas.issuance import (
     VerificationReportIn,
     VerifierResponseIn,
 )
+from api.temporal import announce_calendar_loaded
 from api.workflow_updates import execute_update, query
 from domain import serials
 from domain.contracts import issuance as c
@@ -55,7 +56,12 @@ from domain.issuance import FINAL_STAGES, Stage, shanghai_today
 from domain.roles import AUTHORITIES, Role
 from store import audit, documents, ledger
 from store.identity import now_utc
-from store.issuance import accreditation_on, key_emitter_boundary_conflict, overlapping_period
+from store.issuance import (
+    accreditation_on,
+    key_emitter_boundary_conflict,
+    overlapping_period,
+    provisional_publicity_case_ids,
+)
 from store.models.documents import Document
 from store.models.identity import Organisation, User
 from store.models.issuance import IssuanceCase, Objection, Project, PublicityNotice
@@ -430,12 +436,9 @@ def get_notice(notice_id: int, session: DbSession):
 
 @router.post("/publicity-notices/recompute", summary="Recompute provisional publicity ends after a calendar load")
 async def recompute_provisional(session: DbSession, _: Authority, temporal: TemporalClient) -> dict[str, list[str]]:
-    case_ids = session.scalars(select(IssuanceCase.case_id).join(
-        PublicityNotice, PublicityNotice.issuance_case_id == IssuanceCase.id).where(
-        PublicityNotice.closed_at.is_(None), PublicityNotice.provisional.is_(True))).all()
-    for case_id in case_ids:
-        await temporal.get_workflow_handle(case_id).signal(c.SIGNAL_CALENDAR_LOADED)
-    return {"signalled": list(case_ids)}
+    """Loading a year through the API does this itself; this is for a year loaded with the CLI."""
+    case_ids = await run_in_threadpool(provisional_publicity_case_ids, session)
+    return {"signalled": await announce_calendar_loaded(temporal, case_ids)}
 
 
 @router.get("/issued-reductions", response_model=list[IssuedReductionOut],

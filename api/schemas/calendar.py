@@ -32,6 +32,9 @@ class CalendarYearOut(BaseModel):
 
 class CalendarYearLoaded(CalendarYearOut):
     outcome: str  # loaded | replaced | unchanged
+    # Running cases whose provisional deadline is being recomputed against the new year (SPEC §3);
+    # empty when nothing changed or Temporal is unreachable (cases also recheck at a provisional end).
+    recomputing_cases: list[str] = []
 
 
 class DeadlineOut(BaseModel):
