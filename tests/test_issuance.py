@@ -39,6 +39,9 @@ async def test_full_path_issues_whole_tonnes_and_records_the_remainder(flow, ses
     await flow.call("POST", f"/issuance-cases/{case_id}/verification-report", flow.verifier, json={
         "verified_tco2e": "1000.5", "conclusion": "Reasonable assurance.", "document_ids": [verification]})
     assert (await flow.state(case_id))["document_ids"] == [accounting, verification]
+    other = (await flow.file(period=("2024-01-01", "2024-12-31"), claimed="1"))["case_id"]
+    listed = (await flow.call("GET", "/issuance-cases", flow.developer, params={"project_id": flow.project_id})).json()
+    assert {x["case_id"]: x["document_ids"] for x in listed} == {case_id: [accounting, verification], other: []}
     notice = await flow.notice(case_id)
     assert notice["open"] and notice["verified_tco2e"] == "1000.500" and notice["remaining_seconds"] > 0
     await flow.skip_past_publicity(case_id)

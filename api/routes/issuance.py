@@ -94,10 +94,21 @@ async def _state(temporal, case_id: str) -> c.IssuanceState:
     return await query(temporal, case_id, c.ISSUANCE_STATE_QUERY, c.IssuanceState)
 
 
-def _case_out(session: Session, case: IssuanceCase, state: c.IssuanceState | None) -> CaseOut:
+def _document_ids(session: Session, case_ids: list[str]) -> dict[str, list[int]]:
+    """Document ids of several cases in one query (a list page must not ask once per case)."""
+    found: dict[str, list[int]] = {case_id: [] for case_id in case_ids}
+    for case_id, document_id in session.execute(select(Document.case_id, Document.id)
+                                                .where(Document.case_id.in_(case_ids)).order_by(Document.id)):
+        found[case_id].append(document_id)
+    return found
+
+
+def _case_out(session: Session, case: IssuanceCase, state: c.IssuanceState | None,
+              document_ids: list[int] | None = None) -> CaseOut:
+    if document_ids is None:
+        document_ids = _document_ids(session, [case.case_id])[case.case_id]
     return CaseOut(
-        document_ids=list(session.scalars(select(Document.id).where(Document.case_id == case.case_id)
-                                          .order_by(Document.id))),
+        document_ids=document_ids,
         case_id=case.case_id, project_id=case.project_id, organisation_id=case.organisation_id,
         period_start=case.period_start, period_end=case.period_end, claimed_tco2e=_tonnes(case.claimed_grams),
         benefit_sharing=case.benefit_sharing, verifier_organisation_id=case.verifier_organisation_id,
@@ -195,7 +206,9 @@ def list_cases(session: DbSession, user: CurrentUser, project_id: int | None = N
                     | (IssuanceCase.verifier_organisation_id == user.organisation_id))
     if project_id is not None:
         q = q.where(IssuanceCase.project_id == project_id)
-    return [_case_out(session, case, None) for case in session.scalars(q)]
+    found = list(session.scalars(q))
+    documents = _document_ids(session, [case.case_id for case in found])
+    return [_case_out(session, case, None, documents[case.case_id]) for case in found]
 
 
 @router.get("/issuance-cases/{case_id}", response_model=CaseOut, summary="One case with its live state")
