@@ -104,13 +104,14 @@ class Outbox:
         return [n for n in self.sent.values() if n.kind == kind]
 
 
-def standin_worker(client, box: Outbox, session_factory, settings, activity_executor) -> Worker:
+def standin_worker(client, box: Outbox, session_factory, settings, activity_executor,
+                   deadline: Callable[..., Deadline] = weekends_only_deadline) -> Worker:
     """A worker with the real review, case and audit activities and the calendar/notify stand-ins."""
     objects = [o for area in (review_activities, case_activities, audit_activities)
                for o in area.activities(session_factory, settings)]
     box.task_queue = f"review-{uuid.uuid4().hex[:8]}"
     return Worker(client, task_queue=box.task_queue, workflows=[PanelReview, TinyParent],
-                  activities=[*collect(objects), weekends_only_deadline, box.notify],
+                  activities=[*collect(objects), deadline, box.notify],
                   activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
 
 

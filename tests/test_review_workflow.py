@@ -3,16 +3,18 @@ PostgreSQL; stand-ins for the calendar (weekends only) and notifications (record
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
-from domain.contracts.calendar import DeadlineRequest
+from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
 from domain.contracts.cases import CaseView
 from domain.contracts.panel import (
     Refusal,
@@ -376,3 +378,79 @@ async def test_a_cancelled_review_closes_its_tasks_and_takes_back_access(tempora
             CaseParticipant.case_id == case_id, CaseParticipant.revoked_at.is_(None))).all()
         assert live == [panel[0][0].id]  # only the expert who decided keeps sight of the case
         assert s.get(Case, handle.id).stage == "cancelled"
+
+
+class LateLoadedCalendar:
+    """Stand-in calendar for a deadline reaching into a year nobody has loaded yet: weekends only and
+    provisional until `loaded`; then that year turns out to start with two days off."""
+
+    def __init__(self) -> None:
+        self.loaded = False
+
+    @activity.defn(name=COMPUTE_DEADLINE)
+    def compute_deadline(self, req: DeadlineRequest) -> Deadline:
+        end = weekends_only_deadline(req).end
+        if not self.loaded:
+            return Deadline(end=end, provisional=True)
+        end += timedelta(days=2)
+        return Deadline(end=max(end, req.not_before or end), provisional=False)
+
+
+@dataclass
+class ProvisionalReview:
+    handle: WorkflowHandle
+    task_id: str  # the one task still open, its deadline provisional
+    due: datetime
+    box: Outbox
+    calendar: LateLoadedCalendar
+
+
+@pytest.fixture
+async def provisional_review(temporal_env, session_factory, settings, activity_executor, applicant_org, panel):
+    """A review whose two experts decided and whose third task runs to a provisional deadline."""
+    box, calendar = Outbox(), LateLoadedCalendar()
+    async with standin_worker(temporal_env.client, box, session_factory, settings, activity_executor,
+                              deadline=calendar.compute_deadline):
+        case_id = parent_case(session_factory, applicant_org.id)
+        handle = await start(temporal_env, box, request(case_id, applicant_org=applicant_org.id))
+        task_ids = await form(handle, [e for _, e in panel[:3]])
+        for (actor, _), task_id in zip(panel[1:3], task_ids[1:3], strict=True):
+            await decide(handle, task_id, actor.id, Vote.APPROVE)
+        with session_factory() as s:
+            row = s.get(ReviewTaskRow, task_ids[0])
+        assert row.due_provisional
+        yield ProvisionalReview(handle, task_ids[0], row.due, box, calendar)
+        # The late expert decides at last: the review completes.
+        await decide(handle, task_ids[0], panel[0][0].id, Vote.APPROVE)
+        assert (await handle.result()).outcome == Vote.APPROVE
+
+
+async def test_a_provisional_task_deadline_is_asked_again_before_it_escalates(
+        temporal_env, session_factory, provisional_review):
+    r = provisional_review
+    r.calendar.loaded = True  # the year is loaded before the provisional deadline comes
+    await temporal_env.sleep(r.due - await temporal_env.get_current_time() + timedelta(minutes=1))
+    with session_factory() as s:
+        def moved() -> ReviewTaskRow | None:
+            row = s.get(ReviewTaskRow, r.task_id, populate_existing=True)
+            return row if row.due != r.due else None
+
+        row = await eventually(moved)
+    assert (row.due, row.due_provisional, row.overdue_at) == (r.due + timedelta(days=2), False, None)
+    assert not r.box.kinds("review.task_overdue")
+    # The recomputed deadline escalates as any other.
+    await temporal_env.sleep(timedelta(days=2))
+    await eventually(lambda: r.box.kinds("review.task_overdue"))
+    with session_factory() as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == r.handle.id)).all()
+    assert "review.task_deadline_recomputed" in actions
+
+
+async def test_a_provisional_task_deadline_still_without_a_calendar_escalates_when_reached(
+        temporal_env, session_factory, provisional_review):
+    r = provisional_review
+    await temporal_env.sleep(r.due - await temporal_env.get_current_time() + timedelta(minutes=1))
+    await eventually(lambda: r.box.kinds("review.task_overdue"))
+    with session_factory() as s:
+        row = s.get(ReviewTaskRow, r.task_id)
+    assert (row.due, row.due_provisional) == (r.due, True) and row.overdue_at is not None

@@ -61,6 +61,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 CASE_TYPE = "review"
+# Patch id: cases started before it escalate a provisional task deadline without asking again.
+RECHECK_PROVISIONAL_DUE = "review-recheck-provisional-due"
 _ACTIVITY = {"start_to_close_timeout": timedelta(seconds=30),
              "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1))}
 
@@ -315,6 +317,20 @@ class PanelReview:
         """Escalate overdue tasks and remind experts whose reminder instant has passed."""
         now = workflow.now()
         for t in self._open():
+            due = t.overdue_at is None and t.due <= now
+            if due and t.due_provisional and workflow.patched(RECHECK_PROVISIONAL_DUE):
+                # SPEC §3: a deadline reaching into a year without a calendar was provisional; the year
+                # may be loaded by now, so ask again (never earlier than announced) before escalating.
+                d = await self._deadline(t.assigned_at, self._req.policy.review_task_working_days, not_before=t.due)
+                if d.end > t.due or not d.provisional:
+                    before = t.due
+                    t.due, t.due_provisional = d.end, d.provisional
+                    self._version += 1
+                    await self._changed("review.task_deadline_recomputed", details={
+                        "task_id": t.task_id, "from": before.isoformat(), "to": t.due.isoformat(),
+                        "provisional": t.due_provisional})
+                    if t.due > now:
+                        continue
             if t.overdue_at is None and t.due <= now:
                 t.overdue_at = now
                 await self._changed("review.task_overdue", details={"task_id": t.task_id, "expert_id": t.expert_id})
@@ -341,9 +357,10 @@ class PanelReview:
                 raise ApplicationError(cause.message, *cause.details, type=cause.type, non_retryable=True) from None
             raise
 
-    async def _deadline(self, start: datetime, working_days: int) -> Deadline:
+    async def _deadline(self, start: datetime, working_days: int, *, not_before: datetime | None = None) -> Deadline:
         return await workflow.execute_activity(
-            COMPUTE_DEADLINE, DeadlineRequest(start=start, working_days=working_days), result_type=Deadline, **_ACTIVITY)
+            COMPUTE_DEADLINE, DeadlineRequest(start=start, working_days=working_days, not_before=not_before),
+            result_type=Deadline, **_ACTIVITY)
 
     async def _assign(self, member: PanelMember) -> ReviewTask:
         """A new review task: due after N working days; reminded R working days before, i.e. at the end
