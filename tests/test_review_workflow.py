@@ -454,3 +454,21 @@ async def test_a_provisional_task_deadline_still_without_a_calendar_escalates_wh
     with session_factory() as s:
         row = s.get(ReviewTaskRow, r.task_id)
     assert (row.due, row.due_provisional) == (r.due, True) and row.overdue_at is not None
+
+
+async def test_search_attributes_are_sent_only_when_they_change(temporal_env, outbox, session_factory,
+                                                               applicant_org, panel):
+    case_id = parent_case(session_factory, applicant_org.id)
+    handle = await start(temporal_env, outbox, request(case_id, applicant_org=applicant_org.id))
+    task_ids = await form(handle, [e for _, e in panel[:3]])
+    for (actor, _), task_id in zip(panel[:3], task_ids, strict=True):
+        await decide(handle, task_id, actor.id, Vote.APPROVE)
+    await handle.result()
+    upserts = [sorted(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+               async for e in handle.fetch_history_events()
+               if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    upserts.remove(["TemporalChangeVersion"])  # the SDK's record of the patch itself
+    # Started; panel formed (stage and deadline); the last decision leaves no deadline; completed. The
+    # first two decisions change neither stage nor deadline: no upsert. Type and number go once.
+    assert upserts == [["CaseNumber", "CaseStage", "CaseType"], ["CaseDeadline", "CaseStage"],
+                       ["CaseDeadline"], ["CaseStage"]]

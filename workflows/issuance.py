@@ -267,10 +267,7 @@ class IssuanceCaseWorkflow:
                 deadline=deadline, details={"project_id": self.start.project_id}),
             audit=self._audit_record(action, actor, details),
             notification=self._notification(stage, action)))
-        workflow.upsert_search_attributes([
-            sa.CASE_TYPE.value_set(CASE_TYPE), sa.CASE_STAGE.value_set(stage.value),
-            sa.CASE_NUMBER.value_set(self.s.case_id),
-            sa.CASE_DEADLINE.value_set(deadline) if deadline else sa.CASE_DEADLINE.value_unset()])
+        sa.upsert_case(CASE_TYPE, self.s.case_id, stage.value, deadline)
 
     def _notification(self, stage: Stage, action: str) -> Notification:
         """Tell whoever must act next (or the developer, of an outcome)."""

@@ -110,11 +110,7 @@ class _CaseRecorder:
             recipient_roles=[] if organisation_id is not None else [BUREAU]), **_ACTIVITY)
 
     def _search_attributes(self, stage: str, deadline: datetime | None) -> None:
-        workflow.upsert_search_attributes([
-            sa.CASE_TYPE.value_set(self._case_type), sa.CASE_NUMBER.value_set(self.case_id),
-            sa.CASE_STAGE.value_set(stage),
-            sa.CASE_DEADLINE.value_set(deadline) if deadline else sa.CASE_DEADLINE.value_unset(),
-        ])
+        sa.upsert_case(self._case_type, self.case_id, stage, deadline)
 
     _case_type: str
 

@@ -406,10 +406,7 @@ class PanelReview:
         now = workflow.now()
         req = self._req
         deadline = self._next_due()
-        workflow.upsert_search_attributes([
-            sa.CASE_TYPE.value_set(CASE_TYPE), sa.CASE_NUMBER.value_set(self._review_id),
-            sa.CASE_STAGE.value_set(self._stage.value),
-            sa.CASE_DEADLINE.value_set(deadline) if deadline else sa.CASE_DEADLINE.value_unset()])
+        sa.upsert_case(CASE_TYPE, self._review_id, self._stage.value, deadline)
         await asyncio.gather(
             workflow.execute_activity(MIRROR_REVIEW, ReviewMirror(
                 review_id=self._review_id, revision=self._revision, occurred_at=now, case_id=req.case_id,

@@ -368,10 +368,7 @@ class ScenarioEvaluation:
                      "valid_until": s.valid_until.isoformat() if s.valid_until else None,
                      "expiry_reminded": s.expiry_reminded,
                      "panel_mean_score_hundredths": s.panel_mean_score_hundredths}))
-        workflow.upsert_search_attributes([
-            sa.CASE_TYPE.value_set(CASE_TYPE), sa.CASE_STAGE.value_set(s.stage.value),
-            sa.CASE_NUMBER.value_set(s.case_id),
-            sa.CASE_DEADLINE.value_set(s.deadline) if s.deadline else sa.CASE_DEADLINE.value_unset()])
+        sa.upsert_case(CASE_TYPE, s.case_id, s.stage.value, s.deadline)
 
     async def _notify(self, kind: str, subject: str, *, body: str = "", roles: list[Role] | None = None,
                       organisations: list[int] | None = None) -> None:
