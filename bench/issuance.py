@@ -224,6 +224,7 @@ async def main(cases: int, admin_url: str) -> None:
     url = make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url, pool_size=2)
     processes: list[asyncio.subprocess.Process] = []
+    env: WorkflowEnvironment | None = None
     try:
         upgrade(url)
         session_factory = make_session_factory(engine)
@@ -253,10 +254,10 @@ async def main(cases: int, admin_url: str) -> None:
             full_seconds, case_ids = await run_full(full, projects)
             shape = await full.shape(case_ids[0])
             bare_seconds = await run_bare(env, task_queue, shape, cases)
-        await asyncio.gather(*(_stop(p) for p in processes))
-        await env.shutdown()
     finally:
-        await asyncio.gather(*(_stop(p) for p in processes))
+        await asyncio.gather(*(_stop(p) for p in processes))  # workers first: they poll the server
+        if env is not None:
+            await env.shutdown()
         engine.dispose()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
