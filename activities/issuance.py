@@ -49,9 +49,8 @@ def _save_facts_statement():
 _SAVE_FACTS = _save_facts_statement()
 
 
-def _case(session: Session, case_id: str, *, lock: bool = False) -> IssuanceCase:
-    query = select(IssuanceCase).where(IssuanceCase.case_id == case_id)
-    case = session.scalar(query.with_for_update() if lock else query)
+def _case(session: Session, case_id: str) -> IssuanceCase:
+    case = session.scalar(select(IssuanceCase).where(IssuanceCase.case_id == case_id))
     if case is None:
         raise ApplicationError(f"issuance case {case_id} does not exist", type="not_found", non_retryable=True)
     return case

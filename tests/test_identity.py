@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from domain.roles import OrganisationStatus, OrganisationType, Role
 from store.identity import now_utc
@@ -154,3 +154,25 @@ async def test_users_of_suspended_or_pending_organisations_cannot_act(client, bu
     r = await client.post(f"/api/v1/organisations/{operator_org.id}/reinstate", json={"reason": "y"},
                           headers=bureau.headers)
     assert r.status_code == 409
+
+
+def _last_used(session_factory, user_id: int):
+    with session_factory() as s:
+        return s.scalar(select(ApiToken.last_used_at).where(ApiToken.user_id == user_id))
+
+
+async def test_a_tokens_last_use_is_kept_even_when_the_route_refuses_and_written_at_most_once_a_minute(
+        client, make_actor, session_factory):
+    applicant = make_actor(Role.APPLICANT)
+    long_ago = now_utc() - timedelta(hours=1)
+    with session_factory() as s, s.begin():
+        s.execute(update(ApiToken).where(ApiToken.user_id == applicant.id).values(last_used_at=long_ago))
+    # An applicant may not create organisations: 403, yet the token's use is recorded.
+    r = await client.post("/api/v1/organisations", json={"name": "Z", "org_type": "enterprise"},
+                          headers=applicant.headers)
+    assert r.status_code == 403
+    touched = _last_used(session_factory, applicant.id)
+    assert touched > long_ago
+    # Within the minute nothing is written again.
+    assert (await client.get("/api/v1/me", headers=applicant.headers)).status_code == 200
+    assert _last_used(session_factory, applicant.id) == touched

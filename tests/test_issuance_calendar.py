@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
+from api.temporal import announce_calendar_loaded
 from domain import calendar_file
 from domain.working_days import SHANGHAI
 from store import calendar
@@ -138,3 +139,10 @@ async def test_after_a_cli_load_the_recompute_endpoint_tells_the_cases(stack, se
         assert signalled == {"signalled": [case_id]}
         notice = await _until_recomputed(flow, case_id)
         assert at(notice["ends_at"]) == sh(2027, 1, 6) and notice["provisional"] is False
+
+
+async def test_a_case_that_ended_meanwhile_is_skipped_when_cases_are_told(stack):
+    async with stack(sh(2026, 12, 24, 10)) as flow:
+        case_id = (await flow.file())["case_id"]
+        told = await announce_calendar_loaded(flow.env.client, ["issuance-no-such-case", case_id])
+        assert told == [case_id]
