@@ -37,6 +37,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(30))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Argon2id hash (store/passwords.py) for people who sign in with a password; None: token only.
+    password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     organisation: Mapped[Organisation | None] = relationship(back_populates="users", lazy="joined")
