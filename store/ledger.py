@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from domain import serials
 from domain.errors import Refusal
-from domain.roles import OrganisationStatus
+from domain.roles import OrganisationStatus, Role
 from store.models.identity import Organisation, User
 from store.models.ledger import (
     Cancellation,
@@ -181,8 +182,23 @@ def _refuse(status: int, field_: str, rule: str, message: str) -> Refusal:
 # --- locks and accounts -----------------------------------------------------------------------------
 
 
-def account_by_number(session: Session, number: str, *, field_: str = "account_number") -> InstitutionalAccount:
+_PERSONAL_NUMBER = re.compile(r"^TPH-P-(\d{8})$")
+CERTIFICATE_NUMBER = re.compile(r"^WH-C-\d{4}-\d{6}$")
+
+
+def find_account(session: Session, number: str) -> InstitutionalAccount | None:
+    """The account of that number; an individual's is opened on first use (a purchase into it)."""
+    number = number.strip().upper()
     account = session.scalar(select(InstitutionalAccount).where(InstitutionalAccount.account_number == number))
+    if account is None and (m := _PERSONAL_NUMBER.match(number)):
+        user = session.get(User, int(m[1]))
+        if user is not None and user.role == Role.INDIVIDUAL.value and user.active:
+            account = ensure_personal_account(session, user.id)
+    return account
+
+
+def account_by_number(session: Session, number: str, *, field_: str = "account_number") -> InstitutionalAccount:
+    account = find_account(session, number)
     if account is None:
         raise _refuse(422, field_, "ledger.unknown_account", f"account {number} does not exist / 账户不存在")
     return account

@@ -9,6 +9,7 @@ from api.routes import (
     health,
     identity,
     issuance,
+    ledger,
     methodologies,
     notifications,
     policy,
@@ -36,4 +37,5 @@ ROUTERS = [
     projects.router,
     issuance.router,
     accounts.router,
+    ledger.router,
 ]
