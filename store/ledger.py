@@ -438,7 +438,7 @@ class TradeOrder:
     seller_account: str
     buyer_account: str
     selection: Selection
-    settled_at: datetime
+    settled_at: datetime | None  # as the exchange gave it; None: when recorded
     recorded_at: datetime
     recorded_by_user_id: int
 
@@ -447,7 +447,7 @@ class TradeOrder:
         content = {"seller": self.seller_account, "buyer": self.buyer_account, "quantity": sel.quantity,
                    "series": sel.series, "vintage": sel.vintage,
                    "ranges": sorted((r.prefix, r.start, r.end) for r in sel.ranges),
-                   "settled_at": self.settled_at.isoformat()}
+                   "settled_at": self.settled_at.isoformat() if self.settled_at else None}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -468,7 +468,8 @@ def settle_trade(session: Session, order: TradeOrder) -> TradeOutcome:
     # Claim the reference first: a concurrent duplicate waits here for this transaction, then sees it.
     claimed = session.execute(insert(Trade).values(
         exchange_organisation_id=order.exchange_organisation_id, trade_ref=order.trade_ref, request_hash=digest,
-        seller_account_id=seller.id, buyer_account_id=buyer.id, quantity=quantity, settled_at=order.settled_at,
+        seller_account_id=seller.id, buyer_account_id=buyer.id, quantity=quantity,
+        settled_at=order.settled_at or order.recorded_at,
         recorded_by_user_id=order.recorded_by_user_id, result={},
     ).on_conflict_do_nothing(index_elements=[Trade.exchange_organisation_id, Trade.trade_ref])
         .returning(Trade.id)).scalar_one_or_none()
@@ -488,7 +489,7 @@ def settle_trade(session: Session, order: TradeOrder) -> TradeOutcome:
     result = {"trade_id": claimed, "trade_ref": order.trade_ref, "seller_account": seller.account_number,
               "buyer_account": buyer.account_number, "quantity": quantity,
               "serial_ranges": [r.text() for r in _merge_ranges(moved)],
-              "settled_at": order.settled_at.isoformat(), "recorded_at": order.recorded_at.isoformat()}
+              "settled_at": (order.settled_at or order.recorded_at).isoformat(), "recorded_at": order.recorded_at.isoformat()}
     session.execute(update(Trade).where(Trade.id == claimed).values(result=result))
     return TradeOutcome(result)
 

@@ -85,7 +85,7 @@ def record_trade(body: TradeIn, session: DbSession, user: Exchange, response: Re
         seller_account=body.seller_account.strip().upper(), buyer_account=body.buyer_account.strip().upper(),
         selection=ledger.Selection(quantity=None if body.serial_ranges else body.quantity, series=body.series,
                                    vintage=body.vintage, ranges=parse_ranges(body.serial_ranges, "serial_ranges")),
-        settled_at=body.settled_at or now, recorded_at=now, recorded_by_user_id=user.id)
+        settled_at=body.settled_at, recorded_at=now, recorded_by_user_id=user.id)
     if body.serial_ranges and body.quantity is not None:
         asked = sum(r.count for r in order.selection.ranges)
         if asked != body.quantity:
