@@ -4,6 +4,7 @@ from api.routes import (
     accounts,
     audit,
     calendar,
+    cancellations,
     documents,
     experts,
     health,
@@ -38,4 +39,5 @@ ROUTERS = [
     issuance.router,
     accounts.router,
     ledger.router,
+    cancellations.router,
 ]

@@ -166,3 +166,56 @@ class CertificateOut(BaseModel):
 class CertificatePage(BaseModel):
     items: list[CertificateOut]
     next_page_token: str | None
+
+
+class CancellationIn(BaseModel):
+    """An application to cancel (注销, Art. 29): a quantity or serial ranges, a purpose, a beneficiary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_number: str = Field(min_length=1, max_length=20)
+    quantity: int | None = Field(default=None, gt=0, le=10**9, description="whole tonnes")
+    serial_ranges: list[str] = Field(default_factory=list, max_length=100)
+    purpose: Literal["event", "annual_neutrality", "donation", "other"]
+    purpose_text: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$")
+    beneficiary_name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    beneficiary_anonymous: bool = False
+    scenario_id: int | None = Field(default=None, ge=1, description="annual neutrality: the scenario (Art. 17)")
+    neutrality_year: int | None = Field(default=None, ge=2000, le=9999)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CancellationIn:
+        if (self.quantity is None) == (not self.serial_ranges):
+            raise ValueError("give either a quantity or serial_ranges")
+        if self.purpose == "other" and not (self.purpose_text or "").strip():
+            raise ValueError("purpose 'other' needs a purpose_text")
+        if self.purpose == "annual_neutrality" and self.neutrality_year is None:
+            raise ValueError("purpose 'annual_neutrality' needs the neutrality_year")
+        return self
+
+
+class CancellationOut(BaseModel):
+    cancellation_id: int
+    case_id: str
+    account_number: str
+    quantity: int
+    unit: Literal["tCO2e"] = "tCO2e"
+    serial_ranges: list[str]
+    purpose: str
+    purpose_text: str | None
+    beneficiary_name: str
+    beneficiary_anonymous: bool
+    scenario_id: int | None
+    neutrality_year: int | None
+    status: Literal["reserved", "confirmed", "rejected", "withdrawn"]
+    applied_at: datetime
+    decided_at: datetime | None
+    decision_reason: str | None
+    due: datetime | None
+    certificate_number: str | None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=4000, pattern=r"^[^\x00]*$")
