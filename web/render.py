@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from domain.roles import Role
 from web import i18n, labels
@@ -17,7 +17,7 @@ from web.auth import CSRF_COOKIE, CSRF_FIELD, cookie_options, csrf_token
 TEMPLATES = Path(__file__).parent / "templates"
 
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                  trim_blocks=True, lstrip_blocks=True)
 env.filters["local"] = i18n.local_time
 env.filters["day"] = lambda v: i18n.local_time(v, with_time=False)
 

@@ -75,9 +75,11 @@ def visible_case(session, user: User, case_id: str) -> Case:
 
 def _panel_choices(session, review: Review) -> list[dict[str, Any]]:
     """Every roster expert with the reasons (SPEC §2.1 conflict rules) that bar them from this panel."""
-    names = dict(session.execute(select(Organisation.id, Organisation.name)))
+    roster = list(session.scalars(select(Expert).order_by(Expert.name)))
+    names = dict(session.execute(select(Organisation.id, Organisation.name).where(
+        Organisation.id.in_({e.affiliation_organisation_id for e in roster} - {None}))).all())
     out = []
-    for e in session.scalars(select(Expert).order_by(Expert.name)):
+    for e in roster:
         out.append({"id": e.id, "name": e.name, "affiliation": names.get(e.affiliation_organisation_id),
                     "expertise": e.expertise, "reasons": conflict_reasons(
                         affiliation_organisation_id=e.affiliation_organisation_id,

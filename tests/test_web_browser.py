@@ -1,0 +1,142 @@
+"""The pages in a real browser (Debian's Chromium through Playwright), against the app served by
+uvicorn, the real worker and the Temporal dev server. Each journey drives the pages as a person would;
+set-up steps a page does not offer (organisations, the roster, a verifier's report) go through the API."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from domain.roles import OrganisationType, Role
+from store.models.cases import Case
+from store.models.review import ReviewTaskRow
+from tests.web_helpers import (  # noqa: F401  (fixtures)
+    api,
+    browser,
+    eventually,
+    live_server,
+    live_worker,
+    new_page,
+    person,
+    shot,
+    sign_in,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def methodology_body(title: str) -> dict:
+    return {"title": title, "scope": "project", "domain": "energy_substitution",
+            "summary": "屋顶分布式光伏替代电网电力。Grid electricity displaced by rooftop PV."}
+
+
+async def test_expert_approves_and_bureau_publishes(browser, live_server, api, session_factory, make_org):
+    bureau_org = make_org(org_type=OrganisationType.GOVERNMENT)
+    bureau = person(session_factory, Role.BUREAU_ADMIN, bureau_org, name="王局")
+    applicant = person(session_factory, Role.APPLICANT, make_org(), name="申请人")
+    experts = []
+    for i in range(3):
+        expert = person(session_factory, Role.EXPERT, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION),
+                        name=f"专家{i + 1}", password=None if i == 0 else "correct horse battery")
+        r = await api.post("/api/v1/experts", headers=bureau.headers, json={
+            "user_id": expert.id, "name": f"李教授{i + 1}", "expertise": ["energy substitution"]})
+        assert r.status_code == 201, r.text
+        experts.append(expert)
+    r = await api.post("/api/v1/methodologies", headers=applicant.headers, json=methodology_body("分布式光伏发电"))
+    assert r.status_code == 201, r.text
+    case_id = r.json()["case_id"]
+
+    # The bureau signs in, sees the case on its dashboard, accepts it as complete and forms the panel.
+    page = await new_page(browser, live_server)
+    await sign_in(page, bureau)
+    assert page.url.endswith("/dashboard")
+    await eventually(lambda: _mirrored(session_factory, case_id), "case registered")
+    await page.reload()
+    await shot(page, "dashboard")
+    await page.goto(f"/cases/{case_id}")
+    await page.get_by_label("材料齐全：启动专家评审").check()
+    await page.get_by_role("button", name="提交完整性审查结论").click()
+    await page.wait_for_load_state()
+
+    async def panel_form():
+        await page.goto(f"/cases/{case_id}")
+        return await page.get_by_role("button", name="组建专家组").count()
+    await eventually(panel_form, "the panel form")
+    for i in range(3):
+        await page.get_by_label(re.compile(f"李教授{i + 1}")).check()
+    await shot(page, "case-panel-form")
+    await page.get_by_role("button", name="组建专家组").click()
+    await page.wait_for_load_state()
+    assert "专家评审中" in await page.content() or "专家评审" in await page.content()
+
+    # The first expert has never signed in: the invitation link sets the password and signs in.
+    with session_factory() as s, s.begin():
+        from store import web_auth
+        from store.models.identity import User
+        _, link = web_auth.create_invitation(s, s.get(User, experts[0].id), ttl_hours=1, actor=None)
+    expert_page = await new_page(browser, live_server, phone=True)
+    await expert_page.goto(f"/invitation/{link}")
+    await shot(expert_page, "invitation")
+    await expert_page.get_by_label("新密码（至少10个字符）").fill("a long new password")
+    await expert_page.get_by_label("再次输入密码").fill("a long new password")
+    await expert_page.get_by_role("button", name="设置密码并登录").click()
+    await expert_page.wait_for_url(re.compile("/expert/tasks$"))
+
+    for n, expert in enumerate(experts):
+        if n > 0:
+            expert_page = await new_page(browser, live_server, phone=n == 2)
+            await sign_in(expert_page, expert)
+
+        async def listed():
+            await expert_page.goto("/expert/tasks")
+            return await expert_page.get_by_role("link", name="分布式光伏发电").count()
+        await eventually(listed, f"expert {n} sees the task")
+        if n == 0:
+            await shot(expert_page, "expert-inbox-phone")
+        await expert_page.get_by_role("link", name="分布式光伏发电").click()
+        await expert_page.wait_for_load_state()
+        if n == 0:
+            await shot(expert_page, "expert-task-phone")
+        await expert_page.get_by_label("同意").check()
+        await expert_page.get_by_label("评审意见（必填）").fill(f"方法学科学合理。Sound ({n}).")
+        await expert_page.get_by_role("button", name="提交评审意见").click()
+        await expert_page.wait_for_load_state()
+        assert "您的评审意见" in await expert_page.content()
+        await expert_page.goto("/expert/tasks?show=done")
+        assert await expert_page.get_by_role("link", name="分布式光伏发电").count() == 1
+        if n == 0:
+            await shot(expert_page, "expert-history-phone")
+
+    # The bureau sees the case move on to the publication decision and publishes.
+    async def at_publication():
+        await page.goto(f"/cases/{case_id}")
+        return "发布决定" in await page.get_by_role("heading", name="可办理事项").locator("..").inner_text()
+    await eventually(at_publication, "publication decision")
+    await shot(page, "case-publication")
+    await page.get_by_label("发布（分配编号并生成第1版）").check()
+    await page.get_by_role("button", name="提交决定").click()
+    await page.wait_for_load_state()
+    assert "已发布" in await page.content()
+    await shot(page, "case-published-with-timeline")
+
+    # Anyone reads the register, in English too.
+    public = await new_page(browser, live_server)
+    await public.goto("/register/methodologies")
+    await public.get_by_role("link", name=re.compile("WH-M")).first.click()
+    await public.wait_for_load_state()
+    assert "分布式光伏发电" in await public.content()
+    await shot(public, "register-methodology")
+    await public.get_by_role("link", name="English").click()
+    await public.wait_for_load_state()
+    assert "Behaviours" not in await public.content() and "Summary" in await public.content()
+
+
+def _mirrored_sync(session_factory, case_id):
+    with session_factory() as s:
+        return s.get(Case, case_id) is not None
+
+
+async def _mirrored(session_factory, case_id):
+    return _mirrored_sync(session_factory, case_id)
