@@ -140,3 +140,75 @@ def _mirrored_sync(session_factory, case_id):
 
 async def _mirrored(session_factory, case_id):
     return _mirrored_sync(session_factory, case_id)
+
+
+async def test_public_objection_other_applicant_refused_and_csrf(browser, live_server, api, local_temporal_env,
+                                                                 session_factory, make_org, make_actor):
+    from tests.issuance_flow import make_flow
+
+    bureau = make_actor(Role.BUREAU_ADMIN)
+    flow = await make_flow(api, local_temporal_env, make_actor, make_org, bureau, make_actor(Role.OPERATOR_ADMIN),
+                           session_factory)
+    case_id = (await flow.file())["case_id"]
+    await flow.verify(case_id)
+    await flow.until(case_id, "publicity")
+
+    # A member of the public reads the registers and objects, without an account.
+    public = await new_page(browser, live_server, phone=True)
+    await public.goto("/")
+    await shot(public, "start-phone")
+    await public.get_by_role("link", name="公示信息").first.click()
+    await public.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
+    await public.wait_for_load_state()
+    assert "个工作日" in await public.locator("#remaining").inner_text()
+    await public.get_by_label("异议内容（必填）").fill("项目边界内的部分屋顶属于另一家企业。")
+    await public.get_by_label("您的姓名（选填，不公开）").fill("张三")
+    await public.get_by_role("button", name="提交异议").click()
+    await public.wait_for_load_state()
+    assert "您的异议已提交" in await public.content()
+    await shot(public, "publicity-objection-filed-phone")
+    assert (await flow.state(case_id))["state"]["objections"], "the case workflow took the objection"
+
+    # The developer answers it on its case page.
+    developer = person(session_factory, Role.APPLICANT, None, password="correct horse battery")
+    with session_factory() as s, s.begin():  # a second person of the developer's organisation
+        from store.models.identity import User
+        s.get(User, developer.id).organisation_id = flow.developer.user.organisation_id
+    page = await new_page(browser, live_server)
+    await sign_in(page, developer)
+    await page.goto("/my/cases")
+    await shot(page, "applicant-cases")
+    await page.get_by_role("link", name=case_id).click()
+    await page.get_by_label("您的答复").fill("该屋顶已取得租赁合同，见附件。")
+    await page.get_by_role("button", name="答复异议").click()
+    await page.wait_for_load_state()
+    assert "该屋顶已取得租赁合同" in await page.content()
+    await shot(page, "applicant-case-objection-answered")
+
+    # An applicant of another organisation gets the 404 page, not the case and not a stack trace.
+    stranger = person(session_factory, Role.APPLICANT, make_org())
+    other = await new_page(browser, live_server)
+    await sign_in(other, stranger)
+    response = await other.goto(f"/cases/{case_id}")
+    assert response.status == 404
+    assert "未找到" in await other.content() and "Traceback" not in await other.content()
+    assert "Rooftop" not in await other.content()
+    await shot(other, "not-found")
+    # …and an applicant cannot open the authorities' dashboard: 403 page.
+    response = await other.goto("/dashboard")
+    assert response.status == 403 and "无权访问" in await other.content()
+
+    # A form sent without its CSRF token is refused (403) and changes nothing.
+    await page.goto(f"/cases/{case_id}")
+    before = (await flow.state(case_id))["state"]
+    await page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
+    await page.goto("/publicity")
+    await page.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
+    await page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
+    await page.get_by_label("异议内容（必填）").fill("forged")
+    await page.get_by_role("button", name="提交异议").click()
+    await page.wait_for_load_state()
+    assert "CSRF" in await page.content()
+    await shot(page, "csrf-refused")
+    after = (await flow.state(case_id))["state"]
+    assert len(after["objections"]) == len(before["objections"]) == 1
