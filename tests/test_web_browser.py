@@ -212,3 +212,51 @@ async def test_public_objection_other_applicant_refused_and_csrf(browser, live_s
     await shot(page, "csrf-refused")
     after = (await flow.state(case_id))["state"]
     assert len(after["objections"]) == len(before["objections"]) == 1
+
+
+async def test_expert_scores_a_scored_review(browser, live_server, api, local_temporal_env, settings,
+                                             session_factory, make_org):
+    from domain.contracts.review import REVIEW_WORKFLOW, ReviewCriterion, ReviewOutcome, review_workflow_id
+    from tests.review_helpers import parent_case, request
+
+    operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
+    applicant_org = make_org()
+    expert = person(session_factory, Role.EXPERT, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
+    r = await api.post("/api/v1/experts", headers=person(session_factory, Role.BUREAU_ADMIN, make_org(
+        org_type=OrganisationType.GOVERNMENT)).headers, json={"user_id": expert.id, "name": "赵教授"})
+    assert r.status_code == 201, r.text
+    roster_id = r.json()["id"]
+    case_id = parent_case(session_factory, applicant_org.id, case_type="scenario")
+    criteria = [ReviewCriterion(code="reduction", name="减排效果", max_score=60),
+                ReviewCriterion(code="data", name="数据质量", max_score=40)]
+    req = request(case_id, applicant_org=applicant_org.id, authority=Role.OPERATOR_ADMIN, criteria=criteria,
+                  panel_size=1)
+    review_id = review_workflow_id(case_id, 1)
+    handle = await local_temporal_env.client.start_workflow(REVIEW_WORKFLOW, req, id=review_id,
+                                                            task_queue=settings.task_queue, result_type=ReviewOutcome)
+
+    async def panel_formed():
+        formed = await api.post(f"/api/v1/reviews/{review_id}/panel", headers=operator.headers,
+                                json={"expert_ids": [roster_id]})
+        return formed.status_code == 200
+    await eventually(panel_formed, "panel formed")
+
+    page = await new_page(browser, live_server)
+    await sign_in(page, expert)
+    await page.get_by_role("link", name=f"Subject of {case_id}").click()
+    await page.get_by_label("减排效果 (0–60)").fill("55")
+    await page.get_by_label("数据质量 (0–40)").fill("41")  # above the maximum: the browser refuses to send it
+    await page.get_by_label("同意").check()
+    await page.get_by_label("评审意见（必填）").fill("场景减排效果显著。")
+    await shot(page, "expert-task-scored")
+    await page.get_by_role("button", name="提交评审意见").click()
+    assert await page.locator("#score-data:invalid").count() == 1
+    await page.get_by_label("数据质量 (0–40)").fill("36")
+    await page.get_by_role("button", name="提交评审意见").click()
+    await page.wait_for_load_state()
+    assert "您的评审意见" in await page.content()
+    outcome = await handle.result()
+    assert outcome.outcome.value == "approve" and outcome.mean_score_hundredths == 9100
+    with session_factory() as s:
+        task = s.scalars(select(ReviewTaskRow).where(ReviewTaskRow.review_id == review_id)).one()
+        assert task.scores == {"reduction": 55, "data": 36} and task.vote == "approve"
