@@ -26,10 +26,12 @@ router = page_router()
 
 
 def working_days_left(cal: WorkingDayCalendar, now: datetime, ends_at: datetime) -> int:
-    """Working days of the period still to run, today included if it is one (publicity, Art. 20)."""
+    """Whole working days of the period still to run after today (publicity, Art. 20): a notice of 7
+    working days that opened today shows 7; on its last day it shows 0 while still open."""
     if ends_at <= now:
         return 0
-    day, last = now.astimezone(SHANGHAI).date(), (ends_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
+    day = now.astimezone(SHANGHAI).date() + timedelta(days=1)
+    last = (ends_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
     count = 0
     while day <= last:
         count += cal.is_working_day(day)
