@@ -55,3 +55,15 @@ def test_languages_and_times():
     assert isinstance(i18n.translations("en"), gettext.NullTranslations)
     assert i18n.translations("zh-CN").gettext("Sign in") == "登录"
     assert i18n.local_time(datetime(2026, 5, 6, 16, 30, tzinfo=timezone.utc)) == "2026-05-07 00:30"
+
+
+def test_remaining_working_days_of_a_publicity_count_whole_days_after_today():
+    from domain.working_days import SHANGHAI, WorkingDayCalendar
+    from web.pages.public import working_days_left
+
+    cal = WorkingDayCalendar()  # weekends only
+    opened = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)  # a Monday
+    ends = cal.period_end(opened, 7).end  # end of Wednesday next week
+    assert working_days_left(cal, opened, ends) == 7
+    assert working_days_left(cal, datetime(2026, 3, 7, 12, tzinfo=SHANGHAI), ends) == 3  # a Saturday
+    assert working_days_left(cal, ends, ends) == 0
