@@ -1,7 +1,7 @@
 """ledger: accounts of either kind, block states, movements, trades, cancellations, certificates
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0013
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
