@@ -11,6 +11,11 @@ Guarantees, and where they come from:
 - every change is a row of `ledger_movements` in the same transaction, so holdings replay from them;
 - a trade is claimed by its (exchange, reference) before anything moves: the same trade sent again,
   concurrently or after a crash, answers what the first answered and moves nothing.
+
+The moves themselves run in PostgreSQL (functions of migration 0015): a trade is one statement
+(`ledger_settle_trade`), so its accounts are locked only while that statement runs; cancellations and
+freezes call the same `ledger_lock`, `ledger_check_may_move` and `ledger_move`. The functions refuse
+with SQLSTATE TPH01 and the problem as JSON, which `_refusals` turns into a Refusal.
 """
 
 from __future__ import annotations
@@ -18,19 +23,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert as core_insert, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from domain import serials
 from domain.errors import Refusal
-from domain.roles import OrganisationStatus, Role
-from store.models.identity import Organisation, User
 from store.models.ledger import (
     Cancellation,
     Certificate,
@@ -39,7 +44,6 @@ from store.models.ledger import (
     Issuance,
     LedgerMovement,
     SerialSeries,
-    Trade,
     UnitBlock,
 )
 
@@ -58,13 +62,11 @@ def personal_account_number(user_id: int) -> str:
 
 
 def ensure_personal_account(session: Session, user_id: int) -> InstitutionalAccount:
-    """The individual's account for whole tonnes, opened on first use (idempotent, race-free)."""
-    session.execute(
-        insert(InstitutionalAccount)
-        .values(kind="personal", user_id=user_id, account_number=personal_account_number(user_id))
-        .on_conflict_do_nothing(index_elements=[InstitutionalAccount.user_id])
-    )
-    return session.scalars(select(InstitutionalAccount).where(InstitutionalAccount.user_id == user_id)).one()
+    """The (active) individual's account for whole tonnes, opened on first use (idempotent, race-free)."""
+    account = find_account(session, personal_account_number(user_id))
+    if account is None:
+        raise ValueError(f"user {user_id} is not an active individual")
+    return account
 
 
 def ensure_account(session: Session, organisation_id: int) -> InstitutionalAccount:
@@ -179,22 +181,33 @@ def _refuse(status: int, field_: str, rule: str, message: str) -> Refusal:
     return Refusal(status, field_, rule, message)
 
 
+# The SQLSTATE the ledger's functions refuse with (ledger_refuse); DETAIL holds the problem as JSON.
+REFUSAL_SQLSTATE = "TPH01"
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refusal raised inside PostgreSQL becomes a Refusal (the statement was rolled back with it)."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if getattr(exc.orig, "pgcode", None) != REFUSAL_SQLSTATE:
+            raise
+        problem = json.loads(exc.orig.diag.message_detail)  # type: ignore[union-attr]
+        raise Refusal(problem["status"], problem["field"], problem["rule"], problem["message"]) from None
+
+
 # --- locks and accounts -----------------------------------------------------------------------------
 
 
-_PERSONAL_NUMBER = re.compile(r"^TPH-P-(\d{8})$")
 CERTIFICATE_NUMBER = re.compile(r"^WH-C-\d{4}-\d{6}$")
+_FIND_ACCOUNT = text("SELECT ledger_find_account(:number)")
 
 
 def find_account(session: Session, number: str) -> InstitutionalAccount | None:
     """The account of that number; an individual's is opened on first use (a purchase into it)."""
-    number = number.strip().upper()
-    account = session.scalar(select(InstitutionalAccount).where(InstitutionalAccount.account_number == number))
-    if account is None and (m := _PERSONAL_NUMBER.match(number)):
-        user = session.get(User, int(m[1]))
-        if user is not None and user.role == Role.INDIVIDUAL.value and user.active:
-            account = ensure_personal_account(session, user.id)
-    return account
+    account_id = session.scalar(_FIND_ACCOUNT, {"number": number.strip().upper()})
+    return None if account_id is None else session.get(InstitutionalAccount, account_id)
 
 
 def account_by_number(session: Session, number: str, *, field_: str = "account_number") -> InstitutionalAccount:
@@ -204,43 +217,22 @@ def account_by_number(session: Session, number: str, *, field_: str = "account_n
     return account
 
 
+_LOCK = text("SELECT ledger_lock(CAST(:writes AS bigint[]), CAST(:reads AS bigint[]))")
+
+
 def lock_accounts(session: Session, writes: Iterable[int], reads: Iterable[int] = ()) -> None:
     """Row locks in ascending id order (the one order every ledger transaction uses): accounts whose
-    blocks change get FOR NO KEY UPDATE, accounts only checked (a buyer) get FOR SHARE. Neither
-    conflicts with the KEY SHARE lock that inserting a block referring to the account takes."""
-    writes = set(writes)
-    reads = set(reads) - writes
-    for account_id in sorted(writes | reads):
-        mode = "NO KEY UPDATE" if account_id in writes else "SHARE"
-        session.execute(text(f"SELECT 1 FROM institutional_accounts WHERE id = :id FOR {mode}"),
-                        {"id": account_id})
+    blocks change get FOR NO KEY UPDATE, accounts only checked (a buyer) get FOR SHARE."""
+    session.execute(_LOCK, {"writes": list(writes), "reads": list(reads)})
 
 
-def _participant_refusal(session: Session, account: InstitutionalAccount, field_: str) -> Refusal | None:
-    """Art. 33: a suspended or terminated participant can neither trade nor cancel."""
-    if account.organisation_id is not None:
-        org = session.get(Organisation, account.organisation_id)
-        assert org is not None
-        if org.status != OrganisationStatus.ACTIVE.value:
-            return _refuse(409, field_, f"art33.participant_{org.status}",
-                           f"participant of account {account.account_number} is {org.status} "
-                           f"(Art. 33) / 该参与主体已被暂停或终止服务和交易")
-    else:
-        user = session.get(User, account.user_id)
-        if user is None or not user.active:
-            return _refuse(409, field_, "art33.participant_inactive",
-                           f"the holder of account {account.account_number} is deactivated / 账户持有人已停用")
-    return None
+_CHECK_MAY_MOVE = text("SELECT ledger_check_may_move(:account, :field)")
 
 
 def _check_may_move(session: Session, account: InstitutionalAccount, field_: str) -> None:
-    session.refresh(account)  # read under the lock just taken
-    if account.frozen_at is not None:
-        raise _refuse(409, field_, "art33.account_frozen",
-                      f"account {account.account_number} is frozen: {account.frozen_reason} / 账户已冻结")
-    refusal = _participant_refusal(session, account, field_)
-    if refusal is not None:
-        raise refusal
+    """Art. 33: refuses a frozen account or a suspended or terminated participant (read under the lock)."""
+    with _refusals():
+        session.execute(_CHECK_MAY_MOVE, {"account": account.id, "field": field_})
 
 
 # --- picking and splitting blocks ---------------------------------------------------------------------
@@ -288,144 +280,34 @@ class Selection:
     vintage: int | None = None
     ranges: tuple[SerialRange, ...] = ()
 
-
-_BLOCK_COLUMNS = (UnitBlock.id, UnitBlock.serial_prefix, UnitBlock.serial_start, UnitBlock.serial_end,
-                  UnitBlock.account_id, UnitBlock.state, UnitBlock.issuance_id, UnitBlock.project_id,
-                  UnitBlock.vintage, UnitBlock.not_declarable_elsewhere, UnitBlock.created_at,
-                  UnitBlock.cancellation_id)
-
-
-@dataclass(frozen=True)
-class _Piece:
-    block: Any  # a row of _BLOCK_COLUMNS
-    start: int
-    end: int
+    def params(self) -> dict[str, Any]:
+        """The selection as the ledger's functions take it."""
+        return {"quantity": None if self.ranges else self.quantity, "series": self.series or None,
+                "vintage": self.vintage or None, "prefixes": [r.prefix for r in self.ranges],
+                "starts": [r.start for r in self.ranges], "ends": [r.end for r in self.ranges]}
 
 
-def _counts_by_state(session: Session, account_id: int, sel: Selection) -> dict[str, int]:
-    q = select(UnitBlock.state, func.sum(UnitBlock.serial_end - UnitBlock.serial_start + 1)).where(
-        UnitBlock.account_id == account_id).group_by(UnitBlock.state)
-    if sel.series:
-        q = q.where(UnitBlock.serial_prefix == sel.series)
-    if sel.vintage:
-        q = q.where(UnitBlock.vintage == sel.vintage)
-    return {state: int(n) for state, n in session.execute(q)}
+_MOVE = text(
+    "SELECT moved_prefix, moved_start, moved_end FROM ledger_move(:account, :need, :field, :quantity, :series, "
+    ":vintage, CAST(:prefixes AS text[]), CAST(:starts AS bigint[]), CAST(:ends AS bigint[]), :of_cancellation, "
+    ":kind, :at, :to_account, :state, :cancellation_id, :trade_id, :reason, :actor_user_id, :movement_cancellation_id)")
 
 
-def _pick(session: Session, account_id: int, sel: Selection, state: str, field_: str) -> list[_Piece]:
-    """The parts of blocks to take, under the account's lock; refuses naming the rule when they are
-    not there in `state`."""
-    if sel.ranges:
-        return _pick_ranges(session, account_id, sel.ranges, state, field_)
-    assert sel.quantity is not None and sel.quantity > 0
-    length = UnitBlock.serial_end - UnitBlock.serial_start + 1
-    inner = select(*_BLOCK_COLUMNS, func.sum(length).over(
-        order_by=(UnitBlock.vintage, UnitBlock.serial_prefix, UnitBlock.serial_start)).label("running"),
-        length.label("length")).where(UnitBlock.account_id == account_id, UnitBlock.state == state)
-    if sel.series:
-        inner = inner.where(UnitBlock.serial_prefix == sel.series)
-    if sel.vintage:
-        inner = inner.where(UnitBlock.vintage == sel.vintage)
-    sub = inner.subquery()
-    rows = session.execute(select(sub).where(sub.c.running - sub.c.length < sel.quantity)
-                           .order_by(sub.c.running)).all()
-    taken = sum(r.length for r in rows) if rows else 0
-    if taken < sel.quantity:
-        counts = _counts_by_state(session, account_id, sel)
-        usable = counts.get(state, 0)
-        detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
-        rule = "ledger.insufficient_units"
-        if usable + counts.get("frozen", 0) >= sel.quantity and counts.get("frozen", 0):
-            rule = "art33.units_frozen"
-        elif usable + counts.get("reserved", 0) >= sel.quantity and counts.get("reserved", 0):
-            rule = "ledger.units_reserved"
-        raise _refuse(409, field_, rule,
-                      f"{sel.quantity} t asked, {usable} t {state} and usable (account: {detail}) / 可用减排量不足")
-    pieces = []
-    left = sel.quantity
-    for r in rows:
-        n = min(left, r.length)
-        pieces.append(_Piece(r, r.serial_start, r.serial_start + n - 1))
-        left -= n
-    return pieces
-
-
-def _pick_ranges(session: Session, account_id: int, ranges: Sequence[SerialRange], state: str,
-                 field_: str) -> list[_Piece]:
-    ordered = sorted(ranges, key=lambda r: (r.prefix, r.start))
-    for a, b in zip(ordered, ordered[1:]):
-        if a.prefix == b.prefix and b.start <= a.end:
-            raise _refuse(422, field_, "ledger.ranges_overlap", f"serial ranges {a.text()} and {b.text()} overlap")
-    pieces: list[_Piece] = []
-    for r in ordered:
-        rows = session.execute(select(*_BLOCK_COLUMNS).where(
-            UnitBlock.serial_prefix == r.prefix, UnitBlock.serial_start <= r.end, UnitBlock.serial_end >= r.start)
-            .order_by(UnitBlock.serial_start)).all()
-        at = r.start
-        for row in rows:
-            if row.serial_start > at or row.account_id != account_id:
-                break
-            if row.state != state:
-                rule = {"frozen": "art33.units_frozen", "reserved": "ledger.units_reserved",
-                        "retired": "art29.units_retired"}.get(row.state, "ledger.units_not_usable")
-                raise _refuse(409, field_, rule, f"serials in {r.text()} are {row.state}, not {state} / "
-                                                 f"序列号状态不允许此操作")
-            pieces.append(_Piece(row, at, min(row.serial_end, r.end)))
-            at = row.serial_end + 1
-            if at > r.end:
-                break
-        if at <= r.end:
-            raise _refuse(409, field_, "ledger.serials_not_held",
-                          f"serials in {r.text()} are not all held by this account / 该账户未持有全部序列号")
-    return pieces
-
-
-def _carve(session: Session, piece: _Piece) -> int:
-    """Make `piece` a block of its own and return its id. The block keeps its id and shrinks to the
-    piece first; the rest becomes new blocks with the same serials, so nothing overlaps at any moment
-    and nothing is renumbered."""
-    b = piece.block
-    if (piece.start, piece.end) == (b.serial_start, b.serial_end):
-        return b.id
-    session.execute(update(UnitBlock).where(UnitBlock.id == b.id)
-                    .values(serial_start=piece.start, serial_end=piece.end))
-    rest = [(b.serial_start, piece.start - 1)] if b.serial_start < piece.start else []
-    if piece.end < b.serial_end:
-        rest.append((piece.end + 1, b.serial_end))
-    session.execute(core_insert(UnitBlock), [
-        {"account_id": b.account_id, "serial_prefix": b.serial_prefix, "serial_start": s, "serial_end": e,
-         "state": b.state, "issuance_id": b.issuance_id, "project_id": b.project_id, "vintage": b.vintage,
-         "not_declarable_elsewhere": b.not_declarable_elsewhere, "created_at": b.created_at,
-         "cancellation_id": b.cancellation_id} for s, e in rest])
-    return b.id
-
-
-def _apply(session: Session, pieces: list[_Piece], *, kind: str, at: datetime, from_account: int,
-           to_account: int, state: str, cancellation_id: int | None = None, trade_id: int | None = None,
-           reason: str | None = None, actor_user_id: int | None = None,
-           movement_cancellation_id: int | None = None) -> list[SerialRange]:
-    """Carve the pieces, give them their new holder and state (and cancellation), and record one
-    movement each."""
-    ids = [_carve(session, p) for p in pieces]
-    session.execute(update(UnitBlock).where(UnitBlock.id.in_(ids)).values(
-        account_id=to_account, state=state, cancellation_id=cancellation_id))
-    moved = [SerialRange(p.block.serial_prefix, p.start, p.end) for p in pieces]
-    session.execute(core_insert(LedgerMovement), [
-        {"occurred_at": at, "kind": kind, "serial_prefix": r.prefix, "serial_start": r.start, "serial_end": r.end,
-         "from_account_id": from_account, "to_account_id": to_account, "trade_id": trade_id,
-         "cancellation_id": movement_cancellation_id or cancellation_id, "reason": reason, "actor_user_id": actor_user_id,
-         "issuance_id": None} for r in moved])
-    return moved
-
-
-def _merge_ranges(ranges: Iterable[SerialRange]) -> list[SerialRange]:
-    out: list[SerialRange] = []
-    for r in sorted(ranges, key=lambda r: (r.prefix, r.start)):
-        if out and out[-1].prefix == r.prefix and out[-1].end + 1 == r.start:
-            out[-1] = SerialRange(r.prefix, out[-1].start, r.end)
-        else:
-            out.append(r)
-    return out
+def _move(session: Session, account_id: int, selection: Selection | None, *, need: str, field_: str, kind: str,
+          at: datetime, to_account: int, state: str, of_cancellation: int | None = None,
+          cancellation_id: int | None = None, trade_id: int | None = None, reason: str | None = None,
+          actor_user_id: int | None = None, movement_cancellation_id: int | None = None) -> list[SerialRange]:
+    """Take the selected units (or the reserved units of `of_cancellation`) from the account in state
+    `need`, split blocks taken in part, give them their new holder, state and cancellation, and record
+    one movement per part (ledger_move, under the locks the caller holds). Returns the parts moved."""
+    params = (selection or Selection()).params()
+    with _refusals():
+        rows = session.execute(_MOVE, {
+            **params, "account": account_id, "need": need, "field": field_, "of_cancellation": of_cancellation,
+            "kind": kind, "at": at, "to_account": to_account, "state": state, "cancellation_id": cancellation_id,
+            "trade_id": trade_id, "reason": reason, "actor_user_id": actor_user_id,
+            "movement_cancellation_id": movement_cancellation_id}).all()
+    return [SerialRange(*r) for r in rows]
 
 
 # --- trades ------------------------------------------------------------------------------------------
@@ -457,41 +339,28 @@ class TradeOutcome:
     replayed: bool = False
 
 
+_SETTLE = text(
+    "SELECT ledger_settle_trade(:exchange, :trade_ref, :hash, :seller, :buyer, :trade_quantity, :series, :vintage, "
+    "CAST(:prefixes AS text[]), CAST(:starts AS bigint[]), CAST(:ends AS bigint[]), :settled_at, :recorded_at, "
+    ":actor_user_id, CAST(:result AS jsonb))")
+
+
 def settle_trade(session: Session, order: TradeOrder) -> TradeOutcome:
-    """Move the units of a settled trade at once (Art. 27), in the caller's transaction."""
-    seller = account_by_number(session, order.seller_account, field_="seller_account")
-    buyer = account_by_number(session, order.buyer_account, field_="buyer_account")
-    if seller.id == buyer.id:
-        raise _refuse(422, "buyer_account", "ledger.same_account", "seller and buyer are the same account")
-    digest = order.content_hash()
+    """Move the units of a settled trade at once (Art. 27): one statement, ledger_settle_trade, which
+    claims the reference, locks both accounts in id order, checks them, splits and moves the blocks and
+    keeps the answer. Run in autocommit, the accounts stay locked only while that statement runs."""
+    seller, buyer = order.seller_account.strip().upper(), order.buyer_account.strip().upper()
     quantity = order.selection.quantity or sum(r.count for r in order.selection.ranges)
-    # Claim the reference first: a concurrent duplicate waits here for this transaction, then sees it.
-    claimed = session.execute(insert(Trade).values(
-        exchange_organisation_id=order.exchange_organisation_id, trade_ref=order.trade_ref, request_hash=digest,
-        seller_account_id=seller.id, buyer_account_id=buyer.id, quantity=quantity,
-        settled_at=order.settled_at or order.recorded_at,
-        recorded_by_user_id=order.recorded_by_user_id, result={},
-    ).on_conflict_do_nothing(index_elements=[Trade.exchange_organisation_id, Trade.trade_ref])
-        .returning(Trade.id)).scalar_one_or_none()
-    if claimed is None:
-        first = session.scalars(select(Trade).where(
-            Trade.exchange_organisation_id == order.exchange_organisation_id, Trade.trade_ref == order.trade_ref)).one()
-        if first.request_hash != digest:
-            raise _refuse(409, "trade_ref", "ledger.trade_ref_reused",
-                          f"trade {order.trade_ref} was already recorded with other content / 交易编号已使用")
-        return TradeOutcome(first.result, replayed=True)
-    lock_accounts(session, writes=[seller.id], reads=[buyer.id])
-    _check_may_move(session, seller, "seller_account")
-    _check_may_move(session, buyer, "buyer_account")
-    pieces = _pick(session, seller.id, order.selection, "held", "quantity")
-    moved = _apply(session, pieces, kind="transferred", at=order.recorded_at, from_account=seller.id,
-                   to_account=buyer.id, state="held", trade_id=claimed, actor_user_id=order.recorded_by_user_id)
-    result = {"trade_id": claimed, "trade_ref": order.trade_ref, "seller_account": seller.account_number,
-              "buyer_account": buyer.account_number, "quantity": quantity,
-              "serial_ranges": [r.text() for r in _merge_ranges(moved)],
-              "settled_at": (order.settled_at or order.recorded_at).isoformat(), "recorded_at": order.recorded_at.isoformat()}
-    session.execute(update(Trade).where(Trade.id == claimed).values(result=result))
-    return TradeOutcome(result)
+    settled_at = order.settled_at or order.recorded_at
+    known = {"trade_ref": order.trade_ref, "seller_account": seller, "buyer_account": buyer, "quantity": quantity,
+             "settled_at": settled_at.isoformat(), "recorded_at": order.recorded_at.isoformat()}
+    with _refusals():
+        out = session.execute(_SETTLE, {
+            **order.selection.params(), "exchange": order.exchange_organisation_id, "trade_ref": order.trade_ref,
+            "hash": order.content_hash(), "seller": seller, "buyer": buyer, "trade_quantity": quantity,
+            "settled_at": order.settled_at, "recorded_at": order.recorded_at,
+            "actor_user_id": order.recorded_by_user_id, "result": json.dumps(known)}).scalar_one()
+    return TradeOutcome(out["result"], replayed=out["replayed"])
 
 
 # --- freezes (Art. 33) ---------------------------------------------------------------------------------
@@ -509,9 +378,9 @@ def freeze(session: Session, account: InstitutionalAccount, *, reason: str, at: 
                                        to_account_id=account.id, reason=reason, actor_user_id=actor_user_id))
             session.flush()
         return []
-    pieces = _pick(session, account.id, Selection(ranges=tuple(ranges)), "held", "serial_ranges")
-    return _apply(session, pieces, kind="frozen", at=at, from_account=account.id, to_account=account.id,
-                  state="frozen", reason=reason, actor_user_id=actor_user_id)
+    return _move(session, account.id, Selection(ranges=tuple(ranges)), need="held", field_="serial_ranges",
+                 kind="frozen", at=at, to_account=account.id, state="frozen", reason=reason,
+                 actor_user_id=actor_user_id)
 
 
 def unfreeze(session: Session, account: InstitutionalAccount, *, reason: str, at: datetime, actor_user_id: int,
@@ -526,9 +395,9 @@ def unfreeze(session: Session, account: InstitutionalAccount, *, reason: str, at
                                        to_account_id=account.id, reason=reason, actor_user_id=actor_user_id))
             session.flush()
         return []
-    pieces = _pick(session, account.id, Selection(ranges=tuple(ranges)), "frozen", "serial_ranges")
-    return _apply(session, pieces, kind="unfrozen", at=at, from_account=account.id, to_account=account.id,
-                  state="held", reason=reason, actor_user_id=actor_user_id)
+    return _move(session, account.id, Selection(ranges=tuple(ranges)), need="frozen", field_="serial_ranges",
+                 kind="unfrozen", at=at, to_account=account.id, state="held", reason=reason,
+                 actor_user_id=actor_user_id)
 
 
 # --- cancellation (Art. 29) -------------------------------------------------------------------------
@@ -568,9 +437,8 @@ def apply_for_cancellation(session: Session, app: CancellationApplication) -> tu
         return first, False
     lock_accounts(session, writes=[account.id])
     _check_may_move(session, account, "account_number")
-    pieces = _pick(session, account.id, app.selection, "held", "quantity")
-    _apply(session, pieces, kind="reserved", at=app.applied_at, from_account=account.id, to_account=account.id,
-           state="reserved", cancellation_id=claimed, actor_user_id=app.applicant_user_id)
+    _move(session, account.id, app.selection, need="held", field_="quantity", kind="reserved", at=app.applied_at,
+          to_account=account.id, state="reserved", cancellation_id=claimed, actor_user_id=app.applicant_user_id)
     cancellation = session.get(Cancellation, claimed)
     assert cancellation is not None
     return cancellation, True
@@ -584,17 +452,14 @@ def _lock_cancellation(session: Session, cancellation_id: int) -> Cancellation:
     return c
 
 
-def _reserved_pieces(session: Session, c: Cancellation) -> list[_Piece]:
-    rows = session.execute(select(*_BLOCK_COLUMNS).where(UnitBlock.cancellation_id == c.id,
-                                                         UnitBlock.state == "reserved")
-                           .order_by(UnitBlock.serial_prefix, UnitBlock.serial_start)).all()
-    return [_Piece(r, r.serial_start, r.serial_end) for r in rows]
+_CANCELLATION_RANGES = text(
+    "SELECT ledger_merged_ranges(array_agg(serial_prefix), array_agg(serial_start), array_agg(serial_end)) "
+    "FROM unit_blocks WHERE cancellation_id = :cancellation_id")
 
 
-def cancellation_ranges(session: Session, cancellation_id: int) -> list[SerialRange]:
-    rows = session.execute(select(UnitBlock.serial_prefix, UnitBlock.serial_start, UnitBlock.serial_end)
-                           .where(UnitBlock.cancellation_id == cancellation_id)).all()
-    return _merge_ranges(SerialRange(*r) for r in rows)
+def cancellation_ranges(session: Session, cancellation_id: int) -> list[str]:
+    """The serial ranges of a cancellation's units, merged, as text."""
+    return list(session.scalar(_CANCELLATION_RANGES, {"cancellation_id": cancellation_id}) or [])
 
 
 def release_cancellation(session: Session, cancellation_id: int, *, status: str, reason: str | None,
@@ -607,9 +472,9 @@ def release_cancellation(session: Session, cancellation_id: int, *, status: str,
     if c.status != "reserved":
         raise _refuse(409, "cancellation", "art29.already_decided", f"cancellation {c.id} is already {c.status}")
     lock_accounts(session, writes=[c.account_id])
-    _apply(session, _reserved_pieces(session, c), kind="released", at=at, from_account=c.account_id,
-           to_account=c.account_id, state="held", reason=reason, actor_user_id=actor_user_id,
-           movement_cancellation_id=c.id)  # the blocks belong to no cancellation any more; the movement names it
+    _move(session, c.account_id, None, of_cancellation=c.id, need="reserved", field_="cancellation", kind="released",
+          at=at, to_account=c.account_id, state="held", reason=reason, actor_user_id=actor_user_id,
+          movement_cancellation_id=c.id)  # the blocks belong to no cancellation any more; the movement names it
     c.status, c.decided_at, c.decided_by_user_id, c.decision_reason = status, at, actor_user_id, reason
     session.flush()
     return c
@@ -638,15 +503,15 @@ def confirm_cancellation(session: Session, cancellation_id: int, *, at: datetime
     if account.frozen_at is not None:
         raise _refuse(409, "cancellation", "art33.account_frozen",
                       f"account {account.account_number} is frozen: {account.frozen_reason} / 账户已冻结")
-    pieces = _reserved_pieces(session, c)
-    moved = _apply(session, pieces, kind="retired", at=at, from_account=c.account_id, to_account=c.account_id,
-                   state="retired", cancellation_id=c.id, actor_user_id=actor_user_id)
+    moved = _move(session, c.account_id, None, of_cancellation=c.id, need="reserved", field_="cancellation",
+                  kind="retired", at=at, to_account=c.account_id, state="retired", cancellation_id=c.id,
+                  actor_user_id=actor_user_id)
     seq = session.execute(insert(CertificateCounter).values(year=year, last_seq=1).on_conflict_do_update(
         index_elements=[CertificateCounter.year], set_={"last_seq": CertificateCounter.last_seq + 1})
         .returning(CertificateCounter.last_seq)).scalar_one()
     cert = Certificate(number=certificate_number(year, seq), year=year, seq=seq, cancellation_id=c.id,
                        issued_at=at, quantity=sum(r.count for r in moved),
-                       serial_ranges=[r.text() for r in _merge_ranges(moved)])
+                       serial_ranges=cancellation_ranges(session, c.id))
     session.add(cert)
     c.status, c.decided_at, c.decided_by_user_id = "confirmed", at, actor_user_id
     session.flush()

@@ -14,10 +14,13 @@ from sqlalchemy import func, select
 from activities.issuance import IssuanceActivities
 from domain import serials
 from domain.contracts.issuance import IssueRequest
+from domain.errors import Refusal
 from domain.roles import OrganisationType, Role
 from store import ledger
 from store.models.ledger import InstitutionalAccount, Issuance, SerialSeries, UnitBlock
 from tests.issuance_helpers import T0, make_project, make_verified_case
+from tests.ledger_helpers import check_invariants
+from tests.test_ledger_api import market  # noqa: F401  (a fixture)
 
 # --- pure -----------------------------------------------------------------------------------------
 
@@ -200,3 +203,66 @@ async def test_public_serial_lookup(client, session_factory, developer, verifier
     assert missing.status_code == 404
     bad = await client.get("/api/v1/serials/not-a-serial")
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "serial"
+
+
+# --- the moves inside PostgreSQL (migration 0015) --------------------------------------------------
+
+
+def _trade(session_factory, seller: str, buyer: str, ref: str, exchange_org: int, actor_id: int,
+           selection: ledger.Selection):
+    order = ledger.TradeOrder(exchange_organisation_id=exchange_org, trade_ref=ref, seller_account=seller,
+                              buyer_account=buyer, selection=selection, settled_at=None, recorded_at=T0,
+                              recorded_by_user_id=actor_id)
+    with session_factory() as s, s.begin():
+        return ledger.settle_trade(s, order)
+
+
+def test_two_ranges_inside_one_block_move_in_one_trade(session_factory, market):
+    prefix, a, b = market.prefix, market.a, market.b
+    sel = ledger.Selection(ranges=(ledger.SerialRange(prefix, 30, 40), ledger.SerialRange(prefix, 10, 20)))
+    out = _trade(session_factory, a, b, "R-1", market.exchange.user.organisation_id, market.exchange.id, sel)
+    assert out.result["serial_ranges"] == [serials.serial_range(prefix, 10, 20), serials.serial_range(prefix, 30, 40)]
+    assert out.result["quantity"] == 22 and not out.replayed
+    with session_factory() as s:
+        check_invariants(s)
+        held = [(x.serial_start, x.serial_end, x.account_id) for x in s.scalars(
+            select(UnitBlock).where(UnitBlock.serial_prefix == prefix).order_by(UnitBlock.serial_start))]
+        seller_id, buyer_id = (ledger.find_account(s, n).id for n in (a, b))
+    assert held == [(1, 9, seller_id), (10, 20, buyer_id), (21, 29, seller_id), (30, 40, buyer_id),
+                    (41, 100, seller_id)]
+
+
+def test_refusals_raised_in_postgresql_keep_rule_field_and_words_and_leave_nothing(session_factory, market):
+    prefix, a, b = market.prefix, market.a, market.b
+    org, me = market.exchange.user.organisation_id, market.exchange.id
+    with pytest.raises(Refusal) as refused:
+        _trade(session_factory, a, b, "R-2", org, me, ledger.Selection(quantity=101))
+    assert (refused.value.status, refused.value.field, refused.value.rule, refused.value.message) == (
+        409, "quantity", "ledger.insufficient_units", "101 t asked, 100 t held and usable (account: held 100) / 可用减排量不足")
+    overlapping = ledger.Selection(ranges=(ledger.SerialRange(prefix, 1, 5), ledger.SerialRange(prefix, 4, 6)))
+    with pytest.raises(Refusal) as refused:
+        _trade(session_factory, a, b, "R-2", org, me, overlapping)
+    assert (refused.value.status, refused.value.rule, refused.value.message) == (
+        422, "ledger.ranges_overlap",
+        f"serial ranges {serials.serial_range(prefix, 1, 5)} and {serials.serial_range(prefix, 4, 6)} overlap")
+    with pytest.raises(Refusal) as refused:
+        _trade(session_factory, a, "TPH-I-99999999", "R-2", org, me, ledger.Selection(quantity=1))
+    assert (refused.value.status, refused.value.field, refused.value.rule) == (
+        422, "buyer_account", "ledger.unknown_account")
+    # The refused reference was rolled back with the refusal: it can be used for a real trade.
+    out = _trade(session_factory, a, b, "R-2", org, me, ledger.Selection(quantity=1))
+    assert out.result["serial_ranges"] == [serials.serial_range(prefix, 1, 1)]
+
+
+def test_serial_ranges_read_the_same_from_postgresql_and_python(session_factory):
+    from sqlalchemy import text
+
+    cases = [("WH-2026-000012-WH-M-TRAVEL-001-V2", 1, 1), ("WH-2025-000001-X-V1", 42, 1234),
+             ("WH-2025-000001-X-V1", 1, serials.MAX_SERIAL_NUMBER)]
+    with session_factory() as s:
+        for prefix, start, end in cases:
+            got = s.scalar(text("SELECT ledger_range_text(:p, :s, :e)"), {"p": prefix, "s": start, "e": end})
+            assert got == serials.serial_range(prefix, start, end)
+        merged = s.scalar(text("SELECT ledger_merged_ranges(ARRAY['B', 'A', 'A', 'A'], ARRAY[1, 11, 1, 30]::bigint[], "
+                               "ARRAY[5, 20, 10, 31]::bigint[])"))
+    assert merged == ["A-000000001..000000020", "A-000000030..000000031", "B-000000001..000000005"]

@@ -42,7 +42,7 @@ def _out(session: Session, x: Cancellation) -> dict[str, Any]:
     case = session.get(Case, c.case_id(x.id))
     cert = session.scalar(select(Certificate.number).where(Certificate.cancellation_id == x.id))
     return {"cancellation_id": x.id, "case_id": c.case_id(x.id), "account_number": account.account_number,
-            "quantity": x.quantity, "serial_ranges": [r.text() for r in ledger.cancellation_ranges(session, x.id)]
+            "quantity": x.quantity, "serial_ranges": ledger.cancellation_ranges(session, x.id)
             if x.status in ("reserved", "confirmed") else [],
             "purpose": x.purpose, "purpose_text": x.purpose_text, "beneficiary_name": x.beneficiary_name,
             "beneficiary_anonymous": x.beneficiary_anonymous, "scenario_id": x.scenario_id,
