@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from temporalio.client import Client
@@ -15,6 +16,7 @@ from domain.roles import OrganisationStatus, Role
 from settings import Settings
 from store import identity
 from store.models.identity import User
+from store.session import autocommit
 
 _bearer = HTTPBearer(auto_error=False, description="Opaque token issued by an administrator (tph_…)")
 
@@ -25,10 +27,19 @@ async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    # Routes commit explicitly; whatever is left uncommitted (an error) is rolled back on close.
-    with request.app.state.session_factory() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    # Routes commit explicitly; whatever is left uncommitted (an error, a read) is rolled back on close.
+    # Making a session does no I/O, nor does closing one that holds no connection (a route that
+    # committed gave it back), so both happen here, not on the thread pool (a hop each per request);
+    # only a rollback that has to reach the database goes there.
+    session = request.app.state.session_factory()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -42,11 +53,12 @@ def _unauthorised(detail: str) -> Problem:
 def current_user(session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorised("a bearer token is required")
-    user, touched = identity.authenticate_touching(session, creds.credentials)
+    # The lookup (and the once-a-minute touch) are single statements in autocommit: no BEGIN and
+    # COMMIT round trips, and the touch is kept even if the route fails.
+    with autocommit(session):
+        user, _ = identity.authenticate_touching(session, creds.credentials)
     if user is None:
         raise _unauthorised("the token is unknown, revoked or expired")
-    if touched:
-        session.commit()  # keeps last_used_at even if the route fails; nothing else is pending yet
     return user
 
 

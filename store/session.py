@@ -36,3 +36,29 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def autocommit(session: Session) -> Iterator[Session]:
+    """Run the block's statements each as its own transaction: no BEGIN and COMMIT round trips, and
+    whatever a statement locks is released when it ends. For single-statement work (a token lookup, a
+    trade that is one function call). Inside an open transaction the block simply runs in it.
+
+    psycopg2's own `autocommit` switch is used: SQLAlchemy's isolation_level="AUTOCOMMIT" option makes
+    psycopg2 send a `SET default_transaction_isolation` round trip each time the connection goes back
+    to the pool. The connection leaves the block as it came (a new transaction on its next statement)
+    and goes back to the pool.
+    """
+    if session.in_transaction():
+        yield session
+        return
+    raw = session.connection().connection.dbapi_connection
+    raw.autocommit = True  # type: ignore[union-attr]
+    try:
+        yield session
+    except BaseException:
+        raw.autocommit = False  # type: ignore[union-attr]
+        session.rollback()  # nothing to roll back in the database: gives the connection back
+        raise
+    raw.autocommit = False  # type: ignore[union-attr]
+    session.commit()  # psycopg2 sends nothing: gives the connection back

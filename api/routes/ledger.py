@@ -29,6 +29,7 @@ from api.schemas.ledger import (
 from domain.roles import Role
 from store import audit, ledger, ledger_reports
 from store.models.identity import User
+from store.session import autocommit as single_statements
 
 router = APIRouter(tags=["ledger"])
 
@@ -42,10 +43,15 @@ _RETRYABLE = {"40P01", "40001"}
 ATTEMPTS = 5
 
 
-def in_transaction(session: Session, work: Callable[[], T]) -> T:
-    """Run `work` and commit; retry it when PostgreSQL chose this transaction to break a deadlock."""
+def in_transaction(session: Session, work: Callable[[], T], *, autocommit: bool = False) -> T:
+    """Run `work` and commit; retry it when PostgreSQL chose this transaction to break a deadlock.
+    `autocommit`: `work` is one statement that is its own transaction (no BEGIN and COMMIT round
+    trips, and locks held only while it runs)."""
     for attempt in range(ATTEMPTS):
         try:
+            if autocommit:
+                with single_statements(session):
+                    return work()
             result = work()
             session.commit()
             return result
@@ -91,7 +97,7 @@ def record_trade(body: TradeIn, session: DbSession, user: Exchange, response: Re
         if asked != body.quantity:
             raise unprocessable("quantity", "ledger.quantity_matches_ranges",
                                 f"quantity {body.quantity} differs from the {asked} t in serial_ranges")
-    outcome = in_transaction(session, lambda: ledger.settle_trade(session, order))
+    outcome = in_transaction(session, lambda: ledger.settle_trade(session, order), autocommit=True)
     if outcome.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
