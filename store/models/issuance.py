@@ -127,8 +127,6 @@ class IssuanceCase(Base):
     verification_conclusion: Mapped[str | None] = mapped_column(Text)
     # The workflow's stage; a withdrawn or rejected case frees its monitoring period.
     stage: Mapped[str] = mapped_column(String(40), index=True)
-    # The workflow numbers its writes; a retried older write never overwrites a newer one.
-    facts_seq: Mapped[int] = mapped_column(Integer, default=0)
     filed_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     filed_at: Mapped[datetime]
     updated_at: Mapped[datetime]
