@@ -71,7 +71,8 @@ def build_worker(
         cache_workflow_bytecode(extra_workflows)
         kinds["workflows"] = [*WORKFLOWS, *extra_workflows]
     if role != WorkerRole.WORKFLOWS:
-        kinds["activities"] = [*collect(activity_objects(session_factory, settings, guard)), *extra_activities]
+        kinds["activities"] = [*collect(activity_objects(session_factory, settings, guard, client,
+                                                         task_queue or settings.task_queue)), *extra_activities]
         # psycopg2 blocks: activities are plain functions on a thread pool.
         kinds["activity_executor"] = executor or ThreadPoolExecutor(max_workers=settings.activity_threads)
     interceptors += worker_kwargs.pop("interceptors", [])

@@ -6,14 +6,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.contracts.cases import (
     GRANT_CASE_ACCESS,
     MIRROR_CASE,
     RECORD_CASE_STEP,
+    START_CASE,
     CaseAccessGrant,
     CaseMirror,
     CaseStep,
+    StartCase,
 )
 from settings import Settings
 from store import cases
@@ -46,6 +51,23 @@ class CaseActivities:
     def grant_case_access(self, g: CaseAccessGrant) -> None:
         with transaction(self.session_factory) as session:
             cases.grant(session, g)
+
+
+class CaseStarter:
+    """Starts a case workflow of its own from a workflow (lifecycles outliving their case): a child
+    workflow would tie its end to its parent's, and its parent's history to its life."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    @activity.defn(name=START_CASE)
+    async def start_case(self, s: StartCase) -> None:
+        try:
+            await self.client.start_workflow(s.workflow, s.input, id=s.workflow_id, task_queue=self.task_queue,
+                                             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            pass  # started by an earlier attempt (or the same date's reminders run already)
 
 
 def activities(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:

@@ -8,9 +8,10 @@ from importlib import import_module
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
 
 from activities import audit, calendar, documents, notifications, policy
-from activities.cases import CaseActivities
+from activities.cases import CaseActivities, CaseStarter
 from activities.deployment import DeploymentGuard
 from domain.processes import PROCESSES
 from settings import Settings
@@ -19,11 +20,13 @@ AREAS = [audit, calendar, policy, documents, notifications]
 
 
 def activity_objects(session_factory: sessionmaker[Session], settings: Settings,
-                     guard: DeploymentGuard | None = None) -> list[Any]:
+                     guard: DeploymentGuard | None = None, client: Client | None = None,
+                     task_queue: str | None = None) -> list[Any]:
     processes = [import_module(f"activities.{p}") for p in PROCESSES]
     writers = {case_type: writer for module in processes
                for case_type, writer in getattr(module, "FACTS_WRITERS", {}).items()}
-    return [CaseActivities(session_factory, writers, guard),
+    starter = [CaseStarter(client, task_queue or settings.task_queue)] if client is not None else []
+    return [CaseActivities(session_factory, writers, guard), *starter,
             *(obj for area in [*AREAS, *processes] for obj in area.activities(session_factory, settings))]
 
 

@@ -47,6 +47,8 @@ class Rule(StrEnum):
     ART21_PUBLISHED_IS_FINAL = "art21.published_is_final"
     # Art. 24: reductions of one facility and period are claimed once.
     ART24_DOUBLE_CLAIM = "art24.double_claim"
+    # Art. 11: a methodology (or a revised version, with Art. 7) is published after the expert review.
+    ART11_PANEL_APPROVAL = "art11.panel_approval"
     # Art. 14: a scenario is published only when its evaluation passed.
     ART14_EVALUATION_PASSED = "art14.evaluation_passed"
 

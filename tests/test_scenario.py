@@ -24,6 +24,7 @@ from store.models.identity import User
 from store.models.notifications import InboxItem
 from store.models.notifications import Notification as NotificationRow
 from store.models.scenario import Scenario, ScenarioCase, ScenarioLabel, SelfAssessment
+from tests.review_helpers import deployment
 
 API = "/api/v1"
 SPEC = {
@@ -415,7 +416,8 @@ async def test_the_workflow_checks_the_self_assessment_again(client, operator, a
                            self_assessment_id=failing["id"], submitted_by=applicant.id,
                            submitted_at=datetime.now(timezone.utc)))
     handle = await temporal_env.client.start_workflow(
-        SCENARIO_WORKFLOW, ScenarioApplication(case_id="scenario-999", scenario_id=scenario_id,
+        SCENARIO_WORKFLOW, ScenarioApplication(case_id="scenario-999", deployment_id=deployment(session_factory),
+                                               scenario_id=scenario_id,
                                                self_assessment_id=failing["id"],
                                                applicant_organisation_id=applicant.user.organisation_id,
                                                actor_user_id=applicant.id),
@@ -464,7 +466,7 @@ async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operat
         client, operator, applicant, bureau, experts, worker, temporal_env, session_factory):
     with session_factory() as s, s.begin():
         now = datetime.now(timezone.utc)
-        policy.schedule_change(s, parameter="max_revision_rounds", value=1, effective_from=now, reason="test",
+        policy.schedule_change(s, parameter="max_revision_rounds", value=2, effective_from=now, reason="test",
                                actor=s.get(User, bureau.id), now=now)
     await published_spec(client, operator)
     case_id = await applied_case(client, operator, applicant)
@@ -475,6 +477,7 @@ async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operat
     r = await client.post(f"{API}/scenario-cases/{case_id}/resubmission", json={"self_assessment_id": revised["id"]},
                           headers=applicant.headers)
     assert r.status_code == 200, r.text
+    # Round 2 of at most 2 (as in every process, domain.review_rules.after_panel): no third round.
     await panel_decides(client, operator, experts, case_id, revise)
     case = await wait_stage(client, operator, case_id, "awaiting_decision")
     assert (case["round_no"], case["panel_outcome"]) == (2, "revise")

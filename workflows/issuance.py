@@ -8,13 +8,10 @@ Written on the case kit (workflows/kit.py): human actions are `@action`s, every 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
@@ -60,11 +57,12 @@ with workflow.unsafe.imports_passed_through():
         VerifierResponse,
         Withdrawal,
     )
-    from domain.contracts.review import REVIEW_WORKFLOW, ReviewOutcome, ReviewRequest, Vote, review_workflow_id
+    from domain.contracts.review import ReviewOutcome, Vote
     from domain.issuance import FINAL_STAGES, Stage
+    from domain.review_rules import AfterPanel, after_panel
     from domain.roles import Role
     from domain.rules import Kind, Rule
-    from workflows.kit import CaseWorkflow, Grant, Tell, action, refuse
+    from workflows.kit import CaseWorkflow, Grant, Tell, action, refuse, stage_in
 
 BUREAU, OPERATOR = Role.BUREAU_ADMIN.value, Role.OPERATOR_ADMIN.value
 
@@ -94,13 +92,7 @@ class IssuanceCaseWorkflow(CaseWorkflow):
         self.conclusion: str | None = None
         self._calendar_loaded = False
 
-    @property
-    def stage(self) -> Stage:
-        return self.s.stage
-
-    @stage.setter
-    def stage(self, stage: Stage) -> None:
-        self.s.stage = stage
+    stage = stage_in("s")
 
     # --- the main loop: only what time or a child decides ----------------------------------------
 
@@ -111,20 +103,17 @@ class IssuanceCaseWorkflow(CaseWorkflow):
         await self.begin("filed", developer, {"claimed_grams": start.claimed_grams},
                          tell=self._tell(Stage.AWAITING_VERIFIER, "filed"),
                          grants=[Grant("verifier", organisation_id=self.s.verifier_organisation_id)])
-        while self.s.stage not in FINAL_STAGES:
-            if self.s.stage == Stage.PUBLICITY and self.s.publicity and not self.s.publicity.closed:
-                await self._publicity(self.s.publicity)
-            elif self.s.stage == Stage.EVALUATION:
-                await self._evaluation(self.s.review_round)
-            elif self.s.stage == Stage.REVISION:
-                await self._revision()
-            else:
-                await self.next_change()
+        await self.follow(FINAL_STAGES, {
+            Stage.PUBLICITY: self._publicity,
+            Stage.EVALUATION: lambda: self.after_review(self._evaluated),
+            Stage.REVISION: lambda: self.when_due(self.s.revision_due, self._not_resubmitted)})
         await self.close()
         return self.s
 
-    async def _publicity(self, p: PublicityState) -> None:
+    async def _publicity(self) -> None:
         """Ends only after its end instant AND after every objection of the round is ruled on."""
+        p = self.s.publicity
+        assert p is not None
         while self.s.stage == Stage.PUBLICITY and self.s.publicity is p and not p.closed:
             now = workflow.now()
             # A provisional end is recomputed when a calendar is loaded (signal) and once more when it
@@ -158,46 +147,19 @@ class IssuanceCaseWorkflow(CaseWorkflow):
                           {"round_no": p.round_no, "from": before.isoformat(), "to": p.ends_at.isoformat(),
                            "provisional": p.provisional}, notice=self._notice(p))
 
-    async def _evaluation(self, round_no: int) -> None:
-        child = await workflow.start_child_workflow(
-            REVIEW_WORKFLOW,
-            ReviewRequest(case_id=self.s.case_id, case_type=CASE_TYPE, round_no=round_no,
-                          authority_role=BUREAU,
-                          subject=f"Verification report of {self.start.project_name} ({self.s.case_id})",
-                          applicant_organisation_id=self.s.developer_organisation_id,
-                          verifier_organisation_id=self.s.verifier_organisation_id, policy=self.policy),
-            id=review_workflow_id(self.s.case_id, round_no), result_type=ReviewOutcome)
-        left = asyncio.ensure_future(workflow.wait_condition(lambda: self.s.stage != Stage.EVALUATION))
-        await workflow.wait([child, left], return_when=asyncio.FIRST_COMPLETED)
-        if not child.done():  # withdrawn while the panel was still at work: wind the review down first
-            child.cancel()
-            with contextlib.suppress(ChildWorkflowError, asyncio.CancelledError):
-                await child
-            return
-        left.cancel()
-        outcome: ReviewOutcome = child.result()
-        async with self._lock:
-            if self.s.stage != Stage.EVALUATION:
-                return
-            self.s.review_outcome = outcome.outcome.value
-            details: dict[str, Any] = {"review_id": outcome.review_id, "outcome": outcome.outcome.value}
-            if outcome.outcome == Vote.REVISE and round_no < self.policy.max_revision_rounds:
-                self.s.revision_due = workflow.now() + timedelta(days=self.policy.revision_days)
-                await self._enter(Stage.REVISION, "evaluation_revise", None, details)
-            else:
-                await self._enter(Stage.DECISION, "evaluation_completed", None, details)
+    async def _evaluated(self, outcome: ReviewOutcome) -> None:
+        self.s.review_outcome = outcome.outcome.value
+        details: dict[str, Any] = {"review_id": outcome.review_id, "outcome": outcome.outcome.value}
+        if after_panel(outcome.outcome, self.s.review_round, self.policy) == AfterPanel.REVISION:
+            self.s.revision_due = workflow.now() + timedelta(days=self.policy.revision_days)
+            await self._enter(Stage.REVISION, "evaluation_revise", None, details)
+        else:  # approved, rejected, or a revise after the last round: the bureau decides
+            await self._enter(Stage.DECISION, "evaluation_completed", None, details)
 
-    async def _revision(self) -> None:
-        due = self.s.revision_due
-        assert due is not None
-        await self.next_change(due)
-        if workflow.now() < due:
-            return  # something changed: the main loop looks again
-        async with self._lock:
-            if self.s.stage == Stage.REVISION:
-                self.s.withdrawal_reason = "the application was not resubmitted in time"
-                await self._enter(Stage.WITHDRAWN, "withdrawn_not_resubmitted", None,
-                                  {"revision_due": due.isoformat()})
+    async def _not_resubmitted(self) -> None:
+        self.s.withdrawal_reason = "the application was not resubmitted in time"
+        await self._enter(Stage.WITHDRAWN, "withdrawn_not_resubmitted", None,
+                          {"revision_due": self.s.revision_due.isoformat() if self.s.revision_due else None})
 
     # --- the kit's hooks ------------------------------------------------------------------------
 
@@ -466,6 +428,10 @@ class IssuanceCaseWorkflow(CaseWorkflow):
     async def submit_application(self, a: Application) -> IssuanceState:
         self.s.review_round += 1
         self.s.revision_due = None
+        await self.start_review(self.s.review_round, authority_role=BUREAU,
+                                subject=f"Verification report of {self.start.project_name} ({self.s.case_id})",
+                                applicant_organisation_id=self.s.developer_organisation_id,
+                                verifier_organisation_id=self.s.verifier_organisation_id)
         await self._enter(Stage.EVALUATION, "application_submitted", a.actor,
                           {"round_no": self.s.review_round, "statement": a.statement})
         return self.s

@@ -19,16 +19,17 @@ Sandbox-safe: imports only temporalio and domain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.worker import (
     Interceptor,
     StartActivityInput,
@@ -47,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         DEPLOYMENT_HEADER,
         LAST_ACTION_QUERY,
         RECORD_CASE_STEP,
+        START_CASE,
         Actor,
         CaseAccessGrant,
         CaseMirror,
@@ -54,10 +56,18 @@ with workflow.unsafe.imports_passed_through():
         CaseView,
         LastAction,
         OpenTask,
+        StartCase,
         action_key,
     )
     from domain.contracts.notifications import Notification
     from domain.contracts.policy import SNAPSHOT_POLICY, PolicySnapshotRequest
+    from domain.contracts.review import (
+        REVIEW_WORKFLOW,
+        ReviewCriterion,
+        ReviewOutcome,
+        ReviewRequest,
+        review_workflow_id,
+    )
     from domain.policy import PolicyParameters
     from domain.rules import Kind, Rule
     from workflows import search_attributes as sa
@@ -81,7 +91,7 @@ def refuse(kind: Kind | str, rule: Rule | str, message: str, field: str | None =
 
 @dataclass
 class Tell:
-    """A notification of a step (the kit adds its key, time and case)."""
+    """A notification of a step (the kit adds its key and time; `case_id` defaults to the case's)."""
 
     kind: str
     subject: str
@@ -89,16 +99,18 @@ class Tell:
     organisations: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     users: list[int] = field(default_factory=list)
+    case_id: str | None = None
 
 
 @dataclass
 class Grant:
-    """Access to the case for a user or organisation (granted, or revoked) as part of a step."""
+    """Access to a case (default: this one) for a user or organisation, granted or revoked, in a step."""
 
     capacity: str
     user_id: int | None = None
     organisation_id: int | None = None
     revoke: bool = False
+    case_id: str | None = None
 
 
 def action(name: str, check: Callable[[Any, A], Any]):
@@ -114,7 +126,8 @@ def action(name: str, check: Callable[[Any, A], Any]):
 
         @functools.wraps(apply)
         def validator(self: CaseWorkflow, arg: A) -> None:
-            if not self._is_retry(name, arg):
+            # Before the case's first step (its policy snapshot) only the handler can check, once it has.
+            if self._started and not self._is_retry(name, arg):
                 check(self, arg)
 
         update = workflow.update(name=name)(handler)
@@ -122,6 +135,13 @@ def action(name: str, check: Callable[[Any, A], Any]):
         return update
 
     return wrap
+
+
+def stage_in(attribute: str) -> Any:
+    """For a case whose stage lives in its state model (returned by its queries): `stage = stage_in("s")`
+    makes `self.stage` read and write `self.s.stage`."""
+    return property(lambda self: getattr(self, attribute).stage,
+                    lambda self, stage: setattr(getattr(self, attribute), "stage", stage))
 
 
 def _snapshot(result: Any) -> Any:
@@ -154,6 +174,7 @@ class CaseWorkflow:
         self._lock = asyncio.Lock()
         self._started = False
         self._last: LastAction | None = None
+        self._panel_child: workflow.ChildWorkflowHandle | None = None
 
     # --- hooks ---------------------------------------------------------------------------------
 
@@ -168,6 +189,10 @@ class CaseWorkflow:
     def deadline(self) -> datetime | None:
         """The next deadline the case waits on (register, search attribute, case view)."""
         return None
+
+    def audit_case_id(self) -> str:
+        """The case the audit events of this workflow belong to (a lifecycle workflow: its case's)."""
+        return self.case_id
 
     def open_tasks(self) -> list[OpenTask]:
         """Who must act next: by default the stage's task in TASKS, due at the case's deadline."""
@@ -224,15 +249,17 @@ class CaseWorkflow:
             mirror=CaseMirror(case_id=self.case_id, case_type=self.CASE_TYPE, stage=str(stage), occurred_at=now,
                               deadline=deadline, **self.mirror()),
             facts=facts.model_dump(mode="json") if facts is not None else None,
-            grants=[CaseAccessGrant(case_id=self.case_id, capacity=g.capacity, granted_at=now, user_id=g.user_id,
-                                    organisation_id=g.organisation_id, revoke=g.revoke) for g in grants],
+            grants=[CaseAccessGrant(case_id=g.case_id or self.case_id, capacity=g.capacity, granted_at=now,
+                                    user_id=g.user_id, organisation_id=g.organisation_id, revoke=g.revoke)
+                    for g in grants],
             notifications=[Notification(
-                dedupe_key=f"{key}:{t.kind}", occurred_at=now, kind=f"{self.AUDIT_PREFIX}.{t.kind}", subject=t.subject,
-                body=t.body, case_id=self.case_id, recipient_organisation_ids=t.organisations,
-                recipient_roles=t.roles, recipient_user_ids=t.users) for t in tell],
+                dedupe_key=f"{key}:{t.kind}#{n}", occurred_at=now, kind=f"{self.AUDIT_PREFIX}.{t.kind}",
+                subject=t.subject, body=t.body, case_id=t.case_id or self.case_id,
+                recipient_organisation_ids=t.organisations, recipient_roles=t.roles, recipient_user_ids=t.users)
+                for n, t in enumerate(tell)],
             audit=AuditRecord(
                 dedupe_key=f"{key}:{action}", occurred_at=now, action=f"{self.AUDIT_PREFIX}.{action}",
-                entity_type=self.ENTITY_TYPE, entity_id=self.case_id, case_id=self.case_id,
+                entity_type=self.ENTITY_TYPE, entity_id=self.case_id, case_id=self.audit_case_id(),
                 workflow_id=workflow.info().workflow_id, actor_user_id=actor.user_id if actor else None,
                 actor_role=actor.role if actor else "system", details={"stage": str(stage), **(details or {})})))
         self._search_attributes(str(stage), deadline)
@@ -247,6 +274,11 @@ class CaseWorkflow:
                    for key, value in wanted if current.get(key) != value]
         if updates:
             workflow.upsert_search_attributes(updates)
+
+    async def start_case(self, workflow_name: str, start: BaseModel, workflow_id: str) -> None:
+        """Start another case workflow that lives on its own (e.g. a lifecycle after this case ends)."""
+        await self.act(START_CASE, StartCase(workflow=workflow_name, workflow_id=workflow_id,
+                                             input=start.model_dump(mode="json")))
 
     # --- waiting -------------------------------------------------------------------------------
 
@@ -267,9 +299,63 @@ class CaseWorkflow:
         except asyncio.TimeoutError:
             pass
 
+    async def follow(self, final: Container[Any], waits: Mapping[Any, Callable[[], Awaitable[None]]]) -> None:
+        """The main loop: until the case reaches a final stage, run what its stage waits on (a timer, a
+        review round), or else wait for the next change."""
+        while self.stage not in final:
+            wait = waits.get(self.stage)
+            await (wait() if wait is not None else self.next_change())
+
+    async def when_due(self, due: datetime, apply: Callable[[], Awaitable[None]]) -> None:
+        """Wait for a change or `due`; once due, apply() under the case's lock if the case is still at
+        the stage it was at (a human action may have moved it on meanwhile)."""
+        stage = self.stage
+        await self.next_change(due)
+        if workflow.now() < due:
+            return  # something changed: the main loop looks again
+        async with self._lock:
+            if self.stage == stage:
+                await apply()
+
     async def close(self) -> None:
         """Last in `run`: let running handlers answer before the workflow completes."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # --- a review round (the PanelReview child) ---------------------------------------------------
+
+    async def start_review(self, round_no: int, *, authority_role: str, subject: str,
+                           applicant_organisation_id: int | None, verifier_organisation_id: int | None = None,
+                           criteria: Iterable[ReviewCriterion] = ()) -> str:
+        """Start the panel review of a round as a child (id: review_workflow_id); returns its id. Start
+        it before recording the step that enters the review stage: the answer then names a review that
+        exists."""
+        review_id = review_workflow_id(self.case_id, round_no)
+        self._panel_child = await workflow.start_child_workflow(
+            REVIEW_WORKFLOW,
+            ReviewRequest(case_id=self.case_id, deployment_id=self.deployment_id, case_type=self.CASE_TYPE,
+                          round_no=round_no, authority_role=authority_role, subject=subject,
+                          applicant_organisation_id=applicant_organisation_id,
+                          verifier_organisation_id=verifier_organisation_id, policy=self.policy,
+                          criteria=list(criteria)),
+            id=review_id, result_type=ReviewOutcome)
+        return review_id
+
+    async def after_review(self, apply: Callable[[ReviewOutcome], Awaitable[None]]) -> None:
+        """Wait for the running review round, then apply its outcome under the case's lock. When the
+        case left the stage meanwhile (e.g. withdrawn), the review is cancelled instead, so its experts'
+        tasks close with it."""
+        review, stage = self._panel_child, self.stage
+        await workflow.wait_condition(lambda: review.done() or self.stage != stage)
+        self._panel_child = None
+        if not review.done():
+            review.cancel()
+            with contextlib.suppress(ChildWorkflowError, asyncio.CancelledError):
+                await review
+            return
+        outcome: ReviewOutcome = review.result()
+        async with self._lock:
+            if self.stage == stage:
+                await apply(outcome)
 
     # --- human actions -------------------------------------------------------------------------
 

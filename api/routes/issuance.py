@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.common import WorkflowIDReusePolicy
@@ -55,10 +56,12 @@ from domain.contracts import issuance as c
 from domain.contracts.cases import Actor
 from domain.issuance import Stage, shanghai_today
 from domain.roles import AUTHORITIES, Role
+from domain.rules import Rule
 from store import audit, cases, documents, ledger
 from store.identity import now_utc
 from store.issuance import (
     accreditation_on,
+    facility_claim,
     key_emitter_boundary_conflict,
     overlapping_period,
     provisional_publicity_case_ids,
@@ -123,6 +126,12 @@ def _check_verifier(session: Session, organisation_id: int, field: str) -> None:
                             f"organisation {organisation_id} is not an active verification body accredited today")
 
 
+def _double_claim(other: IssuanceCase) -> Problem:
+    return Problem(409, "Conflict", f"facility {other.facility_id} is already claimed for "
+                   f"{other.period_start}..{other.period_end} by {other.case_id}; reductions may not be claimed twice "
+                   "(Art. 24)", field="period_start", rule=Rule.ART24_DOUBLE_CLAIM.value)
+
+
 # --- the accounting report starts the case ---------------------------------------------------------
 
 @router.post("/projects/{project_id}/issuance-cases", status_code=201, response_model=CaseOut,
@@ -159,14 +168,26 @@ async def file_accounting_report(
                                 f"the period overlaps {earlier.case_id} ({earlier.period_start}..{earlier.period_end}); "
                                 "reductions may not be claimed twice (Art. 24)")
         _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
+        claimed = facility_claim(session, project.facility_id, body.period_start, body.period_end)
+        if claimed is not None:
+            raise _double_claim(claimed)
         at = now_utc()
         case = IssuanceCase(
             case_id=f"new-{uuid.uuid4().hex}", project_id=project.id, organisation_id=project.organisation_id,
+            facility_id=project.facility_id,
             period_start=body.period_start, period_end=body.period_end, claimed_grams=body.claimed_grams,
             benefit_sharing=body.benefit_sharing, verifier_organisation_id=body.verifier_organisation_id,
             stage=Stage.AWAITING_VERIFIER.value, filed_by_user_id=actor.id, filed_at=at, updated_at=at)
         session.add(case)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError as err:
+            # Another project claimed the facility's period at the same moment: the constraint decided.
+            claimed = facility_claim(session, project.facility_id, body.period_start, body.period_end)
+            if claimed is None or "ex_issuance_cases_facility_period" not in str(err.orig):
+                raise
+            raise _double_claim(claimed) from None
         case.case_id = c.case_id_for(case.id)
         audit.record(session, action="issuance.accounting_report_filed", entity_type="issuance_case",
                      entity_id=case.case_id, case_id=case.case_id, occurred_at=at, actor_user_id=actor.id,

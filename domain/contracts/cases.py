@@ -16,6 +16,7 @@ from domain.contracts.notifications import Notification
 MIRROR_CASE = "mirror_case"
 GRANT_CASE_ACCESS = "grant_case_access"
 RECORD_CASE_STEP = "record_case_step"
+START_CASE = "start_case"
 
 # Every case workflow's start input carries the deployment id of the database the case was created in;
 # the kit sends it with every activity (header) and activities refuse a task of another deployment.
@@ -67,6 +68,15 @@ class CaseStep(BaseModel):
     grants: list[CaseAccessGrant] = Field(default_factory=list)
     notifications: list[Notification] = Field(default_factory=list)
     audit: AuditRecord | None = None
+
+
+class StartCase(BaseModel):
+    """Start another case workflow on its own (not a child: it outlives the case that starts it), e.g.
+    the reminders of a re-evaluation date or a label's expiry; a repeat starts nothing twice."""
+
+    workflow: str
+    workflow_id: str
+    input: dict[str, Any]
 
 
 # Every process workflow (and the review) answers these queries.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 revision = "0010"
 down_revision = "0008"
@@ -29,9 +30,31 @@ def upgrade() -> None:
         sa.UniqueConstraint("deployment_id", name=op.f("uq_deployment_deployment_id")),
     )
     op.execute("INSERT INTO deployment DEFAULT VALUES")
+    # Art. 24: one claim per facility and period across projects and developers, in the database.
+    op.add_column("issuance_cases", sa.Column("facility_id", sa.String(length=64), nullable=True))
+    op.execute("UPDATE issuance_cases c SET facility_id = p.facility_id FROM projects p WHERE p.id = c.project_id")
+    op.alter_column("issuance_cases", "facility_id", nullable=False)
+    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    op.execute("ALTER TABLE issuance_cases ADD CONSTRAINT ex_issuance_cases_facility_period EXCLUDE USING gist "
+               "(facility_id WITH =, daterange(period_start, period_end, '[]') WITH &&) "
+               "WHERE (stage NOT IN ('withdrawn', 'rejected'))")
+    # A re-evaluation's revision goes through a panel review (Art. 7 with Art. 11).
+    op.add_column("methodology_reevaluations", sa.Column("review_id", sa.String(length=100), nullable=True))
+    op.add_column("methodology_reevaluations", sa.Column("reasons", postgresql.JSONB(astext_type=sa.Text()),
+                                                         server_default=sa.text("'[]'::jsonb"), nullable=False))
+    op.drop_index("uq_methodology_reevaluations_one_open", table_name="methodology_reevaluations")
+    op.create_index("uq_methodology_reevaluations_one_open", "methodology_reevaluations", ["methodology_id"],
+                    unique=True, postgresql_where=sa.text("stage IN ('open', 'panel_review')"))
 
 
 def downgrade() -> None:
+    op.drop_constraint("ex_issuance_cases_facility_period", "issuance_cases")
+    op.drop_column("issuance_cases", "facility_id")
+    op.drop_index("uq_methodology_reevaluations_one_open", table_name="methodology_reevaluations")
+    op.create_index("uq_methodology_reevaluations_one_open", "methodology_reevaluations", ["methodology_id"],
+                    unique=True, postgresql_where=sa.text("stage = 'open'"))
+    op.drop_column("methodology_reevaluations", "reasons")
+    op.drop_column("methodology_reevaluations", "review_id")
     op.drop_table("deployment")
     op.add_column("issuance_cases", sa.Column("facts_seq", sa.Integer(), server_default=sa.text("0"),
                                               nullable=False))
