@@ -18,12 +18,14 @@ from domain.contracts.scenario import (
     CHECK_SCENARIO_APPLICATION,
     LABEL_CASE_TYPE,
     PUBLISH_SCENARIO_LABEL,
+    SPEC_CASE_TYPE,
     ApplicationCheck,
     ApplicationChecked,
     LabelFacts,
     LabelIssued,
     LabelRequest,
     ScenarioFacts,
+    SpecFacts,
 )
 from domain.rules import Kind
 from settings import Settings
@@ -43,13 +45,17 @@ def write_case_facts(session: Session, step: CaseStep) -> None:
         scenarios.close_case(session, step.mirror.case_id, facts.closure)
 
 
+def write_spec_facts(session: Session, step: CaseStep) -> None:
+    scenarios.save_spec_review(session, SpecFacts.model_validate(step.facts), step.mirror.occurred_at)
+
+
 def write_label_facts(session: Session, step: CaseStep) -> None:
     facts = LabelFacts.model_validate(step.facts)
     if facts.expired_at is not None:
         scenarios.expire_label(session, facts.scenario_case_id, facts.expired_at)
 
 
-FACTS_WRITERS = {CASE_TYPE: write_case_facts, LABEL_CASE_TYPE: write_label_facts}
+FACTS_WRITERS = {CASE_TYPE: write_case_facts, LABEL_CASE_TYPE: write_label_facts, SPEC_CASE_TYPE: write_spec_facts}
 
 
 class ScenarioActivities:

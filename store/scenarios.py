@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain import scenario_rules as rules
-from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest
+from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest, SpecFacts
 from store.models.cases import Case
 from store.models.scenario import (
     EvaluationSpec,
@@ -26,6 +26,16 @@ def current_spec(session: Session, category: str) -> EvaluationSpec | None:
     return session.scalar(select(EvaluationSpec).where(
         EvaluationSpec.category == category, EvaluationSpec.status == "published",
     ).order_by(EvaluationSpec.version.desc()).limit(1))
+
+
+def save_spec_review(session: Session, facts: SpecFacts, at: datetime) -> None:
+    """The spec review's facts writer: in review, published (it becomes the category's current version,
+    unless a newer one was published meanwhile, which keeps it a published older version) or returned."""
+    spec = session.get(EvaluationSpec, facts.spec_id, with_for_update=True)
+    spec.status, spec.review_id, spec.reasons = facts.status, facts.review_id, list(facts.reasons)
+    if facts.status == "published" and spec.published_at is None:
+        spec.published_by, spec.published_at = facts.published_by, at
+    session.flush()
 
 
 def spec_items(spec: EvaluationSpec) -> list[rules.SpecItem]:

@@ -25,7 +25,7 @@ import functools
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -40,8 +40,6 @@ from temporalio.worker import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from domain.contracts.audit import AuditRecord
     from domain.contracts.cases import (
         CASE_STATE_QUERY,
@@ -71,6 +69,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import PolicyParameters
     from domain.rules import Kind, Rule
     from workflows import search_attributes as sa
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 # One set of activity options for every activity of every case: writes are idempotent, so retrying
 # until they succeed is safe; a business refusal is non-retryable and ends the retries at once.
@@ -145,7 +146,8 @@ def stage_in(attribute: str) -> Any:
 
 
 def _snapshot(result: Any) -> Any:
-    return result.model_copy(deep=True) if isinstance(result, BaseModel) else copy.deepcopy(result)
+    # A pydantic model (every contract) copies itself; anything else is copied whole.
+    return result.model_copy(deep=True) if hasattr(result, "model_copy") else copy.deepcopy(result)
 
 
 class CaseWorkflow:

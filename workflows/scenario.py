@@ -1,5 +1,7 @@
 """Scenario evaluation (SPEC §2.3, Art. 12–16), on the case kit.
 
+- `ScenarioSpecReview`, one per specification version: the bureau's expert panel evaluates it before
+  it is published (Art. 12).
 - `ScenarioEvaluation`, one per evaluation case (`scenario-{n}`): checking → in_review (PanelReview
   child; revise → returned → in_review …) → awaiting_decision → published (the case ends: the label
   lives on), or refused / withdrawn / rejected.
@@ -18,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain import scenario_rules as rules
     from domain.contracts.cases import Actor, OpenTask
-    from domain.contracts.review import ReviewOutcome
+    from domain.contracts.review import ReviewOutcome, Vote, review_workflow_id
     from domain.contracts.scenario import (
         CASE_TYPE,
         CHECK_SCENARIO_APPLICATION,
@@ -28,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
         PUBLISH_SCENARIO_LABEL,
         SCENARIO_STATE_QUERY,
         SCENARIO_WORKFLOW,
+        SPEC_CASE_TYPE,
+        SPEC_WORKFLOW,
         UPDATE_DECIDE,
         UPDATE_RESUBMIT,
         UPDATE_WITHDRAW,
@@ -45,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
         ScenarioApplication,
         ScenarioCaseState,
         ScenarioFacts,
+        SpecFacts,
+        SpecStart,
         Stage,
         Withdrawal,
     )
@@ -297,4 +303,59 @@ class ScenarioLabelLifetime(CaseWorkflow):
         return self.start.scenario_case_id
 
 
-WORKFLOWS: list[type] = [ScenarioEvaluation, ScenarioLabelLifetime]
+@workflow.defn(name=SPEC_WORKFLOW)
+class ScenarioSpecReview(CaseWorkflow):
+    """Art. 12: the operator drafts an evaluation specification; the bureau has the expert committee
+    evaluate it; it is published once the panel approves, else returned (the operator drafts anew)."""
+
+    CASE_TYPE = SPEC_CASE_TYPE
+    ENTITY_TYPE = "scenario_spec"
+    AUDIT_PREFIX = "scenario_spec"
+    TASKS = {"in_review": ("review", Role.BUREAU_ADMIN.value)}
+
+    @workflow.init
+    def __init__(self, start: SpecStart) -> None:
+        self.start = start
+        self.open_case(start.case_id, start.deployment_id, "in_review")
+        self.review_id = review_workflow_id(start.case_id, 1)  # as the API announced it
+        self.reasons: list[str] = []
+
+    @workflow.run
+    async def run(self, start: SpecStart) -> str:
+        await self.begin("submitted_for_review", start.requested_by, {"spec_id": start.spec_id})
+        async with self._lock:
+            self.review_id = await self.start_review(
+                1, authority_role=Role.BUREAU_ADMIN.value, applicant_organisation_id=start.requested_by.organisation_id,
+                subject=f"Evaluation specification: {start.title} ({start.category} v{start.version})")
+            await self.step("in_review", "review_started", None, {"review_id": self.review_id},
+                            tell=[Tell("review_needed", f"Evaluation specification {start.category} v{start.version}: "
+                                       "form the expert panel", roles=[Role.BUREAU_ADMIN.value])])
+        await self.follow({"published", "returned"}, {"in_review": lambda: self.after_review(self._reviewed)})
+        await self.close()
+        return str(self.stage)
+
+    async def _reviewed(self, outcome: ReviewOutcome) -> None:
+        details = {"review_id": outcome.review_id, "outcome": outcome.outcome.value}
+        operator = [Role.OPERATOR_ADMIN.value]
+        if outcome.outcome == Vote.APPROVE:
+            await self.step("published", "published", None, details, tell=[Tell(
+                "published", f"Evaluation specification {self.start.category} v{self.start.version} is published",
+                roles=operator)])
+        else:
+            self.reasons = [d.comments for d in outcome.decisions]
+            await self.step("returned", "returned", None, details, tell=[Tell(
+                "returned", f"Evaluation specification {self.start.category} v{self.start.version} was not approved; "
+                "draft a new version", body="\n\n".join(self.reasons), roles=operator)])
+
+    def mirror(self) -> dict[str, Any]:
+        return {"owner_organisation_id": self.start.requested_by.organisation_id,
+                "title": f"{self.start.title} ({self.start.category} v{self.start.version})",
+                "details": {"spec_id": self.start.spec_id}}
+
+    def facts(self) -> SpecFacts:
+        return SpecFacts(spec_id=self.start.spec_id, status=str(self.stage), review_id=self.review_id,
+                         reasons=self.reasons,
+                         published_by=self.start.requested_by.user_id if self.stage == "published" else None)
+
+
+WORKFLOWS: list[type] = [ScenarioEvaluation, ScenarioLabelLifetime, ScenarioSpecReview]

@@ -35,9 +35,11 @@ from api.schemas.scenarios import (
 )
 from domain import scenario_rules as rules
 from domain.contracts.cases import Actor
+from domain.contracts.review import review_workflow_id
 from domain.contracts.scenario import (
     SCENARIO_STATE_QUERY,
     SCENARIO_WORKFLOW,
+    SPEC_WORKFLOW,
     UPDATE_DECIDE,
     UPDATE_RESUBMIT,
     UPDATE_WITHDRAW,
@@ -45,9 +47,11 @@ from domain.contracts.scenario import (
     Resubmission,
     ScenarioApplication,
     ScenarioCaseState,
+    SpecStart,
     Stage,
     Withdrawal,
     scenario_case_id,
+    spec_case_id,
 )
 from domain.roles import AUTHORITIES, Role
 from store import audit, cases, documents, policy, scenarios
@@ -112,24 +116,33 @@ def create_spec(body: SpecCreate, session: DbSession, actor: Operator,
                     payload=body.model_dump(mode="json"), create=create)
 
 
-@router.post("/scenario-specs/{spec_id}/publish", response_model=SpecOut,
-             summary="Publish a draft: it becomes immutable and the current version of its category")
-def publish_spec(spec_id: int, session: DbSession, actor: Operator):
+@router.post("/scenario-specs/{spec_id}/publish", response_model=SpecOut, status_code=202,
+             summary="Ask for a draft's publication: the bureau's expert panel evaluates it first (Art. 12)")
+async def publish_spec(spec_id: int, session: DbSession, actor: Operator, temporal: TemporalClient,
+                       settings: SettingsDep):
     spec = session.scalar(select(EvaluationSpec).where(EvaluationSpec.id == spec_id).with_for_update())
     if spec is None:
         raise not_found(f"evaluation specification {spec_id}")
-    if spec.status == "published":
-        return spec  # a retried publication
-    current = scenarios.current_spec(session, spec.category)
-    if current is not None and current.version > spec.version:
-        raise conflict(f"version {current.version} of {spec.category} is already published; "
-                       f"draft version {spec.version} would go back in time", rule="newer_version_published")
-    spec.status, spec.published_by, spec.published_at = "published", actor.id, _now()
-    audit.record(session, action="scenario_spec.published", entity_type="scenario_spec", entity_id=spec.id,
-                 occurred_at=spec.published_at, actor_user_id=actor.id, actor_role=actor.role,
-                 details={"category": spec.category, "version": spec.version})
-    session.commit()
-    return spec
+    if spec.status == "returned":
+        raise conflict(f"the expert panel did not approve version {spec.version} of {spec.category}; "
+                       "draft a new version", rule="returned")
+    if spec.status == "draft":
+        current = scenarios.current_spec(session, spec.category)
+        if current is not None and current.version > spec.version:
+            raise conflict(f"version {current.version} of {spec.category} is already published; "
+                           f"draft version {spec.version} would go back in time", rule="newer_version_published")
+        spec.status, spec.review_id = "in_review", review_workflow_id(spec_case_id(spec.id), 1)
+    start = SpecStart(case_id=spec_case_id(spec.id), deployment_id=cases.deployment_id(session), spec_id=spec.id,
+                      category=spec.category, version=spec.version, title=spec.title, requested_by=_actor(actor))
+    answer = SpecOut.model_validate(spec)
+    session.commit()  # before the workflow starts: it finds the spec in review
+    if answer.status == "in_review":
+        try:  # also on a retried request: a start lost after the commit is made good
+            await temporal.start_workflow(SPEC_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
+                                          id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            pass
+    return answer
 
 
 @router.get("/scenario-specs", response_model=list[SpecOut],

@@ -12,6 +12,10 @@ from domain.contracts.review import ReviewCriterion, Vote
 
 SCENARIO_WORKFLOW = "ScenarioEvaluation"
 CASE_TYPE = "scenario"
+# Art. 12: a specification (each version) is evaluated by an expert panel the bureau organises before
+# it is published: a case of its own, id f"scenario-spec-{spec id}".
+SPEC_WORKFLOW = "ScenarioSpecReview"
+SPEC_CASE_TYPE = "scenario_spec"
 # The label's life after publication (expiry reminder, expiry): a workflow of its own, id f"{case_id}-label".
 LABEL_WORKFLOW = "ScenarioLabelLifetime"
 LABEL_CASE_TYPE = "scenario_label"
@@ -19,6 +23,30 @@ LABEL_CASE_TYPE = "scenario_label"
 
 def scenario_case_id(seq: int) -> str:
     return f"scenario-{seq}"
+
+
+def spec_case_id(spec_id: int) -> str:
+    return f"scenario-spec-{spec_id}"
+
+
+class SpecStart(BaseModel):
+    case_id: str
+    deployment_id: str
+    spec_id: int
+    category: str
+    version: int
+    title: str
+    requested_by: Actor  # the operator who drafted it and asked for its publication
+
+
+class SpecFacts(BaseModel):
+    """The specification's status: in_review → published, or returned (the operator drafts anew)."""
+
+    spec_id: int
+    status: str
+    review_id: str | None = None
+    reasons: list[str] = Field(default_factory=list)  # the panel's, when it did not approve
+    published_by: int | None = None
 
 
 # --- activities (implemented in activities/scenario.py) ---

@@ -38,6 +38,10 @@ def upgrade() -> None:
     op.execute("ALTER TABLE issuance_cases ADD CONSTRAINT ex_issuance_cases_facility_period EXCLUDE USING gist "
                "(facility_id WITH =, daterange(period_start, period_end, '[]') WITH &&) "
                "WHERE (stage NOT IN ('withdrawn', 'rejected'))")
+    # Art. 12: a scenario evaluation specification is evaluated by the bureau's expert panel first.
+    op.add_column("scenario_specs", sa.Column("review_id", sa.String(length=100), nullable=True))
+    op.add_column("scenario_specs", sa.Column("reasons", postgresql.JSONB(astext_type=sa.Text()),
+                                              server_default=sa.text("'[]'::jsonb"), nullable=False))
     # A re-evaluation's revision goes through a panel review (Art. 7 with Art. 11).
     op.add_column("methodology_reevaluations", sa.Column("review_id", sa.String(length=100), nullable=True))
     op.add_column("methodology_reevaluations", sa.Column("reasons", postgresql.JSONB(astext_type=sa.Text()),
@@ -48,6 +52,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("scenario_specs", "reasons")
+    op.drop_column("scenario_specs", "review_id")
     op.drop_constraint("ex_issuance_cases_facility_period", "issuance_cases")
     op.drop_column("issuance_cases", "facility_id")
     op.drop_index("uq_methodology_reevaluations_one_open", table_name="methodology_reevaluations")
