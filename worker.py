@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.deployment import DeploymentGuard
 from activities.notifications import run_webhook_relay
 from activities.registry import activity_objects, collect
 from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
+from workflows.kit import DeploymentInterceptor
 from workflows.registry import WORKFLOWS
 
 
@@ -62,14 +64,20 @@ def build_worker(
     **worker_kwargs,
 ) -> Worker:
     kinds: dict[str, Any] = {}
+    # Cases send their deployment id with every activity; activities refuse another deployment's.
+    guard = DeploymentGuard(session_factory)
+    interceptors: list[Any] = [DeploymentInterceptor(), guard]
     if role != WorkerRole.ACTIVITIES:
         cache_workflow_bytecode(extra_workflows)
         kinds["workflows"] = [*WORKFLOWS, *extra_workflows]
     if role != WorkerRole.WORKFLOWS:
-        kinds["activities"] = [*collect(activity_objects(session_factory, settings)), *extra_activities]
+        kinds["activities"] = [*collect(activity_objects(session_factory, settings, guard, client,
+                                                         task_queue or settings.task_queue)), *extra_activities]
         # psycopg2 blocks: activities are plain functions on a thread pool.
         kinds["activity_executor"] = executor or ThreadPoolExecutor(max_workers=settings.activity_threads)
-    return Worker(client, task_queue=task_queue or settings.task_queue, **kinds, **worker_kwargs)
+    interceptors += worker_kwargs.pop("interceptors", [])
+    return Worker(client, task_queue=task_queue or settings.task_queue, interceptors=interceptors, **kinds,
+                  **worker_kwargs)
 
 
 async def run(settings: Settings | None = None, role: WorkerRole = WorkerRole.ALL) -> None:

@@ -1,4 +1,5 @@
-"""The review workflow's own activities: the roster check of a panel and the review mirror."""
+"""The review workflow's own activities: the roster check of a panel, and its facts writer (the review
+and its tasks, in the step's transaction)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.contracts.panel import CHECK_PANEL, MIRROR_REVIEW, PanelCheck, PanelMember, ReviewMirror
+from domain.contracts.cases import CaseStep
+from domain.contracts.panel import CHECK_PANEL, PanelCheck, PanelMember, ReviewMirror
+from domain.contracts.review import REVIEW_CASE_TYPE
+from domain.rules import Refusal
 from settings import Settings
 from store import review
-from store.session import transaction
+
+
+def write_facts(session: Session, step: CaseStep) -> None:
+    review.mirror_review(session, ReviewMirror.model_validate(step.facts))
+
+
+FACTS_WRITERS = {REVIEW_CASE_TYPE: write_facts}
 
 
 class ReviewActivities:
@@ -24,15 +34,9 @@ class ReviewActivities:
         with self.session_factory() as session:
             try:
                 return review.panel_members(session, check)
-            except review.PanelRefused as refused:
-                raise ApplicationError(refused.message, {"field": "expert_ids", "rule": refused.rule,
-                                                         "expert_id": refused.expert_id},
+            except Refusal as refused:
+                raise ApplicationError(refused.message, {"field": refused.field, "rule": refused.rule},
                                        type=refused.kind.value, non_retryable=True) from None
-
-    @activity.defn(name=MIRROR_REVIEW)
-    def mirror_review(self, m: ReviewMirror) -> None:
-        with transaction(self.session_factory) as session:
-            review.mirror_review(session, m)
 
 
 def activities(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:

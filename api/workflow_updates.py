@@ -3,7 +3,8 @@
 Validators refuse with an ApplicationError whose type says why: forbidden → 403, not_found → 404,
 conflict → 409, invalid → 422 (any letter case), plus the types a process maps itself (`statuses`).
 A first detail `{"field": …, "rule": …}` names the field at fault. An update to a case whose
-workflow has ended is 409: nothing awaits the action any more.
+workflow has ended is 409: nothing awaits the action any more, unless it repeats the case's last
+action, which answers as it did the first time (`execute_action`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem
+from domain.contracts.cases import LAST_ACTION_QUERY, LastAction, action_key, action_update_id
 
 DEFAULT_STATUSES = {"forbidden": 403, "not_found": 404, "conflict": 409, "invalid": 422}
 
@@ -40,6 +43,10 @@ def refusal(exc: BaseException, statuses: Mapping[str, int] | None = None) -> Pr
                    rule=detail.get("rule") or (cause.type if detail.get("field") else None))
 
 
+class CaseClosed(Problem):
+    """409: the case's workflow has ended."""
+
+
 async def execute_update(client: Client, workflow_id: str, update: str, arg: Any, *, update_id: str,
                          result_type: type | None = None, statuses: Mapping[str, int] | None = None) -> Any:
     try:
@@ -52,7 +59,7 @@ async def execute_update(client: Client, workflow_id: str, update: str, arg: Any
         raise problem from exc
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise Problem(409, "Conflict", f"case {workflow_id} is closed; nothing awaits this action") from exc
+            raise CaseClosed(409, "Conflict", f"case {workflow_id} is closed; nothing awaits this action") from exc
         raise
 
 
@@ -61,3 +68,22 @@ async def query(client: Client, workflow_id: str, name: str, result_type: type) 
         return await client.get_workflow_handle(workflow_id).query(name, result_type=result_type)
     except (RPCError, WorkflowQueryFailedError) as exc:
         raise Problem(503, "Service unavailable", f"the state of case {workflow_id} cannot be read now") from exc
+
+
+async def execute_action(client: Client, case_id: str, update: str, arg: BaseModel, *, seq: int,
+                         result_type: type | None = None, statuses: Mapping[str, int] | None = None) -> Any:
+    """A human action on a case built on the kit: the update id is the kit's (action, case, the step
+    `seq` the caller read, payload digest). An identical retry answers the first result, also once the
+    case has ended; another payload under the same step is refused by the workflow (409)."""
+    try:
+        return await execute_update(client, case_id, update, arg, update_id=action_update_id(update, case_id, seq, arg),
+                                    result_type=result_type, statuses=statuses)
+    except CaseClosed:
+        try:
+            last = await client.get_workflow_handle(case_id).query(LAST_ACTION_QUERY, result_type=LastAction | None)
+        except (RPCError, WorkflowQueryFailedError):
+            last = None
+        if last is None or last.key != action_key(update, arg):
+            raise
+        return result_type.model_validate(last.result) if isinstance(result_type, type) and issubclass(
+            result_type, BaseModel) else last.result

@@ -63,6 +63,7 @@ RESUBMITTABLE_STAGES = frozenset({Stage.RETURNED, Stage.REVISION})
 
 class ReevaluationStage(StrEnum):
     OPEN = "open"
+    PANEL_REVIEW = "panel_review"  # a revision's new version is with an expert panel (Art. 7, 11)
     CONFIRMED = "confirmed"  # the version stays current; its next re-evaluation date moves on
     REVISED = "revised"  # a new version is published; the old one is superseded
     RETIRED = "retired"  # the methodology may no longer be used by new projects or accounting

@@ -3,6 +3,8 @@ effective date; each case snapshots them when it starts and keeps them to the en
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -29,6 +31,10 @@ class PolicyParameters(BaseModel):
     objection_answer_working_days: int = Field(default=5, ge=1, le=30)
     # Art. 29: the operator confirms or rejects an application to cancel within this many working days.
     cancellation_confirm_working_days: int = Field(default=5, ge=1, le=30)
+    # SPEC §2.1 (Art. 11, 14, 21): what a panel's "revise" counts as in the last allowed round, the same
+    # in every process: "reject" (as if the panel rejected) or "decision" (the authority decides; as the
+    # panel did not approve, only a rejection can follow).
+    revise_after_last_round: Literal["reject", "decision"] = "reject"
 
     @model_validator(mode="after")
     def _reminder_inside_review_task(self) -> PolicyParameters:

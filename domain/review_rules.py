@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 
 from domain.contracts.review import ReviewCriterion, Vote
+from domain.policy import PolicyParameters
 
 
 def panel_outcome(votes: Sequence[Vote]) -> Vote:
@@ -15,6 +17,28 @@ def panel_outcome(votes: Sequence[Vote]) -> Vote:
         raise ValueError("a panel outcome needs at least one decision")
     vote, count = Counter(votes).most_common(1)[0]
     return vote if 2 * count > len(votes) else Vote.REVISE
+
+
+class AfterPanel(StrEnum):
+    """What a case does with its panel's outcome."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVISION = "revision"  # the applicant revises, the panel reviews again
+    DECISION = "decision"  # not approved: the authority decides (only a rejection can follow)
+
+
+def after_panel(outcome: Vote, round_no: int, policy: PolicyParameters) -> AfterPanel:
+    """The one rule for every process: approve and reject stand; revise asks for another round while
+    rounds are left (policy.max_revision_rounds); after the last one it counts as
+    policy.revise_after_last_round says."""
+    if outcome == Vote.APPROVE:
+        return AfterPanel.APPROVED
+    if outcome == Vote.REJECT:
+        return AfterPanel.REJECTED
+    if round_no < policy.max_revision_rounds:
+        return AfterPanel.REVISION
+    return AfterPanel.REJECTED if policy.revise_after_last_round == "reject" else AfterPanel.DECISION
 
 
 def mean_score_hundredths(totals: Sequence[int]) -> int | None:

@@ -149,6 +149,15 @@ def overlapping_period(session: Session, project_id: int, start: date, end: date
     ).order_by(IssuanceCase.id).limit(1)).first()
 
 
+def facility_claim(session: Session, facility_id: str, start: date, end: date) -> IssuanceCase | None:
+    """A still-standing case of any project claiming the facility for a period that meets [start, end]
+    (Art. 24; the exclusion constraint ex_issuance_cases_facility_period is the last word)."""
+    return session.scalars(select(IssuanceCase).where(
+        IssuanceCase.facility_id == facility_id, IssuanceCase.stage.not_in(RELEASED_STAGES),
+        IssuanceCase.period_start <= end, IssuanceCase.period_end >= start,
+    ).order_by(IssuanceCase.id).limit(1)).first()
+
+
 def provisional_publicity_case_ids(session: Session) -> list[str]:
     """Cases whose open publicity ends at a provisionally computed instant (a calendar year missing)."""
     return list(session.scalars(select(IssuanceCase.case_id).join(

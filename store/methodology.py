@@ -13,21 +13,18 @@ from datetime import datetime
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from domain.contracts.cases import CaseMirror
+from domain.contracts.cases import CaseStep
 from domain.contracts.methodology import (
-    CASE_TYPE,
-    REEVALUATION_CASE_TYPE,
     BehaviourType,
     MethodologyContent,
-    MethodologyMirror,
+    MethodologyFacts,
     PublishedVersion,
     PublishRequest,
-    ReevaluationMirror,
+    ReevaluationFacts,
     methodology_case_id,
     reevaluation_case_id,
 )
 from domain.methodology import MethodologyDomain, ReevaluationStage, VersionStatus, methodology_code
-from store import cases
 from store.models.methodology import (
     Methodology,
     MethodologyBehaviour,
@@ -78,18 +75,15 @@ def create_case(session: Session, *, applicant_organisation_id: int | None, comm
     return case
 
 
-def mirror(session: Session, m: MethodologyMirror) -> None:
-    """Upsert the stage (and current content) of a case; older news never overwrites newer."""
+def save_case(session: Session, step: CaseStep) -> None:
+    """The methodology facts writer: the case row's stage and current content (the kit orders steps)."""
+    m = MethodologyFacts.model_validate(step.facts)
     session.execute(
         update(MethodologyCase)
-        .where(MethodologyCase.case_id == m.case_id, MethodologyCase.updated_at <= m.occurred_at)
+        .where(MethodologyCase.case_id == step.mirror.case_id)
         .values(stage=m.stage.value, submission_no=m.submission_no, round_no=m.round_no, deadline=m.deadline,
                 review_id=m.review_id, reasons=list(m.reasons), version_id=m.version_id,
-                updated_at=m.occurred_at, **_content_columns(m.content)))
-    cases.mirror(session, CaseMirror(
-        case_id=m.case_id, case_type=CASE_TYPE, stage=m.stage.value, occurred_at=m.occurred_at,
-        owner_organisation_id=m.owner_organisation_id, title=m.content.title, deadline=m.deadline,
-        details={"scope": m.content.scope.value, "domain": m.content.domain.value, "round": m.round_no}))
+                updated_at=step.mirror.occurred_at, **_content_columns(m.content)))
 
 
 def _lock(session: Session, key: str) -> None:
@@ -160,29 +154,38 @@ def create_reevaluation(session: Session, *, version: MethodologyVersion, reason
     return row
 
 
-def mirror_reevaluation(session: Session, m: ReevaluationMirror) -> None:
-    row = session.scalar(select(MethodologyReevaluation).where(MethodologyReevaluation.case_id == m.case_id)
+def save_reevaluation(session: Session, step: CaseStep) -> None:
+    """The re-evaluation facts writer: its row, and a final stage's effect on the version."""
+    m = ReevaluationFacts.model_validate(step.facts)
+    at = step.mirror.occurred_at
+    row = session.scalar(select(MethodologyReevaluation).where(MethodologyReevaluation.case_id == step.mirror.case_id)
                          .with_for_update())
-    if row is not None and row.updated_at <= m.occurred_at:
+    if row is not None:
         row.stage = m.stage.value
         row.decision_reason = m.reason
         row.new_version_id = m.new_version_id
         row.decided_by_user_id = m.decided_by_user_id
-        row.updated_at = m.occurred_at
+        row.review_id = m.review_id
+        row.reasons = list(m.reasons)
+        row.updated_at = at
     version = session.get(MethodologyVersion, m.version_id, with_for_update=True)
     if m.stage == ReevaluationStage.CONFIRMED and m.next_reevaluation_due is not None:
         version.reevaluation_due = max(version.reevaluation_due, m.next_reevaluation_due)
     elif m.stage == ReevaluationStage.RETIRED and version.status != VersionStatus.RETIRED.value:
         version.status = VersionStatus.RETIRED.value
-        version.retired_at = m.occurred_at
+        version.retired_at = at
         methodology = version.methodology
         methodology.status = "retired"
-        methodology.retired_at = m.occurred_at
+        methodology.retired_at = at
     session.flush()
-    cases.mirror(session, CaseMirror(
-        case_id=m.case_id, case_type=REEVALUATION_CASE_TYPE, stage=m.stage.value, occurred_at=m.occurred_at,
-        owner_organisation_id=m.owner_organisation_id, title=f"re-evaluation of {version.methodology.code}",
-        details={"methodology_id": m.methodology_id, "version_id": m.version_id}))
+
+
+def reevaluation_due(session: Session, version_id: int) -> datetime | None:
+    """The version's re-evaluation date while it is current (and its methodology active), else None."""
+    version = session.get(MethodologyVersion, version_id)
+    if version is None or version.status != VersionStatus.CURRENT.value or version.methodology.status != "active":
+        return None
+    return version.reevaluation_due
 
 
 def current_version(session: Session, methodology: int | str) -> MethodologyVersion | None:

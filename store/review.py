@@ -8,22 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from domain.contracts.panel import PanelCheck, PanelMember, Refusal, ReviewMirror, TaskStatus
+from domain.contracts.panel import PanelCheck, PanelMember, ReviewMirror, TaskStatus
 from domain.review_rules import conflict_reasons
+from domain.rules import Kind, Refusal
 from store import audit
 from store.identity import now_utc
 from store.models.identity import User
 from store.models.review import Expert, Review, ReviewTaskRow
 
 DONE_STATUSES = (TaskStatus.DECIDED, TaskStatus.RECUSED, TaskStatus.REPLACED, TaskStatus.CANCELLED)
-
-
-class PanelRefused(Exception):
-    """A proposed expert may not sit on this panel; `kind` is a domain.contracts.panel.Refusal."""
-
-    def __init__(self, kind: Refusal, expert_id: int, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.expert_id, self.rule, self.message = kind, expert_id, rule, message
 
 
 def create_expert(session: Session, *, actor: User, **fields: Any) -> Expert:
@@ -57,7 +50,7 @@ def panel_members(session: Session, check: PanelCheck) -> list[PanelMember]:
     for expert_id in check.expert_ids:
         expert = found.get(expert_id)
         if expert is None:
-            raise PanelRefused(Refusal.UNKNOWN_EXPERT, expert_id, "exists", f"expert {expert_id} is not on the roster")
+            raise Refusal(Kind.INVALID, "exists", f"expert {expert_id} is not on the roster", field="expert_ids")
         reasons = conflict_reasons(
             affiliation_organisation_id=expert.affiliation_organisation_id,
             declared_conflict_organisation_ids=expert.declared_conflict_organisation_ids,
@@ -66,8 +59,8 @@ def panel_members(session: Session, check: PanelCheck) -> list[PanelMember]:
             verifier_organisation_id=check.verifier_organisation_id,
         )
         if reasons:
-            raise PanelRefused(Refusal.CONFLICT_OF_INTEREST, expert_id, reasons[0],
-                               f"expert {expert_id} may not review this case: {', '.join(reasons)}")
+            raise Refusal(Kind.INVALID, reasons[0], f"expert {expert_id} may not review this case: {', '.join(reasons)}",
+                          field="expert_ids")
         members.append(PanelMember(expert_id=expert.id, user_id=expert.user_id))
     return members
 

@@ -9,7 +9,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain import scenario_rules as rules
-from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest
+from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest, SpecFacts
+from store.models.cases import Case
 from store.models.scenario import (
     EvaluationSpec,
     ScenarioCase,
@@ -25,6 +26,16 @@ def current_spec(session: Session, category: str) -> EvaluationSpec | None:
     return session.scalar(select(EvaluationSpec).where(
         EvaluationSpec.category == category, EvaluationSpec.status == "published",
     ).order_by(EvaluationSpec.version.desc()).limit(1))
+
+
+def save_spec_review(session: Session, facts: SpecFacts, at: datetime) -> None:
+    """The spec review's facts writer: in review, published (it becomes the category's current version,
+    unless a newer one was published meanwhile, which keeps it a published older version) or returned."""
+    spec = session.get(EvaluationSpec, facts.spec_id, with_for_update=True)
+    spec.status, spec.review_id, spec.reasons = facts.status, facts.review_id, list(facts.reasons)
+    if facts.status == "published" and spec.published_at is None:
+        spec.published_by, spec.published_at = facts.published_by, at
+    session.flush()
 
 
 def spec_items(spec: EvaluationSpec) -> list[rules.SpecItem]:
@@ -70,20 +81,23 @@ def issued(label: ScenarioLabel) -> LabelIssued:
     return LabelIssued(code=label.code, valid_from=label.valid_from, valid_until=label.valid_until)
 
 
-def close_case(session: Session, c: CaseClosure) -> None:
+def close_case(session: Session, case_id: str, c: CaseClosure) -> None:
     """Record how the evaluation ended; the first closure wins (a retry changes nothing)."""
-    session.execute(update(ScenarioCase).where(ScenarioCase.case_id == c.case_id, ScenarioCase.closed_at.is_(None)).values(
+    session.execute(update(ScenarioCase).where(ScenarioCase.case_id == case_id, ScenarioCase.closed_at.is_(None)).values(
         outcome=c.outcome.value, reasons=c.reasons, closed_at=c.occurred_at,
         panel_outcome=c.panel_outcome.value if c.panel_outcome else None,
         panel_mean_score_hundredths=c.panel_mean_score_hundredths))
 
 
 def expire_label(session: Session, case_id: str, expired_at: datetime) -> ScenarioLabel | None:
-    """Mark the label expired; the scenario leaves the platform unless another label is still valid."""
+    """Mark the label of an evaluation case expired, and the case with it (its workflow has ended at
+    publication); the scenario leaves the platform unless another label is still valid."""
     label = session.scalar(select(ScenarioLabel).where(ScenarioLabel.case_id == case_id))
     if label is None or label.expired_at is not None:
         return label
     label.expired_at = expired_at
+    session.execute(update(Case).where(Case.case_id == case_id, Case.stage == "published")
+                    .values(stage="expired", deadline=None, updated_at=expired_at))
     still_valid = session.scalar(select(ScenarioLabel.id).where(
         ScenarioLabel.scenario_id == label.scenario_id, ScenarioLabel.id != label.id,
         ScenarioLabel.expired_at.is_(None), ScenarioLabel.valid_until > expired_at).limit(1))

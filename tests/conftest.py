@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from workflows import search_attributes
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Tables the migrations seed (reference data): kept between tests.
-SEED_TABLES = {"alembic_version", "calendar_years", "calendar_days"}
+SEED_TABLES = {"alembic_version", "calendar_years", "calendar_days", "deployment"}
 
 
 def _reachable(url: str) -> bool:
@@ -66,6 +67,20 @@ def admin_database_url() -> Iterator[str]:
     server = get_server(Path(tempfile.mkdtemp(prefix="tanpuhui-pg-")) / "pgdata", cleanup_mode="delete")
     yield server.get_uri("postgres")
     server.cleanup()
+
+
+@contextmanager
+def scratch_database(admin_database_url: str, prefix: str) -> Iterator[str]:
+    """A new empty database (its URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(_dsn(admin_database_url))
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(normalise_url(admin_database_url)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @pytest.fixture(scope="session")

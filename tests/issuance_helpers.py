@@ -35,6 +35,7 @@ def make_verified_case(session_factory, project: Project, user_id: int, verifier
                        stage: str = "published") -> IssuanceCase:
     with session_factory() as s, s.begin():
         c = IssuanceCase(case_id="pending", project_id=project.id, organisation_id=project.organisation_id,
+                         facility_id=project.facility_id,
                          period_start=period[0], period_end=period[1], claimed_grams=verified_grams + 1,
                          benefit_sharing="shared", verifier_organisation_id=verifier_org_id,
                          verified_grams=verified_grams, verification_conclusion="ok", stage=stage,

@@ -14,12 +14,12 @@ from temporalio import activity
 from temporalio.worker import Worker
 
 from activities import audit as audit_activities
-from activities import cases as case_activities
 from activities import review as review_activities
+from activities.cases import CaseActivities
 from activities.registry import collect
 from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
-from domain.contracts.cases import CaseMirror
-from domain.contracts.notifications import NOTIFY, Notification
+from domain.contracts.cases import RECORD_CASE_STEP, CaseMirror, CaseStep
+from domain.contracts.notifications import Notification
 from domain.contracts.review import ReviewCriterion, ReviewRequest
 from domain.policy import PolicyParameters
 from domain.roles import Role
@@ -52,10 +52,17 @@ def parent_case(session_factory: sessionmaker[Session], owner_org_id: int | None
     return case_id
 
 
+def deployment(session_factory: sessionmaker[Session]) -> str:
+    """The test database's deployment id (a case started by hand must carry it for the real worker)."""
+    with session_factory() as s:
+        return cases.deployment_id(s)
+
+
 def request(case_id: str, *, applicant_org: int | None, verifier_org: int | None = None,
             authority: Role = Role.BUREAU_ADMIN, criteria: list[ReviewCriterion] | None = None,
-            panel_size: int = 3, round_no: int = 1) -> ReviewRequest:
-    return ReviewRequest(case_id=case_id, case_type=case_id.split("-")[0], round_no=round_no,
+            panel_size: int = 3, round_no: int = 1, deployment_id: str = "test") -> ReviewRequest:
+    return ReviewRequest(case_id=case_id, deployment_id=deployment_id, case_type=case_id.split("-")[0],
+                         round_no=round_no,
                          authority_role=authority.value, subject=f"Subject of {case_id}",
                          applicant_organisation_id=applicant_org, verifier_organisation_id=verifier_org,
                          policy=PolicyParameters(panel_size=panel_size), criteria=criteria or [])
@@ -90,15 +97,19 @@ def weekends_only_deadline(req: DeadlineRequest) -> Deadline:
 
 
 class Outbox:
-    """Stand-in notify that records what would be sent; `task_queue` is the stand-in worker's queue."""
+    """The real record_case_step, remembering the notifications of every step it writes (with their
+    recipients as addressed); `task_queue` is the stand-in worker's queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, session_factory) -> None:
         self.sent: dict[str, Notification] = {}
         self.task_queue = ""
+        self._steps = CaseActivities(session_factory, review_activities.FACTS_WRITERS)
 
-    @activity.defn(name=NOTIFY)
-    def notify(self, n: Notification) -> None:
-        self.sent[n.dedupe_key] = n
+    @activity.defn(name=RECORD_CASE_STEP)
+    def record_case_step(self, step: CaseStep) -> bool:
+        for n in step.notifications:
+            self.sent[n.dedupe_key] = n
+        return self._steps.record_case_step(step)
 
     def kinds(self, kind: str) -> list[Notification]:
         return [n for n in self.sent.values() if n.kind == kind]
@@ -106,18 +117,18 @@ class Outbox:
 
 def standin_worker(client, box: Outbox, session_factory, settings, activity_executor,
                    deadline: Callable[..., Deadline] = weekends_only_deadline) -> Worker:
-    """A worker with the real review, case and audit activities and the calendar/notify stand-ins."""
-    objects = [o for area in (review_activities, case_activities, audit_activities)
-               for o in area.activities(session_factory, settings)]
+    """A worker with the real review, step and audit activities (the step's notifications remembered)
+    and a calendar stand-in."""
+    objects = [o for area in (review_activities, audit_activities) for o in area.activities(session_factory, settings)]
     box.task_queue = f"review-{uuid.uuid4().hex[:8]}"
     return Worker(client, task_queue=box.task_queue, workflows=[PanelReview, TinyParent],
-                  activities=[*collect(objects), deadline, box.notify],
+                  activities=[*collect(objects), deadline, box.record_case_step],
                   activity_executor=activity_executor, workflow_failure_exception_types=[Exception])
 
 
 @pytest.fixture
 async def outbox(temporal_env, session_factory, settings, activity_executor):
     """The stand-in worker on the time-skipping server; yields the recorded notifications."""
-    box = Outbox()
+    box = Outbox(session_factory)
     async with standin_worker(temporal_env.client, box, session_factory, settings, activity_executor):
         yield box

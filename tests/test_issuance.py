@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
@@ -415,3 +416,41 @@ async def test_experts_of_the_verifier_or_the_developer_are_kept_off_the_panel(f
         assert refused.json()["errors"][0]["rule"] == rule
     await flow.conclude_review(case_id, 1, Vote.APPROVE)
     await flow.until(case_id, "decision")
+
+
+async def test_a_facility_period_is_claimed_once_across_projects_and_developers(flow, make_actor, session_factory):
+    """Art. 24: another developer's project on the same facility cannot claim an overlapping period."""
+    from sqlalchemy.exc import IntegrityError
+
+    from domain.roles import Role
+    from store.models.issuance import IssuanceCase, Project
+
+    first = (await flow.file(period=("2025-01-01", "2025-06-30")))["case_id"]
+    with session_factory() as s:
+        facility = s.get(Project, flow.project_id).facility_id
+    rival = make_actor(Role.APPLICANT)
+    project = await flow.call("POST", "/projects", rival, 201, json={
+        "methodology_version_id": (await flow.call("GET", f"/projects/{flow.project_id}", None)).json()[
+            "methodology_version_id"], "name": "Same roof, other developer", "district": "Dongxihu",
+        "site_address": "3 Industry Road", "facility_id": facility, "start_date": "2024-01-01",
+        "description": "Claims the same panels."})
+    body = {"period_start": "2025-06-01", "period_end": "2025-12-31", "claimed_tco2e": "10",
+            "benefit_sharing": "none", "verifier_organisation_id": flow.verifier_org_id}
+    refused = await flow.call("POST", f"/projects/{project.json()['id']}/issuance-cases", rival, 409, json=body)
+    error = refused.json()["errors"][0]
+    assert (error["field"], error["rule"]) == ("period_start", "art24.double_claim") and first in error["message"]
+    # The database itself refuses a second claim, whoever writes it.
+    with session_factory() as s:
+        row = s.scalar(select(IssuanceCase).where(IssuanceCase.case_id == first))
+        twin = IssuanceCase(case_id="twin", project_id=project.json()["id"], organisation_id=row.organisation_id,
+                            facility_id=facility, period_start=row.period_end, period_end=row.period_end,
+                            claimed_grams=1, benefit_sharing="x", verifier_organisation_id=row.verifier_organisation_id,
+                            stage="awaiting_verifier", filed_by_user_id=rival.id, filed_at=row.filed_at,
+                            updated_at=row.filed_at)
+        s.add(twin)
+        with pytest.raises(IntegrityError, match="ex_issuance_cases_facility_period"):
+            s.flush()
+    await flow.until(first, "awaiting_verifier")
+    await flow.call("POST", f"/issuance-cases/{first}/withdrawal", flow.developer, json={"reason": "Sold the roof."})
+    await flow.until(first, "withdrawn")
+    await flow.call("POST", f"/projects/{project.json()['id']}/issuance-cases", rival, 201, json=body)

@@ -16,14 +16,15 @@ from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
 
 from activities import audit as audit_activities
-from activities import cases as case_activities
 from activities import methodology as methodology_activities
+from activities.cases import CaseActivities
 from activities.registry import collect
 from api.app import create_app
 from cli import demo
 from cli.demo import load_demo
 from cli.main import main as cli_main
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
+from domain.contracts.methodology import reevaluation_reminders_id
 from domain.methodology import FactorError, format_factor, parse_factor
 from domain.policy import PolicyParameters
 from domain.roles import Role
@@ -103,6 +104,12 @@ class Flow:
         assert r.status_code == status, r.text
         return r.json()
 
+    async def reevaluation(self, no: int, stage: str) -> dict:
+        async def check():
+            r = await self.client.get(f"/api/v1/methodology-reevaluations/{no}", headers=self.bureau.headers)
+            return r.json() if r.json()["stage"] == stage else None
+        return await self.eventually(check, f"re-evaluation {no} {stage}")
+
     async def accept(self, case_no) -> dict:
         return await self.post(self.bureau, case_no, "completeness", {"decision": "accept"})
 
@@ -122,6 +129,16 @@ class Flow:
             r = await self.client.post(f"/api/v1/review-tasks/{task['task_id']}/decision", headers=expert.headers,
                                        json={"vote": vote, "comments": comments[min(i, len(comments) - 1)]})
             assert r.status_code == 200, r.text
+
+    async def reminders(self, version) -> CaseView:
+        """The case view of the reminders of a version's re-evaluation date (once they have started)."""
+        handle = self.temporal.get_workflow_handle(reevaluation_reminders_id(version.id, version.reevaluation_due))
+
+        async def started():
+            with self.session_factory() as s:
+                return s.get(Case, handle.id) is not None
+        await self.eventually(started, f"{handle.id} started")
+        return await handle.query(CASE_STATE_QUERY, result_type=CaseView)
 
     async def publish(self, actor, case) -> dict:
         await self.conclude(case, "approve")
@@ -165,7 +182,8 @@ async def _standin_flow(env, bureau, session_factory, settings, activity_executo
     """Methodology workflows with real audit/case/methodology activities and a stand-in review, policy
     and notify, on a task queue of their own, with an API client bound to the same server."""
     queue = f"methodology-{uuid.uuid4().hex[:8]}"
-    objects = [audit_activities.AuditActivities(session_factory), case_activities.CaseActivities(session_factory),
+    objects = [audit_activities.AuditActivities(session_factory),
+               CaseActivities(session_factory, methodology_activities.FACTS_WRITERS),
                methodology_activities.MethodologyActivities(session_factory), standins]
     w = Worker(env.client, task_queue=queue,
                workflows=[*methodology_workflows.WORKFLOWS, StandInPanelReview], activities=collect(objects),
@@ -242,9 +260,10 @@ async def test_happy_path_publishes_v1_with_the_behaviour_table(flow, client, ap
                        "methodology.published"]
     assert db.get(Case, case["case_id"]).stage == "published"
     assert audit.verify(db).ok
-    # The case's workflow now follows the methodology's re-evaluation date.
-    view = await flow.temporal.get_workflow_handle(case["case_id"]).query(CASE_STATE_QUERY, result_type=CaseView)
-    assert view.stage == "published" and view.deadline == current.reevaluation_due
+    # The case has ended; the reminders of v1's re-evaluation date run on their own.
+    await flow.temporal.get_workflow_handle(case["case_id"]).result()
+    view = await flow.reminders(current)
+    assert view.stage == "scheduled" and view.deadline == current.reevaluation_due
     assert [t.kind for t in view.open_tasks] == ["reevaluation"]
 
 
@@ -326,8 +345,10 @@ async def test_applicant_withdraws_during_panel_review(flow, applicant, bureau):
     case = await flow.accept((await flow.submit(applicant, personal()))["id"])
     case = await flow.post(applicant, case["id"], "withdrawal", {"reason": "superseded by a national method"})
     assert case["stage"] == "withdrawn"
-    again = await flow.post(applicant, case["id"], "withdrawal", {})
-    assert again["stage"] == "withdrawn"
+    # The same withdrawal again answers as the first did; another one is refused (the case has ended).
+    again = await flow.post(applicant, case["id"], "withdrawal", {"reason": "superseded by a national method"})
+    assert again == case
+    await flow.post(applicant, case["id"], "withdrawal", {}, status=409)
     # The review round ends with the case.
     with pytest.raises(WorkflowFailureError) as ended:
         await asyncio.wait_for(flow.temporal.get_workflow_handle(case["review_id"]).result(), 10)
@@ -410,7 +431,13 @@ async def test_reevaluation_publishes_v2_and_supersedes_v1(flow, applicant, bure
                           json={"outcome": "revise", "reason": "new grid factor",
                                 "revised": personal(title="Low-carbon travel 2", behaviours=table)})
     assert r.status_code == 200, r.text
-    assert r.json()["stage"] == "revised" and r.json()["new_version_no"] == 2
+    # Art. 7 with Art. 11: the revised version goes to an expert panel before it is published.
+    assert r.json()["stage"] == "panel_review" and r.json()["new_version_no"] is None
+    assert (await client.get("/api/v1/public/methodologies/WH-M-TRAVEL-001")).json()["current_version"][
+        "version"] == "v1"
+    await flow.conclude(r.json(), "approve")
+    revised = await flow.reevaluation(reeval["id"], "revised")
+    assert revised["new_version_no"] == 2
 
     detail = (await client.get("/api/v1/public/methodologies/WH-M-TRAVEL-001")).json()
     assert [(v["version"], v["status"]) for v in detail["versions"]] == [("v1", "superseded"), ("v2", "current")]
@@ -423,8 +450,8 @@ async def test_reevaluation_publishes_v2_and_supersedes_v1(flow, applicant, bure
     assert methodology.version(db, "WH-M-TRAVEL-001", 1).id == v1.id
     # Reminders now follow v2's re-evaluation date.
     v2 = methodology.current_version(db, "WH-M-TRAVEL-001")
-    view = await flow.temporal.get_workflow_handle(case["case_id"]).query(CASE_STATE_QUERY, result_type=CaseView)
-    assert view.deadline == v2.reevaluation_due and view.open_tasks[0].task_id.endswith("-v2")
+    view = await flow.reminders(v2)
+    assert view.deadline == v2.reevaluation_due and view.open_tasks[0].kind == "reevaluation"
 
 
 async def test_reevaluation_confirms_or_retires(flow, applicant, bureau, client, db, temporal_env):

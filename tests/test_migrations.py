@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
-import psycopg2
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from store.base import Base
 from store.migrate import alembic_config
-from store.session import normalise_url
+from tests.conftest import scratch_database
 
 
 def test_models_match_migrations(engine):
@@ -23,14 +19,7 @@ def test_models_match_migrations(engine):
 
 
 def test_downgrade_to_base_and_upgrade_again(admin_database_url):
-    name = f"tanpuhui_mig_{uuid.uuid4().hex[:8]}"
-    admin_dsn = make_url(normalise_url(admin_database_url)).render_as_string(hide_password=False).replace(
-        "postgresql+psycopg2", "postgresql")
-    admin = psycopg2.connect(admin_dsn)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(normalise_url(admin_database_url)).set(database=name).render_as_string(hide_password=False)
+    with scratch_database(admin_database_url, "tanpuhui_mig") as url:
         cfg = alembic_config(url)
         command.upgrade(cfg, "head")
         command.downgrade(cfg, "base")
@@ -39,6 +28,3 @@ def test_downgrade_to_base_and_upgrade_again(admin_database_url):
         with eng.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         eng.dispose()
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()

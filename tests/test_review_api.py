@@ -14,7 +14,7 @@ from domain.roles import Role
 from store.models.audit import AuditEvent
 from store.models.identity import Organisation
 from store.models.review import Review
-from tests.review_helpers import eventually, parent_case, request
+from tests.review_helpers import deployment, eventually, parent_case, request
 
 
 async def add_expert(client, bureau, make_actor, org=None, conflicts=()):
@@ -48,7 +48,8 @@ async def inbox_kinds(client, actor) -> list[str]:
 
 async def start_review(temporal_env, session_factory, queue, applicant, **kw):
     case_id = parent_case(session_factory, applicant.user.organisation_id, case_type=kw.pop("case_type", "methodology"))
-    req = request(case_id, applicant_org=applicant.user.organisation_id, **kw)
+    req = request(case_id, applicant_org=applicant.user.organisation_id, deployment_id=deployment(session_factory),
+                  **kw)
     review_id = review_workflow_id(case_id, 1)
     handle = await temporal_env.client.start_workflow(REVIEW_WORKFLOW, req, id=review_id, task_queue=queue,
                                                       result_type=ReviewOutcome)

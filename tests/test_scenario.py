@@ -24,6 +24,7 @@ from store.models.identity import User
 from store.models.notifications import InboxItem
 from store.models.notifications import Notification as NotificationRow
 from store.models.scenario import Scenario, ScenarioCase, ScenarioLabel, SelfAssessment
+from tests.review_helpers import deployment
 
 API = "/api/v1"
 SPEC = {
@@ -54,12 +55,41 @@ def applicant(make_actor):
     return make_actor(Role.APPLICANT)
 
 
-async def published_spec(client, operator, **changes) -> dict:
-    r = await client.post(f"{API}/scenario-specs", json={**SPEC, **changes}, headers=operator.headers)
-    assert r.status_code == 201, r.text
-    r = await client.post(f"{API}/scenario-specs/{r.json()['id']}/publish", headers=operator.headers)
+async def spec_review(client, operator, bureau, experts, spec_id: int, vote: str = "approve") -> dict:
+    """Art. 12: the operator asks for publication; the bureau forms the panel and each expert votes."""
+    r = await client.post(f"{API}/scenario-specs/{spec_id}/publish", headers=operator.headers)
+    assert r.status_code == 202 and r.json()["status"] == "in_review", r.text
+    review_id = r.json()["review_id"]
+    for _ in range(200):
+        if (await client.get(f"{API}/reviews/{review_id}", headers=bureau.headers)).status_code == 200:
+            break
+        await asyncio.sleep(0.05)
+    r = await client.post(f"{API}/reviews/{review_id}/panel", json={"expert_ids": [e for _, e in experts]},
+                          headers=bureau.headers)
     assert r.status_code == 200, r.text
-    return r.json()
+    for expert, _ in experts:
+        [task] = [t for t in (await client.get(f"{API}/review-tasks", headers=expert.headers)).json()
+                  if t["review_id"] == review_id]
+        r = await client.post(f"{API}/review-tasks/{task['task_id']}/decision", headers=expert.headers,
+                              json={"vote": vote, "comments": f"spec: {vote}"})
+        assert r.status_code == 200, r.text
+    final = "published" if vote == "approve" else "returned"
+    for _ in range(200):
+        spec = (await client.get(f"{API}/scenario-specs/{spec_id}", headers=operator.headers)).json()
+        if spec["status"] == final:
+            return spec
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"specification {spec_id} stayed {spec['status']}")
+
+
+@pytest_asyncio.fixture
+async def publish_spec(client, operator, bureau, experts, worker):
+    """Draft a specification and have it published (through the bureau's panel)."""
+    async def publish(**changes) -> dict:
+        r = await client.post(f"{API}/scenario-specs", json={**SPEC, **changes}, headers=operator.headers)
+        assert r.status_code == 201, r.text
+        return await spec_review(client, operator, bureau, experts, r.json()["id"])
+    return publish
 
 
 async def upload_pdf(client, actor) -> int:
@@ -154,7 +184,8 @@ APPROVE_HIGH = [("approve", {"W1": 55, "W2": 35}), ("approve", {"W1": 50, "W2": 
 
 # --- specifications ---
 
-async def test_operator_drafts_and_publishes_versioned_specs(client, operator, applicant):
+async def test_operator_drafts_and_publishes_versioned_specs(publish_spec, client, operator, bureau, experts,
+                                                             applicant):
     r = await client.post(f"{API}/scenario-specs", json=SPEC, headers=applicant.headers)
     assert r.status_code == 403
     r = await client.post(f"{API}/scenario-specs", json=SPEC)
@@ -171,25 +202,35 @@ async def test_operator_drafts_and_publishes_versioned_specs(client, operator, a
     assert public.json() == []
     assert (await client.get(f"{API}/scenario-specs/{draft['id']}")).status_code == 404
 
-    v1 = (await client.post(f"{API}/scenario-specs/{draft['id']}/publish", headers=operator.headers)).json()
+    # Art. 12: published only once the bureau's expert panel has evaluated it.
+    asked = await client.post(f"{API}/scenario-specs/{draft['id']}/publish", headers=operator.headers)
+    assert asked.status_code == 202 and asked.json()["status"] == "in_review" and asked.json()["published_at"] is None
+    assert (await client.get(f"{API}/scenario-specs")).json() == []
+    v1 = await spec_review(client, operator, bureau, experts, draft["id"])  # (asking again is harmless)
+    assert v1["status"] == "published" and v1["published_at"] is not None
     again = await client.post(f"{API}/scenario-specs/{draft['id']}/publish", headers=operator.headers)
-    assert again.status_code == 200 and again.json()["published_at"] == v1["published_at"]
-    v2 = await published_spec(client, operator, pass_mark=85)
-    assert v2["version"] == 2
+    assert again.status_code == 202 and again.json()["published_at"] == v1["published_at"]
+    r = await client.post(f"{API}/scenario-specs", json={**SPEC, "pass_mark": 90}, headers=operator.headers)
+    returned = await spec_review(client, operator, bureau, experts, r.json()["id"], vote="reject")
+    assert returned["reasons"] == ["spec: reject"] * 3
+    r = await client.post(f"{API}/scenario-specs/{returned['id']}/publish", headers=operator.headers)
+    assert r.status_code == 409
+    v2 = await publish_spec(pass_mark=85)
+    assert v2["version"] == 3
     current = (await client.get(f"{API}/scenario-specs", params={"current": True})).json()
-    assert [(s["category"], s["version"], s["pass_mark"]) for s in current] == [("restaurant", 2, 85)]
+    assert [(s["category"], s["version"], s["pass_mark"]) for s in current] == [("restaurant", 3, 85)]
     assert len((await client.get(f"{API}/scenario-specs")).json()) == 2
 
 
 # --- self-assessment and application ---
 
 async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass_mark(
-        client, operator, applicant, make_actor, worker, db):
+        publish_spec, client, operator, applicant, make_actor, worker, db):
     scenario_id = await new_scenario(client, applicant)
     r = await client.post(f"{API}/scenarios/{scenario_id}/self-assessments", json={"items": PASSING},
                           headers=applicant.headers)
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "published_spec_required"
-    await published_spec(client, operator)
+    await publish_spec()
 
     r = await client.post(f"{API}/scenarios/{scenario_id}/self-assessments",
                           json={"items": [PASSING[0], {"code": "W1", "score": 61}]}, headers=applicant.headers)
@@ -229,8 +270,9 @@ async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass
     await in_review(client, operator, r.json()["case_id"])
 
 
-async def test_other_organisations_and_wrong_roles_are_refused(client, operator, applicant, make_actor, worker):
-    await published_spec(client, operator)
+async def test_other_organisations_and_wrong_roles_are_refused(publish_spec, client, operator, applicant, make_actor,
+                                                               worker):
+    await publish_spec()
     case_id = await applied_case(client, operator, applicant)
     scenario_id = (await case_of(client, applicant, case_id))["scenario_id"]
     stranger = make_actor(Role.APPLICANT)
@@ -258,8 +300,8 @@ async def test_other_organisations_and_wrong_roles_are_refused(client, operator,
 # --- panel, publication, label, expiry ---
 
 async def test_panel_mean_publication_label_reminder_and_expiry(
-        client, operator, applicant, experts, worker, temporal_env, db):
-    await published_spec(client, operator)
+        publish_spec, client, operator, applicant, experts, worker, temporal_env, db):
+    await publish_spec()
     case_id = await applied_case(client, operator, applicant)
     await panel_decides(client, operator, experts, case_id, APPROVE_HIGH)
     case = await wait_stage(client, operator, case_id, "awaiting_decision")
@@ -319,8 +361,8 @@ async def wait_for(find):
 
 
 async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass_mark(
-        client, operator, applicant, make_actor, experts, worker, temporal_env, db):
-    await published_spec(client, operator)
+        publish_spec, client, operator, applicant, make_actor, experts, worker, temporal_env, db):
+    await publish_spec()
     case_id = await applied_case(client, operator, applicant)
     await panel_decides(client, operator, experts, case_id,
                         [("revise", {"W1": 40, "W2": 30}), ("revise", {"W1": 40, "W2": 30}),
@@ -368,9 +410,9 @@ async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass
     assert (await client.get(f"{API}/scenario-labels")).json() == []
 
 
-async def test_unanswered_revision_lapses_and_the_case_is_withdrawn(client, operator, applicant, experts,
+async def test_unanswered_revision_lapses_and_the_case_is_withdrawn(publish_spec, client, operator, applicant, experts,
                                                                      worker, temporal_env):
-    await published_spec(client, operator)
+    await publish_spec()
     case_id = await applied_case(client, operator, applicant)
     await panel_decides(client, operator, experts, case_id, [("revise", {"W1": 40, "W2": 30})] * 3)
     await wait_stage(client, applicant, case_id, "returned")
@@ -379,8 +421,8 @@ async def test_unanswered_revision_lapses_and_the_case_is_withdrawn(client, oper
     assert case["reasons"] == "no resubmission within 30 days"
 
 
-async def test_applicant_withdraws_during_review(client, operator, applicant, worker, temporal_env, db):
-    await published_spec(client, operator)
+async def test_applicant_withdraws_during_review(publish_spec, client, operator, applicant, worker, temporal_env, db):
+    await publish_spec()
     case_id = await applied_case(client, operator, applicant)
     r = await client.post(f"{API}/scenario-cases/{case_id}/withdraw", json={"reason": "closing the shop"},
                           headers=operator.headers)
@@ -404,10 +446,10 @@ async def test_applicant_withdraws_during_review(client, operator, applicant, wo
     assert r.status_code == 201 and r.json()["case_id"] != case_id
 
 
-async def test_the_workflow_checks_the_self_assessment_again(client, operator, applicant, worker,
+async def test_the_workflow_checks_the_self_assessment_again(publish_spec, client, operator, applicant, worker,
                                                              temporal_env, session_factory, settings):
     """A case whose self-assessment no longer passes (checked in the first activity) is refused."""
-    await published_spec(client, operator)
+    await publish_spec()
     scenario_id = await new_scenario(client, applicant)
     failing = await self_assess(client, applicant, scenario_id, [{"code": "G1", "passed": False}, *PASSING[1:]])
     with session_factory() as s, s.begin():
@@ -415,7 +457,8 @@ async def test_the_workflow_checks_the_self_assessment_again(client, operator, a
                            self_assessment_id=failing["id"], submitted_by=applicant.id,
                            submitted_at=datetime.now(timezone.utc)))
     handle = await temporal_env.client.start_workflow(
-        SCENARIO_WORKFLOW, ScenarioApplication(case_id="scenario-999", scenario_id=scenario_id,
+        SCENARIO_WORKFLOW, ScenarioApplication(case_id="scenario-999", deployment_id=deployment(session_factory),
+                                               scenario_id=scenario_id,
                                                self_assessment_id=failing["id"],
                                                applicant_organisation_id=applicant.user.organisation_id,
                                                actor_user_id=applicant.id),
@@ -461,12 +504,12 @@ def test_label_sequence_has_no_gaps_or_duplicates_under_concurrency(session_fact
 
 
 async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operator(
-        client, operator, applicant, bureau, experts, worker, temporal_env, session_factory):
+        publish_spec, client, operator, applicant, bureau, experts, worker, temporal_env, session_factory):
     with session_factory() as s, s.begin():
         now = datetime.now(timezone.utc)
-        policy.schedule_change(s, parameter="max_revision_rounds", value=1, effective_from=now, reason="test",
+        policy.schedule_change(s, parameter="max_revision_rounds", value=2, effective_from=now, reason="test",
                                actor=s.get(User, bureau.id), now=now)
-    await published_spec(client, operator)
+    await publish_spec()
     case_id = await applied_case(client, operator, applicant)
     revise = [("revise", {"W1": 50, "W2": 35})] * 3
     await panel_decides(client, operator, experts, case_id, revise)
@@ -475,6 +518,7 @@ async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operat
     r = await client.post(f"{API}/scenario-cases/{case_id}/resubmission", json={"self_assessment_id": revised["id"]},
                           headers=applicant.headers)
     assert r.status_code == 200, r.text
+    # Round 2 of at most 2 (as in every process, domain.review_rules.after_panel): no third round.
     await panel_decides(client, operator, experts, case_id, revise)
     case = await wait_stage(client, operator, case_id, "awaiting_decision")
     assert (case["round_no"], case["panel_outcome"]) == (2, "revise")

@@ -9,7 +9,7 @@ from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.contracts.review import REVIEW_WORKFLOW, review_workflow_id
 from domain.roles import OrganisationType
 from store.models.review import Review
-from tests.review_helpers import parent_case, request
+from tests.review_helpers import deployment, parent_case, request
 from tests.temporal_hygiene import end_running_cases
 from worker import WorkerRole, build_worker
 
@@ -35,7 +35,8 @@ async def test_a_workflow_worker_and_an_activity_worker_run_a_case_together(
     case_id = parent_case(session_factory, org.id)
     async with workflows, activities:
         handle = await temporal_env.client.start_workflow(
-            REVIEW_WORKFLOW, request(case_id, applicant_org=org.id), id=review_workflow_id(case_id, 1),
+            REVIEW_WORKFLOW, request(case_id, applicant_org=org.id, deployment_id=deployment(session_factory)),
+            id=review_workflow_id(case_id, 1),
             task_queue=queue)
         # The review's first step writes its mirror row: an activity, run by the activity worker.
         row = await _mirrored(session_factory, handle.id)

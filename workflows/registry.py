@@ -1,8 +1,9 @@
-"""Every workflow class the worker runs: each process module lists its own."""
+"""Every workflow class the worker runs: each process module (domain.processes) lists its own."""
 
 from __future__ import annotations
 
-from workflows import cancellation, issuance, methodology, review, scenario
+from importlib import import_module
 
-WORKFLOWS: list[type] = [*review.WORKFLOWS, *methodology.WORKFLOWS, *scenario.WORKFLOWS, *issuance.WORKFLOWS,
-                         *cancellation.WORKFLOWS]
+from domain.processes import PROCESSES
+
+WORKFLOWS: list[type] = [w for p in PROCESSES for w in import_module(f"workflows.{p}").WORKFLOWS]

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.common import WorkflowIDReusePolicy
@@ -49,15 +50,18 @@ from api.schemas.issuance import (
     VerifierResponseIn,
 )
 from api.temporal import announce_calendar_loaded
-from api.workflow_updates import execute_update, query
+from api.workflow_updates import execute_action, execute_update, query
 from domain import serials
 from domain.contracts import issuance as c
-from domain.issuance import FINAL_STAGES, Stage, shanghai_today
+from domain.contracts.cases import Actor
+from domain.issuance import Stage, shanghai_today
 from domain.roles import AUTHORITIES, Role
-from store import audit, documents, ledger
+from domain.rules import Rule
+from store import audit, cases, documents, ledger
 from store.identity import now_utc
 from store.issuance import (
     accreditation_on,
+    facility_claim,
     key_emitter_boundary_conflict,
     overlapping_period,
     provisional_publicity_case_ids,
@@ -78,8 +82,8 @@ def _tonnes(grams: int | None) -> str | None:
     return None if grams is None else str(serials.grams_to_tonnes(grams))
 
 
-def _actor(user: User) -> c.Actor:
-    return c.Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
+def _actor(user: User) -> Actor:
+    return Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
 
 
 def _visible_case(session: Session, user: User, case_id: str) -> IssuanceCase:
@@ -122,6 +126,12 @@ def _check_verifier(session: Session, organisation_id: int, field: str) -> None:
                             f"organisation {organisation_id} is not an active verification body accredited today")
 
 
+def _double_claim(other: IssuanceCase) -> Problem:
+    return Problem(409, "Conflict", f"facility {other.facility_id} is already claimed for "
+                   f"{other.period_start}..{other.period_end} by {other.case_id}; reductions may not be claimed twice "
+                   "(Art. 24)", field="period_start", rule=Rule.ART24_DOUBLE_CLAIM.value)
+
+
 # --- the accounting report starts the case ---------------------------------------------------------
 
 @router.post("/projects/{project_id}/issuance-cases", status_code=201, response_model=CaseOut,
@@ -158,14 +168,26 @@ async def file_accounting_report(
                                 f"the period overlaps {earlier.case_id} ({earlier.period_start}..{earlier.period_end}); "
                                 "reductions may not be claimed twice (Art. 24)")
         _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
+        claimed = facility_claim(session, project.facility_id, body.period_start, body.period_end)
+        if claimed is not None:
+            raise _double_claim(claimed)
         at = now_utc()
         case = IssuanceCase(
             case_id=f"new-{uuid.uuid4().hex}", project_id=project.id, organisation_id=project.organisation_id,
+            facility_id=project.facility_id,
             period_start=body.period_start, period_end=body.period_end, claimed_grams=body.claimed_grams,
             benefit_sharing=body.benefit_sharing, verifier_organisation_id=body.verifier_organisation_id,
-            stage=Stage.AWAITING_VERIFIER.value, facts_seq=0, filed_by_user_id=actor.id, filed_at=at, updated_at=at)
+            stage=Stage.AWAITING_VERIFIER.value, filed_by_user_id=actor.id, filed_at=at, updated_at=at)
         session.add(case)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError as err:
+            # Another project claimed the facility's period at the same moment: the constraint decided.
+            claimed = facility_claim(session, project.facility_id, body.period_start, body.period_end)
+            if claimed is None or "ex_issuance_cases_facility_period" not in str(err.orig):
+                raise
+            raise _double_claim(claimed) from None
         case.case_id = c.case_id_for(case.id)
         audit.record(session, action="issuance.accounting_report_filed", entity_type="issuance_case",
                      entity_id=case.case_id, case_id=case.case_id, occurred_at=at, actor_user_id=actor.id,
@@ -175,19 +197,19 @@ async def file_accounting_report(
         documents.attach(session, body.document_ids, case.case_id, actor)
         return _case_out(session, case, None)
 
-    def file() -> tuple[Any, str]:
+    def file() -> tuple[Any, str, str]:
         response = run_once(session, user=actor, scope=f"issuance-cases:{project_id}", key=idempotency_key,
                             payload=body.model_dump(mode="json"), create=create)
         project = session.get(Project, project_id)
         assert project is not None
-        return response, project.name
+        return response, project.name, cases.deployment_id(session)
 
-    response, project_name = await run_in_threadpool(file)
+    response, project_name, deployment_id = await run_in_threadpool(file)
     out = CaseOut.model_validate_json(response.body)
     try:  # also on a replayed request: a start lost after the commit is made good
         await temporal.start_workflow(
             c.ISSUANCE_WORKFLOW,
-            c.IssuanceStart(case_id=out.case_id, project_id=project_id, project_name=project_name,
+            c.IssuanceStart(case_id=out.case_id, deployment_id=deployment_id, project_id=project_id, project_name=project_name,
                             developer_organisation_id=out.organisation_id,
                             verifier_organisation_id=out.verifier_organisation_id,
                             claimed_grams=serials.tonnes_to_grams(body.claimed_tco2e), filed_by_user_id=actor.id),
@@ -220,27 +242,23 @@ async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal
 
 # --- the verifier and the developer --------------------------------------------------------------
 
-async def _act(session, user, temporal, case_id: str, update: str, arg: Any, action: str,
-               result_type=c.IssuanceState, *, attach: tuple[Stage, list[int]] | None = None):
-    """Send a human action as an update.
-
-    Its id names the action and the case's step (the workflow numbers every step), so a retried
-    request is the same update while the case stands still, and a repeat after it moved on is refused
-    by the validator. With `attach`, the caller's documents are attached first if the case is at that
-    stage.
+async def _act(session, user, temporal, case_id: str, update: str, arg: Any, result_type=c.IssuanceState, *,
+               attach: tuple[Stage, list[int]] | None = None):
+    """Send a human action as an update (the kit's ids: a retry answers the first result, another payload
+    under the same step is refused). With `attach`, the caller's documents are attached first if the
+    case is at that stage.
     """
-    def prepare() -> str:
+    def prepare() -> int:
         case = _visible_case(session, user, case_id)
-        if Stage(case.stage) in FINAL_STAGES:  # its workflow has ended: nothing more can happen
-            raise conflict(f"{case_id} is {case.stage}")
         if attach is not None and attach[1] and case.stage == attach[0]:
             documents.attach(session, attach[1], case_id, user)
             session.commit()
+        seq = cases.seq(session, case_id)
         session.rollback()  # release the read before waiting on the workflow
-        return f"{action}-{case_id}-{case.facts_seq}"
+        return seq
 
-    update_id = await run_in_threadpool(prepare)
-    return await execute_update(temporal, case_id, update, arg, update_id=update_id, result_type=result_type)
+    seq = await run_in_threadpool(prepare)
+    return await execute_action(temporal, case_id, update, arg, seq=seq, result_type=result_type)
 
 
 @router.post("/issuance-cases/{case_id}/verifier-response", response_model=c.IssuanceState,
@@ -248,8 +266,7 @@ async def _act(session, user, temporal, case_id: str, update: str, arg: Any, act
 async def verifier_response(case_id: str, body: VerifierResponseIn, session: DbSession, user: Verifier,
                             temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_VERIFIER_RESPONSE,
-                      c.VerifierResponse(actor=_actor(user), **body.model_dump()),
-                      "engagement")
+                      c.VerifierResponse(actor=_actor(user), **body.model_dump()))
 
 
 @router.post("/issuance-cases/{case_id}/verifier", response_model=c.IssuanceState,
@@ -259,8 +276,7 @@ async def commission_verifier(case_id: str, body: CommissionIn, session: DbSessi
     _visible_case(session, user, case_id)
     _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
     return await _act(session, user, temporal, case_id, c.UPDATE_COMMISSION_VERIFIER,
-                      c.CommissionVerifier(actor=_actor(user), verifier_organisation_id=body.verifier_organisation_id),
-                      "commission")
+                      c.CommissionVerifier(actor=_actor(user), verifier_organisation_id=body.verifier_organisation_id))
 
 
 @router.post("/issuance-cases/{case_id}/correction-request", response_model=c.IssuanceState,
@@ -268,8 +284,7 @@ async def commission_verifier(case_id: str, body: CommissionIn, session: DbSessi
 async def request_corrections(case_id: str, body: CommentsIn, session: DbSession, user: Verifier,
                               temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_REQUEST_CORRECTIONS,
-                      c.CorrectionRequest(actor=_actor(user), comments=body.comments),
-                      "corrections")
+                      c.CorrectionRequest(actor=_actor(user), comments=body.comments))
 
 
 @router.post("/issuance-cases/{case_id}/amendment", response_model=c.IssuanceState,
@@ -279,8 +294,7 @@ async def amend_report(case_id: str, body: AmendmentIn, session: DbSession, user
     grams = None if body.claimed_tco2e is None else serials.tonnes_to_grams(body.claimed_tco2e)
     return await _act(session, user, temporal, case_id, c.UPDATE_AMEND_REPORT,
                       c.Amendment(actor=_actor(user), claimed_grams=grams, benefit_sharing=body.benefit_sharing,
-                                  comments=body.comments),
-                      "amend", attach=(Stage.CORRECTION, body.document_ids))
+                                  comments=body.comments), attach=(Stage.CORRECTION, body.document_ids))
 
 
 @router.post("/issuance-cases/{case_id}/verification-report", response_model=c.IssuanceState,
@@ -290,7 +304,6 @@ async def file_verification_report(case_id: str, body: VerificationReportIn, ses
     return await _act(session, user, temporal, case_id, c.UPDATE_FILE_VERIFICATION_REPORT,
                       c.VerificationReport(actor=_actor(user), verified_grams=serials.tonnes_to_grams(
                           body.verified_tco2e), conclusion=body.conclusion),
-                      "verification",
                       attach=(Stage.VERIFICATION, body.document_ids))
 
 
@@ -299,15 +312,14 @@ async def file_verification_report(case_id: str, body: VerificationReportIn, ses
 async def submit_application(case_id: str, body: ApplicationIn, session: DbSession, user: Applicant,
                              temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_SUBMIT_APPLICATION,
-                      c.Application(actor=_actor(user), statement=body.statement),
-                      "application")
+                      c.Application(actor=_actor(user), statement=body.statement))
 
 
 @router.post("/issuance-cases/{case_id}/decision", response_model=c.IssuanceState,
              summary="The bureau publishes the reduction or rejects it with a reason")
 async def decide(case_id: str, body: DecisionIn, session: DbSession, user: Bureau, temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_DECIDE,
-                      c.Decision(actor=_actor(user), **body.model_dump()), "decision")
+                      c.Decision(actor=_actor(user), **body.model_dump()))
 
 
 @router.post("/issuance-cases/{case_id}/issuance", response_model=c.IssueResult,
@@ -328,14 +340,14 @@ async def issue(case_id: str, session: DbSession, user: Operator, temporal: Temp
     if earlier is not None:  # a retry after the case ended: the issuance as it was made
         return earlier
     return await _act(session, user, temporal, case_id, c.UPDATE_ISSUE, c.IssueOrderUpdate(actor=_actor(user)),
-                      "issue", result_type=c.IssueResult)
+                      result_type=c.IssueResult)
 
 
 @router.post("/issuance-cases/{case_id}/withdrawal", response_model=c.IssuanceState,
              summary="The developer withdraws the case (possible until issuance)")
 async def withdraw(case_id: str, body: ReasonIn, session: DbSession, user: Applicant, temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_WITHDRAW,
-                      c.Withdrawal(actor=_actor(user), reason=body.reason), "withdraw")
+                      c.Withdrawal(actor=_actor(user), reason=body.reason))
 
 
 # --- objections ---------------------------------------------------------------------------------
@@ -399,7 +411,7 @@ async def answer_objection(case_id: str, objection_id: int, body: AnswerIn, sess
                            temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_ANSWER_OBJECTION,
                       c.ObjectionAnswer(actor=_actor(user), objection_id=objection_id, answer=body.answer),
-                      f"answer-{objection_id}", result_type=c.ObjectionState)
+                      result_type=c.ObjectionState)
 
 
 @router.post("/issuance-cases/{case_id}/objections/{objection_id}/ruling", response_model=c.ObjectionState,
@@ -408,7 +420,6 @@ async def rule_objection(case_id: str, objection_id: int, body: RulingIn, sessio
                          temporal: TemporalClient):
     return await _act(session, user, temporal, case_id, c.UPDATE_RULE_OBJECTION,
                       c.ObjectionRuling(actor=_actor(user), objection_id=objection_id, **body.model_dump()),
-                      f"ruling-{objection_id}-{'upheld' if body.upheld else 'dismissed'}",
                       result_type=c.ObjectionState)
 
 

@@ -24,7 +24,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, TemporalClient, require_roles
 from api.errors import conflict, not_found, unprocessable
 from api.idempotency import run_once
-from api.workflow_updates import execute_update
+from api.workflow_updates import execute_action
 from api.schemas.methodology import (
     BehaviourOut,
     CompletenessIn,
@@ -42,16 +42,17 @@ from api.schemas.methodology import (
     VersionSummary,
     WithdrawalIn,
 )
+from domain.contracts.cases import Actor
 from domain.contracts.methodology import (
     CASE_TYPE,
     METHODOLOGY_WORKFLOW,
+    REEVALUATION_CASE_TYPE,
+    REEVALUATION_WORKFLOW,
     UPDATE_COMPLETENESS,
     UPDATE_DECIDE_REEVALUATION,
-    UPDATE_OPEN_REEVALUATION,
     UPDATE_PUBLICATION,
     UPDATE_RESUBMIT,
     UPDATE_WITHDRAW,
-    CaseActor,
     CompletenessDecision,
     MethodologyStart,
     PublicationDecision,
@@ -75,13 +76,16 @@ router = APIRouter(tags=["methodologies"])
 ApplicantOrBureau = Annotated[User, Depends(require_roles(Role.APPLICANT, Role.BUREAU_ADMIN))]
 
 
-def _actor(user: User) -> CaseActor:
-    return CaseActor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
+def _actor(user: User) -> Actor:
+    return Actor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
 
 
-async def _update(client: Client, workflow_id: str, name: str, arg: Any, update_id: str) -> None:
-    # A visible case whose workflow has ended answers 409 (api.workflow_updates).
-    await execute_update(client, workflow_id, name, arg, update_id=update_id)
+async def _update(session: Session, client: Client, case_id: str, name: str, arg: Any) -> None:
+    """A human action (the kit's update ids: an identical retry answers as the first did, another
+    payload for the same step is refused); the read is released before waiting on the workflow."""
+    seq = cases.seq(session, case_id)
+    session.rollback()
+    await execute_action(client, case_id, name, arg, seq=seq)
 
 
 # --- views ---
@@ -134,18 +138,20 @@ def _reevaluation_out(session: Session, r: MethodologyReevaluation) -> Reevaluat
     new = session.get(MethodologyVersion, r.new_version_id) if r.new_version_id else None
     return ReevaluationOut(id=r.id, case_id=r.case_id, code=version.methodology.code, version_no=version.version_no,
                            stage=r.stage, reason=r.reason, decision_reason=r.decision_reason,
-                           new_version_no=new.version_no if new else None, created_at=r.created_at,
-                           updated_at=r.updated_at)
+                           new_version_no=new.version_no if new else None, review_id=r.review_id,
+                           reasons=list(r.reasons or []), created_at=r.created_at, updated_at=r.updated_at)
 
 
 # --- cases ---
 
-async def _ensure_started(client: Client, settings: Settings, case: MethodologyCase, user_id: int, role: str) -> None:
+async def _ensure_started(client: Client, settings: Settings, case: MethodologyCase, user_id: int, role: str,
+                          deployment_id: str) -> None:
     """Start the case's workflow unless it exists: a create retried after a failed start still starts it."""
     start = MethodologyStart(
-        case_id=case.case_id, case_no=case.id, applicant_organisation_id=case.applicant_organisation_id,
-        commissioned=case.commissioned, content=methodology.case_content(case),
-        submitted_by=CaseActor(user_id=user_id, role=role, organisation_id=case.applicant_organisation_id))
+        case_id=case.case_id, deployment_id=deployment_id, case_no=case.id,
+        applicant_organisation_id=case.applicant_organisation_id, commissioned=case.commissioned,
+        content=methodology.case_content(case),
+        submitted_by=Actor(user_id=user_id, role=role, organisation_id=case.applicant_organisation_id))
     try:
         await client.start_workflow(
             METHODOLOGY_WORKFLOW, start, id=case.case_id, task_queue=settings.task_queue,
@@ -180,7 +186,8 @@ async def create_methodology(
     response = run_once(session, user=user, scope="methodologies", key=idempotency_key,
                         payload=body.model_dump(mode="json"), create=create)
     case = session.get(MethodologyCase, json.loads(response.body)["id"])
-    await _ensure_started(client, settings, case, user.id, user.role)
+    deployment_id = cases.deployment_id(session)
+    await _ensure_started(client, settings, case, user.id, user.role, deployment_id)
     return response
 
 
@@ -220,9 +227,9 @@ def get_methodology(case_no: int, session: DbSession, user: CurrentUser):
     return _case_out(session, _visible_case(session, user, case_no))
 
 
-async def _act(session: Session, client: Client, user: User, case: MethodologyCase, name: str, arg: Any,
-               update_id: str) -> MethodologyCaseOut:
-    await _update(client, case.case_id, name, arg, update_id)
+async def _act(session: Session, client: Client, user: User, case: MethodologyCase, name: str,
+               arg: Any) -> MethodologyCaseOut:
+    await _update(session, client, case.case_id, name, arg)
     return _case_out(session, _visible_case(session, user, case.id))
 
 
@@ -235,8 +242,7 @@ async def decide_completeness(case_no: int, body: CompletenessIn, session: DbSes
         raise unprocessable("reasons", "required", "returning a submission needs reasons")
     arg = CompletenessDecision(actor=_actor(user), submission_no=case.submission_no, accept=body.decision == "accept",
                                reasons=body.reasons)
-    return await _act(session, client, user, case, UPDATE_COMPLETENESS, arg,
-                      f"completeness-{case.case_id}-{case.submission_no}-{body.decision}")
+    return await _act(session, client, user, case, UPDATE_COMPLETENESS, arg)
 
 
 @router.post("/methodologies/{case_no}/resubmission", response_model=MethodologyCaseOut,
@@ -250,7 +256,7 @@ async def resubmit(case_no: int, body: ResubmissionIn, session: DbSession, user:
     documents.attach(session, content.document_ids, case.case_id, user)
     session.rollback()
     arg = Resubmission(actor=_actor(user), submission_no=case.submission_no + 1, content=content, note=body.note)
-    await _update(client, case.case_id, UPDATE_RESUBMIT, arg, f"resubmit-{case.case_id}-{case.submission_no + 1}")
+    await _update(session, client, case.case_id, UPDATE_RESUBMIT, arg)
     documents.attach(session, content.document_ids, case.case_id, user)
     session.commit()
     return _case_out(session, _visible_case(session, user, case_no))
@@ -261,10 +267,7 @@ async def resubmit(case_no: int, body: ResubmissionIn, session: DbSession, user:
 async def withdraw(case_no: int, body: WithdrawalIn, session: DbSession, user: ApplicantOrBureau,
                    client: TemporalClient):
     case = _visible_case(session, user, case_no)
-    if case.stage == Stage.WITHDRAWN.value:
-        return _case_out(session, case)  # a retried withdrawal after the case ended
-    return await _act(session, client, user, case, UPDATE_WITHDRAW,
-                      Withdrawal(actor=_actor(user), reason=body.reason), f"withdraw-{case.case_id}")
+    return await _act(session, client, user, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(user), reason=body.reason))
 
 
 @router.post("/methodologies/{case_no}/publication", response_model=MethodologyCaseOut,
@@ -275,8 +278,7 @@ async def decide_publication(case_no: int, body: PublicationIn, session: DbSessi
     if body.decision == "reject" and not (body.reason or "").strip():
         raise unprocessable("reason", "required", "rejecting a methodology needs a reason")
     return await _act(session, client, user, case, UPDATE_PUBLICATION,
-                      PublicationDecision(actor=_actor(user), publish=body.decision == "publish", reason=body.reason),
-                      f"publication-{case.case_id}-{body.decision}")
+                      PublicationDecision(actor=_actor(user), publish=body.decision == "publish", reason=body.reason))
 
 
 # --- re-evaluation ---
@@ -288,6 +290,7 @@ async def open_reevaluation(
     session: DbSession,
     user: Bureau,
     client: TemporalClient,
+    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
     version = methodology.current_version(session, body.code)
@@ -308,13 +311,21 @@ async def open_reevaluation(
                         payload=body.model_dump(mode="json"), create=create)
     row = session.get(MethodologyReevaluation, json.loads(response.body)["id"])
     start = ReevaluationStart(
-        case_id=row.case_id, reevaluation_no=row.id, methodology_id=row.methodology_id, code=body.code,
-        version_id=row.version_id, version_no=version.version_no,
+        case_id=row.case_id, deployment_id=cases.deployment_id(session),
+        origin_case_id=version.methodology.origin_case_id, reevaluation_no=row.id,
+        methodology_id=row.methodology_id, code=body.code, version_id=row.version_id, version_no=version.version_no,
         owner_organisation_id=version.methodology.owner_organisation_id, opened_by=_actor(user), reason=row.reason,
         current_content=methodology.version_content(version))
-    # The publishing case's workflow starts the re-evaluation; a retried call (same key) repeats the update.
-    await _update(client, version.methodology.origin_case_id, UPDATE_OPEN_REEVALUATION, start,
-                  f"open-{row.case_id}")
+    session.rollback()  # release the read before waiting on Temporal
+    try:  # also on a replayed request: a start lost after the commit is made good
+        await client.start_workflow(
+            REEVALUATION_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(sa.CASE_TYPE, REEVALUATION_CASE_TYPE),
+                SearchAttributePair(sa.CASE_NUMBER, start.case_id)]))
+    except WorkflowAlreadyStartedError:
+        pass
     return response
 
 
@@ -348,9 +359,8 @@ async def decide_reevaluation(no: int, body: ReevaluationDecisionIn, session: Db
             raise unprocessable("revised.scope", "unchanged", "a revision keeps the methodology's scope and domain")
     elif body.revised is not None:
         raise unprocessable("revised", "only_for_revise", "only a revision carries new content")
-    await _update(client, row.case_id, UPDATE_DECIDE_REEVALUATION,
-                  ReevaluationDecision(actor=_actor(user), outcome=body.outcome, reason=body.reason, content=content),
-                  f"reevaluation-{row.case_id}-{body.outcome.value}")
+    await _update(session, client, row.case_id, UPDATE_DECIDE_REEVALUATION,
+                  ReevaluationDecision(actor=_actor(user), outcome=body.outcome, reason=body.reason, content=content))
     return _reevaluation_out(session, _visible_reevaluation(session, user, no))
 
 

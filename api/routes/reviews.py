@@ -29,7 +29,6 @@ from api.schemas.review import (
     TaskOut,
 )
 from domain.contracts.panel import (
-    REFUSAL_STATUS,
     PanelCheck,
     ReviewStage,
     TaskStatus,
@@ -50,6 +49,7 @@ from domain.contracts.review import (
     SubmitDecision,
 )
 from domain.roles import Role
+from domain.rules import Refusal
 from store import review as store
 from store.models.identity import User
 from store.models.review import Expert as ExpertRow
@@ -101,7 +101,7 @@ def _precheck_panel(session: Session, r: Review, expert_ids: list[int], field: s
         store.panel_members(session, PanelCheck(
             review_id=r.review_id, expert_ids=expert_ids, applicant_organisation_id=r.applicant_organisation_id,
             verifier_organisation_id=r.verifier_organisation_id))
-    except store.PanelRefused as refused:
+    except Refusal as refused:
         raise Problem(422, "Unprocessable request", refused.message, field=field, rule=refused.rule) from None
 
 
@@ -118,8 +118,7 @@ def _own_task(session: Session, user: User, task_id: str) -> tuple[ReviewTaskRow
 
 async def _update(client: Client, review_id: str, name: str, arg: Any, update_id: str,
                   result_type: type | None = None) -> Any:
-    return await execute_update(client, review_id, name, arg, update_id=update_id, result_type=result_type,
-                                statuses=REFUSAL_STATUS)
+    return await execute_update(client, review_id, name, arg, update_id=update_id, result_type=result_type)
 
 
 # --- the authority -----------------------------------------------------------------------------------

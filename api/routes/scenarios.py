@@ -15,7 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep, TemporalClient
-from api.workflow_updates import execute_update
+from api.workflow_updates import execute_action
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.scenarios import (
@@ -34,9 +34,12 @@ from api.schemas.scenarios import (
     WithdrawalIn,
 )
 from domain import scenario_rules as rules
+from domain.contracts.cases import Actor
+from domain.contracts.review import review_workflow_id
 from domain.contracts.scenario import (
     SCENARIO_STATE_QUERY,
     SCENARIO_WORKFLOW,
+    SPEC_WORKFLOW,
     UPDATE_DECIDE,
     UPDATE_RESUBMIT,
     UPDATE_WITHDRAW,
@@ -44,12 +47,14 @@ from domain.contracts.scenario import (
     Resubmission,
     ScenarioApplication,
     ScenarioCaseState,
+    SpecStart,
     Stage,
     Withdrawal,
     scenario_case_id,
+    spec_case_id,
 )
 from domain.roles import AUTHORITIES, Role
-from store import audit, documents, policy, scenarios
+from store import audit, cases, documents, policy, scenarios
 from store.models.cases import Case
 from store.models.documents import Document
 from store.models.identity import Organisation, User
@@ -111,24 +116,33 @@ def create_spec(body: SpecCreate, session: DbSession, actor: Operator,
                     payload=body.model_dump(mode="json"), create=create)
 
 
-@router.post("/scenario-specs/{spec_id}/publish", response_model=SpecOut,
-             summary="Publish a draft: it becomes immutable and the current version of its category")
-def publish_spec(spec_id: int, session: DbSession, actor: Operator):
+@router.post("/scenario-specs/{spec_id}/publish", response_model=SpecOut, status_code=202,
+             summary="Ask for a draft's publication: the bureau's expert panel evaluates it first (Art. 12)")
+async def publish_spec(spec_id: int, session: DbSession, actor: Operator, temporal: TemporalClient,
+                       settings: SettingsDep):
     spec = session.scalar(select(EvaluationSpec).where(EvaluationSpec.id == spec_id).with_for_update())
     if spec is None:
         raise not_found(f"evaluation specification {spec_id}")
-    if spec.status == "published":
-        return spec  # a retried publication
-    current = scenarios.current_spec(session, spec.category)
-    if current is not None and current.version > spec.version:
-        raise conflict(f"version {current.version} of {spec.category} is already published; "
-                       f"draft version {spec.version} would go back in time", rule="newer_version_published")
-    spec.status, spec.published_by, spec.published_at = "published", actor.id, _now()
-    audit.record(session, action="scenario_spec.published", entity_type="scenario_spec", entity_id=spec.id,
-                 occurred_at=spec.published_at, actor_user_id=actor.id, actor_role=actor.role,
-                 details={"category": spec.category, "version": spec.version})
-    session.commit()
-    return spec
+    if spec.status == "returned":
+        raise conflict(f"the expert panel did not approve version {spec.version} of {spec.category}; "
+                       "draft a new version", rule="returned")
+    if spec.status == "draft":
+        current = scenarios.current_spec(session, spec.category)
+        if current is not None and current.version > spec.version:
+            raise conflict(f"version {current.version} of {spec.category} is already published; "
+                           f"draft version {spec.version} would go back in time", rule="newer_version_published")
+        spec.status, spec.review_id = "in_review", review_workflow_id(spec_case_id(spec.id), 1)
+    start = SpecStart(case_id=spec_case_id(spec.id), deployment_id=cases.deployment_id(session), spec_id=spec.id,
+                      category=spec.category, version=spec.version, title=spec.title, requested_by=_actor(actor))
+    answer = SpecOut.model_validate(spec)
+    session.commit()  # before the workflow starts: it finds the spec in review
+    if answer.status == "in_review":
+        try:  # also on a retried request: a start lost after the commit is made good
+            await temporal.start_workflow(SPEC_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
+                                          id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            pass
+    return answer
 
 
 @router.get("/scenario-specs", response_model=list[SpecOut],
@@ -304,7 +318,7 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
     resp = run_once(session, user=actor, scope=f"scenario-{scenario.id}-applications", key=idempotency_key,
                     payload=body.model_dump(mode="json"), create=create)
     out = json.loads(resp.body)
-    app = ScenarioApplication(case_id=out["case_id"], scenario_id=scenario.id,
+    app = ScenarioApplication(case_id=out["case_id"], deployment_id=cases.deployment_id(session), scenario_id=scenario.id,
                                          self_assessment_id=out["self_assessment_id"],
                                          applicant_organisation_id=scenario.organisation_id, actor_user_id=actor.id)
     try:
@@ -319,8 +333,11 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
 
 
 def _case_out(case: ScenarioCase, state: ScenarioCaseState | None, mirrored: str | None = None) -> CaseOut:
-    """The workflow's live state; without it (engine unreachable) the mirrored stage from PostgreSQL."""
+    """The workflow's live state; without it (engine unreachable) the mirrored stage from PostgreSQL. A
+    published case reads expired once its label has (the label's own workflow expires it)."""
     stage = state.stage if state else Stage(mirrored or case.outcome or Stage.CHECKING)
+    if mirrored == Stage.EXPIRED:
+        stage = Stage.EXPIRED
     return CaseOut(
         case_id=case.case_id, scenario_id=case.scenario_id, spec_id=case.spec_id,
         self_assessment_id=case.self_assessment_id, round_no=state.round_no if state else case.round_no,
@@ -344,37 +361,40 @@ async def _state(temporal: TemporalClient, case_id: str) -> ScenarioCaseState:
     return await temporal.get_workflow_handle(case_id).query(SCENARIO_STATE_QUERY, result_type=ScenarioCaseState)
 
 
-_UPDATE_STATUS = {"SelfAssessmentFails": 422}
+def _actor(user: User) -> Actor:
+    return Actor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
 
 
-async def _update(temporal: TemporalClient, workflow_id: str, name: str, arg: Any, update_id: str,
-                  result_type: type | None = None) -> Any:
-    """Send a human action; the workflow's refusal becomes 403/409/422 naming the reason."""
-    return await execute_update(temporal, workflow_id, name, arg, update_id=update_id, result_type=result_type,
-                                statuses=_UPDATE_STATUS)
+async def _update(session: Session, temporal: TemporalClient, case: ScenarioCase, name: str, arg: Any) -> CaseOut:
+    """Send a human action (the kit's update ids: an identical retry answers as the first did, another
+    payload for the same step is refused); the workflow's refusal becomes 403/409/422 naming the reason."""
+    seq = cases.seq(session, case.case_id)
+    session.rollback()  # release the read before waiting on the workflow
+    state = await execute_action(temporal, case.case_id, name, arg, seq=seq, result_type=ScenarioCaseState)
+    session.refresh(case)
+    return _case_out(case, state)
+
+
+def _mirrored_stage(session: Session, case_id: str) -> str | None:
+    mirrored = session.get(Case, case_id)
+    return mirrored.stage if mirrored else None
 
 
 @router.get("/scenario-cases/{case_id}", response_model=CaseOut)
 async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
     case = _visible_case(session, user, case_id)
+    mirrored = _mirrored_stage(session, case_id)
     try:
-        return _case_out(case, await _state(temporal, case_id))
+        return _case_out(case, await _state(temporal, case_id), mirrored)
     except RPCError:
-        mirrored = session.get(Case, case_id)
-        return _case_out(case, None, mirrored.stage if mirrored else None)
+        return _case_out(case, None, mirrored)
 
 
 @router.post("/scenario-cases/{case_id}/withdraw", response_model=CaseOut,
              summary="Withdraw the application (until publication)")
 async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
     case = _visible_case(session, actor, case_id)
-    if case.outcome == "withdrawn":
-        return _case_out(case, None, "withdrawn")  # a retried withdrawal
-    state = await _update(temporal, case_id, UPDATE_WITHDRAW, Withdrawal(
-        actor_user_id=actor.id, actor_organisation_id=actor.organisation_id, reason=body.reason),
-        f"withdraw-{case_id}", ScenarioCaseState)
-    session.refresh(case)
-    return _case_out(case, state)
+    return await _update(session, temporal, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(actor), reason=body.reason))
 
 
 @router.post("/scenario-cases/{case_id}/resubmission", response_model=CaseOut,
@@ -383,34 +403,20 @@ async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor
     case = _visible_case(session, actor, case_id)
     scenario = session.get(Scenario, case.scenario_id)
     assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
-    current = await _state(temporal, case_id)
-    if current.stage != Stage.RETURNED and current.round_no > 1 and case.self_assessment_id == assessment.id:
-        return _case_out(case, current)  # a retried resubmission
-    if current.stage != Stage.RETURNED:
-        raise conflict(f"{case_id} is {current.stage.value}; nothing awaits a resubmission")
-    _attach_evidence(session, assessment, case_id, actor)
-    session.commit()
-    state = await _update(temporal, case_id, UPDATE_RESUBMIT, Resubmission(
-        actor_user_id=actor.id, actor_organisation_id=actor.organisation_id,
-        self_assessment_id=body.self_assessment_id, round_no=current.round_no),
-        f"resubmit-{case_id}-{current.round_no}", ScenarioCaseState)
-    session.refresh(case)
-    return _case_out(case, state)
+    if _mirrored_stage(session, case_id) == Stage.RETURNED:
+        _attach_evidence(session, assessment, case_id, actor)
+        session.commit()
+    return await _update(session, temporal, case, UPDATE_RESUBMIT,
+                         Resubmission(actor=_actor(actor), self_assessment_id=body.self_assessment_id))
 
 
 @router.post("/scenario-cases/{case_id}/decision", response_model=CaseOut,
              summary="Publish (label, validity, inclusion) or reject with reasons (operator)")
 async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Operator, temporal: TemporalClient):
     case = _visible_case(session, actor, case_id)
-    if case.outcome in ("published", "rejected"):
-        if case.outcome != {"publish": "published", "reject": "rejected"}[body.decision.value]:
-            raise conflict(f"{case_id} was already decided: {case.outcome}", rule="already_decided")
-        return _case_out(case, await _state(temporal, case_id))  # a retried decision
-    state = await _update(temporal, case_id, UPDATE_DECIDE, OperatorDecision(
-        actor_user_id=actor.id, decision=body.decision, reasons=body.reasons,
-        validity_years=body.validity_years, include=body.include), f"decision-{case_id}", ScenarioCaseState)
-    session.refresh(case)
-    return _case_out(case, state)
+    return await _update(session, temporal, case, UPDATE_DECIDE, OperatorDecision(
+        actor=_actor(actor), decision=body.decision, reasons=body.reasons, validity_years=body.validity_years,
+        include=body.include))
 
 
 # --- the public label register (Art. 14, 30) ---

@@ -200,5 +200,7 @@ class ReevaluationOut(BaseModel):
     reason: str
     decision_reason: str | None
     new_version_no: int | None
+    review_id: str | None = None  # the panel review of the latest revision (Art. 7 with Art. 11)
+    reasons: list[str] = []  # why that panel did not approve it (experts anonymised)
     created_at: datetime
     updated_at: datetime

@@ -42,10 +42,12 @@ class SpecOut(BaseModel):
     category: ScenarioCategory
     version: int
     title: str
-    status: str
+    status: str  # draft, in_review (the bureau's expert panel, Art. 12), published, returned
     pass_mark: int
     created_at: datetime
     published_at: datetime | None
+    review_id: str | None = None
+    reasons: list[str] = []  # why the panel did not approve it (experts anonymised)
     items: list[SpecItemOut]
 
 

@@ -6,9 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from domain.contracts.audit import AuditRecord
-from domain.contracts.cases import CaseMirror
-from domain.contracts.notifications import Notification
+from domain.contracts.cases import Actor
 from domain.issuance import Stage
 
 ISSUANCE_WORKFLOW = "IssuanceCase"
@@ -21,6 +19,7 @@ def case_id_for(issuance_case_id: int) -> str:
 
 class IssuanceStart(BaseModel):
     case_id: str
+    deployment_id: str
     project_id: int
     project_name: str
     developer_organisation_id: int
@@ -29,15 +28,8 @@ class IssuanceStart(BaseModel):
     filed_by_user_id: int
 
 
-# --- human actions: updates with validators. The API's update ids: f"{action}-{case_id}-{step}" with
-# the case's step number, so a retried request is the same update; objections: f"answer-{id}",
-# f"ruling-{id}-{upheld|dismissed}"; filing an objection: f"objection-{id}".
-
-class Actor(BaseModel):
-    user_id: int
-    organisation_id: int | None
-    role: str
-
+# --- human actions: updates with validators; the API's update ids are the kit's
+# (domain.contracts.cases.action_update_id); filing an objection: f"objection-{id}".
 
 UPDATE_VERIFIER_RESPONSE = "verifier_response"
 UPDATE_COMMISSION_VERIFIER = "commission_verifier"
@@ -163,41 +155,27 @@ class IssuanceState(BaseModel):
 
 
 # --- activities ----------------------------------------------------------------------------------
-RECORD_ISSUANCE_STEP = "record_issuance_step"
-SAVE_PUBLICITY_NOTICE = "save_publicity_notice"
-CLOSE_PUBLICITY_NOTICE = "close_publicity_notice"
-RECORD_OBJECTION_STEP = "record_objection_step"
 ISSUE_REDUCTIONS = "issue_reductions"
 
 
-class CaseFacts(BaseModel):
-    """The case row as the workflow knows it now."""
+class IssuanceFacts(BaseModel):
+    """The case row as the workflow knows it, written with every step (activities.issuance's facts
+    writer), and what else the step changes in the process's tables."""
 
-    case_id: str
-    seq: int  # increases with every write of the case
     stage: Stage
-    occurred_at: datetime
     verifier_organisation_id: int
     claimed_grams: int
     benefit_sharing: str | None = None  # None: unchanged
     verified_grams: int | None = None
     verification_conclusion: str | None = None
-
-
-class IssuanceStep(BaseModel):
-    """One step of the case, written in one transaction: the case row, the case register, the audit
-    trail and the notification of whoever acts next. Every part is idempotent on its own key."""
-
-    facts: CaseFacts
-    mirror: CaseMirror
-    audit: AuditRecord
-    notification: Notification
+    notice: NoticeWrite | None = None  # open a publicity round, or move its end later
+    notice_close: NoticeClose | None = None
+    objection: ObjectionStep | None = None  # an answer or a ruling
 
 
 class NoticeWrite(BaseModel):
     """Open a round's notice, or move its end later (a recomputation never shortens it)."""
 
-    case_id: str
     round_no: int
     starts_at: datetime
     ends_at: datetime
@@ -206,7 +184,6 @@ class NoticeWrite(BaseModel):
 
 
 class NoticeClose(BaseModel):
-    case_id: str
     round_no: int
     closed_at: datetime
     outcome: str  # completed, returned, withdrawn
@@ -238,3 +215,4 @@ class IssueResult(BaseModel):
 
 
 IssuanceState.model_rebuild()
+IssuanceFacts.model_rebuild()

@@ -6,13 +6,17 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from domain.contracts.cases import Actor
 from domain.methodology import MethodologyDomain, ReevaluationOutcome, ReevaluationStage, Scope, Stage
 
 CASE_TYPE = "methodology"
 REEVALUATION_CASE_TYPE = "methodology_reevaluation"
+REMINDERS_CASE_TYPE = "methodology_reevaluation_due"
 
 METHODOLOGY_WORKFLOW = "MethodologyCase"
 REEVALUATION_WORKFLOW = "MethodologyReevaluation"
+# One per re-evaluation date of a version: reminds the bureau ahead of it and when it is reached.
+REMINDERS_WORKFLOW = "MethodologyReevaluationReminders"
 
 
 def methodology_case_id(case_no: int) -> str:
@@ -45,51 +49,44 @@ class MethodologyContent(BaseModel):
     document_ids: list[int] = Field(default_factory=list)
 
 
-class CaseActor(BaseModel):
-    """Who performs a human action; the workflow's validators check role and organisation."""
-
-    user_id: int
-    role: str
-    organisation_id: int | None = None
-
-
 class MethodologyStart(BaseModel):
     case_id: str
+    deployment_id: str
     case_no: int
     applicant_organisation_id: int | None
     commissioned: bool  # registered by the bureau for a methodology it commissioned
-    submitted_by: CaseActor
+    submitted_by: Actor
     content: MethodologyContent
 
 
-# --- Human actions on a methodology case: updates with validators ---
-UPDATE_COMPLETENESS = "decide_completeness"  # update id: f"completeness-{case_id}-{submission_no}"
-UPDATE_RESUBMIT = "resubmit"  # update id: f"resubmit-{case_id}-{submission_no}"
-UPDATE_WITHDRAW = "withdraw"  # update id: f"withdraw-{case_id}"
-UPDATE_PUBLICATION = "decide_publication"  # update id: f"publication-{case_id}"
+# --- Human actions on a methodology case: updates with validators (the kit's update ids) ---
+UPDATE_COMPLETENESS = "decide_completeness"
+UPDATE_RESUBMIT = "resubmit"
+UPDATE_WITHDRAW = "withdraw"
+UPDATE_PUBLICATION = "decide_publication"
 
 
 class CompletenessDecision(BaseModel):
-    actor: CaseActor
+    actor: Actor
     submission_no: int  # the submission the bureau checked: a stale decision is refused
     accept: bool
     reasons: str | None = Field(default=None, max_length=20000)
 
 
 class Resubmission(BaseModel):
-    actor: CaseActor
+    actor: Actor
     submission_no: int  # the new submission's number (previous + 1)
     content: MethodologyContent
     note: str | None = Field(default=None, max_length=20000)
 
 
 class Withdrawal(BaseModel):
-    actor: CaseActor
+    actor: Actor
     reason: str | None = Field(default=None, max_length=4000)
 
 
 class PublicationDecision(BaseModel):
-    actor: CaseActor
+    actor: Actor
     publish: bool
     reason: str | None = Field(default=None, max_length=20000)
 
@@ -109,18 +106,14 @@ class MethodologyCaseState(BaseModel):
 
 
 # --- Activities ---
-MIRROR_METHODOLOGY = "mirror_methodology"
 PUBLISH_METHODOLOGY = "publish_methodology"
-MIRROR_REEVALUATION = "mirror_reevaluation"
+REEVALUATION_DUE = "methodology_reevaluation_due"
 
 
-class MethodologyMirror(BaseModel):
-    """Upsert the methodology case row and the case register (older news never overwrites newer)."""
+class MethodologyFacts(BaseModel):
+    """The methodology case row as the workflow knows it (written with every step)."""
 
-    case_id: str
     stage: Stage
-    occurred_at: datetime
-    owner_organisation_id: int | None
     submission_no: int
     round_no: int
     deadline: datetime | None = None
@@ -154,30 +147,29 @@ class PublishedVersion(BaseModel):
     superseded_version_id: int | None = None
 
 
-# The bureau opens a re-evaluation on the workflow of the case that published the methodology, which
-# runs it as a child and follows its outcome (a confirmation moves the date on, a revision makes the
-# new version current, a retirement ends the reminders).
-UPDATE_OPEN_REEVALUATION = "open_reevaluation"  # update id: f"open-{reevaluation case_id}"
-
-
+# The bureau opens a re-evaluation of the current version (the API starts its workflow): it confirms
+# the version, revises it (a new version, reviewed by a panel first: Art. 7 with Art. 11) or retires
+# the methodology. Each re-evaluation date has a reminders workflow of its own.
 class ReevaluationStart(BaseModel):
     case_id: str
+    deployment_id: str
+    origin_case_id: str  # the case that published the methodology
     reevaluation_no: int
     methodology_id: int
     code: str
     version_id: int
     version_no: int
     owner_organisation_id: int | None
-    opened_by: CaseActor
+    opened_by: Actor
     reason: str
     current_content: MethodologyContent  # the version under re-evaluation
 
 
-UPDATE_DECIDE_REEVALUATION = "decide_reevaluation"  # update id: f"reevaluation-{case_id}"
+UPDATE_DECIDE_REEVALUATION = "decide_reevaluation"
 
 
 class ReevaluationDecision(BaseModel):
-    actor: CaseActor
+    actor: Actor
     outcome: ReevaluationOutcome
     reason: str = Field(min_length=1, max_length=20000)
     content: MethodologyContent | None = None  # required for revise: the new version's content
@@ -191,22 +183,39 @@ class ReevaluationState(BaseModel):
     next_reevaluation_due: datetime | None = None
 
 
-class ReevaluationMirror(BaseModel):
-    """Record the re-evaluation's stage; a final stage also applies its effect to the version.
+class ReevaluationFacts(BaseModel):
+    """The re-evaluation row; a final stage also applies its effect to the version: confirmed moves
+    its re-evaluation date to next_reevaluation_due; retired retires the methodology and its current
+    version; revised: the new version was published by publish_methodology (superseding the old)."""
 
-    confirmed: the version's re-evaluation date moves to next_reevaluation_due; retired: the
-    methodology and its current version are retired; revised: the new version was published by
-    publish_methodology (which superseded the old one).
-    """
-
-    case_id: str
-    reevaluation_no: int
     stage: ReevaluationStage
-    occurred_at: datetime
-    owner_organisation_id: int | None
     methodology_id: int
     version_id: int
-    reason: str | None = None
+    round_no: int = 0  # panel rounds of the revision so far
+    review_id: str | None = None
+    reasons: list[str] = Field(default_factory=list)  # the panel's, when it did not approve a revision
+    reason: str | None = None  # the bureau's decision
     new_version_id: int | None = None
     next_reevaluation_due: datetime | None = None
     decided_by_user_id: int | None = None
+
+
+class RemindersStart(BaseModel):
+    """The reminders of one re-evaluation date of a version."""
+
+    case_id: str  # reevaluation_reminders_id(version_id, due)
+    deployment_id: str
+    methodology_case_id: str  # the case that published the methodology: notifications name it
+    owner_organisation_id: int | None
+    version_id: int
+    code: str
+    version_no: int
+    due: datetime
+
+
+def reevaluation_reminders_id(version_id: int, due: datetime) -> str:
+    return f"methodology-version-{version_id}-reevaluation-{due.strftime('%Y%m%d')}"
+
+
+class DueCheck(BaseModel):
+    version_id: int  # answers the version's re-evaluation date while it is current, else None

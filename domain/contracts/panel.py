@@ -1,7 +1,6 @@
-"""The review workflow's own activities, its refusal types and its deterministic update ids.
+"""The review workflow's own activities, its state as mirrored, and its deterministic update ids.
 
-Complements `domain/contracts/review.py` (the interface other processes use); the API maps the
-refusal types below to HTTP statuses.
+Complements `domain/contracts/review.py` (the interface other processes use).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from pydantic import BaseModel, Field
 from domain.contracts.review import Vote
 
 CHECK_PANEL = "review_check_panel"
-MIRROR_REVIEW = "review_mirror"
 
 
 class TaskStatus(StrEnum):
@@ -89,28 +87,6 @@ class ReviewMirror(BaseModel):
     mean_score_hundredths: int | None = None
     criteria: list[dict] = Field(default_factory=list)
     tasks: list[ReviewTask] = Field(default_factory=list)
-
-
-# ApplicationError types the review raises when it refuses an update (validator or handler).
-class Refusal(StrEnum):
-    TASK_NOT_FOUND = "ReviewTaskNotFound"
-    NOT_ASSIGNEE = "NotTheAssignee"
-    WRONG_STATE = "ReviewStateConflict"
-    DIFFERENT_DECISION = "DifferentDecision"
-    INVALID = "InvalidReviewInput"
-    CONFLICT_OF_INTEREST = "ConflictOfInterest"
-    UNKNOWN_EXPERT = "UnknownExpert"
-
-
-REFUSAL_STATUS: dict[str, int] = {
-    Refusal.TASK_NOT_FOUND: 404,
-    Refusal.NOT_ASSIGNEE: 404,  # another expert's task is not visible to the caller
-    Refusal.WRONG_STATE: 409,
-    Refusal.DIFFERENT_DECISION: 409,
-    Refusal.INVALID: 422,
-    Refusal.CONFLICT_OF_INTEREST: 422,
-    Refusal.UNKNOWN_EXPERT: 422,
-}
 
 
 def form_panel_update_id(review_id: str, expert_ids: list[int]) -> str:

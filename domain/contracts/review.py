@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from domain.policy import PolicyParameters
 
 REVIEW_WORKFLOW = "PanelReview"
+REVIEW_CASE_TYPE = "review"
 
 
 def review_workflow_id(case_id: str, round_no: int) -> str:
@@ -32,6 +33,7 @@ class ReviewCriterion(BaseModel):
 
 class ReviewRequest(BaseModel):
     case_id: str
+    deployment_id: str  # the parent case's (a review is a case on the kit too)
     case_type: str
     round_no: int = Field(ge=1)
     authority_role: str  # bureau_admin (methodologies, reductions) or operator_admin (scenarios)

@@ -7,21 +7,51 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from domain.contracts.cases import Actor
 from domain.contracts.review import ReviewCriterion, Vote
 
 SCENARIO_WORKFLOW = "ScenarioEvaluation"
 CASE_TYPE = "scenario"
+# Art. 12: a specification (each version) is evaluated by an expert panel the bureau organises before
+# it is published: a case of its own, id f"scenario-spec-{spec id}".
+SPEC_WORKFLOW = "ScenarioSpecReview"
+SPEC_CASE_TYPE = "scenario_spec"
+# The label's life after publication (expiry reminder, expiry): a workflow of its own, id f"{case_id}-label".
+LABEL_WORKFLOW = "ScenarioLabelLifetime"
+LABEL_CASE_TYPE = "scenario_label"
 
 
 def scenario_case_id(seq: int) -> str:
     return f"scenario-{seq}"
 
 
+def spec_case_id(spec_id: int) -> str:
+    return f"scenario-spec-{spec_id}"
+
+
+class SpecStart(BaseModel):
+    case_id: str
+    deployment_id: str
+    spec_id: int
+    category: str
+    version: int
+    title: str
+    requested_by: Actor  # the operator who drafted it and asked for its publication
+
+
+class SpecFacts(BaseModel):
+    """The specification's status: in_review → published, or returned (the operator drafts anew)."""
+
+    spec_id: int
+    status: str
+    review_id: str | None = None
+    reasons: list[str] = Field(default_factory=list)  # the panel's, when it did not approve
+    published_by: int | None = None
+
+
 # --- activities (implemented in activities/scenario.py) ---
 CHECK_SCENARIO_APPLICATION = "check_scenario_application"
-CLOSE_SCENARIO_CASE = "close_scenario_case"
 PUBLISH_SCENARIO_LABEL = "publish_scenario_label"
-EXPIRE_SCENARIO_LABEL = "expire_scenario_label"
 
 
 class Stage(StrEnum):
@@ -29,7 +59,7 @@ class Stage(StrEnum):
     IN_REVIEW = "in_review"  # the panel review child runs (panel formation, expert scoring)
     RETURNED = "returned"  # revise: waiting for the applicant's resubmission
     AWAITING_DECISION = "awaiting_decision"
-    PUBLISHED = "published"  # label valid; the workflow waits for the reminder and expiry
+    PUBLISHED = "published"  # label valid (its own workflow reminds before expiry, then expires it)
     # terminal
     REFUSED = "refused"  # the self-assessment failed a gate or the pass mark
     WITHDRAWN = "withdrawn"
@@ -38,12 +68,15 @@ class Stage(StrEnum):
 
 
 TERMINAL = frozenset({Stage.REFUSED, Stage.WITHDRAWN, Stage.REJECTED, Stage.EXPIRED})
+# The evaluation case ends here; PUBLISHED becomes EXPIRED when its label expires.
+CLOSED = TERMINAL | {Stage.PUBLISHED}
 
 
 class ScenarioApplication(BaseModel):
     """The workflow's input: one evaluation application of one scenario."""
 
     case_id: str
+    deployment_id: str
     scenario_id: int
     self_assessment_id: int
     applicant_organisation_id: int
@@ -67,8 +100,6 @@ class ApplicationChecked(BaseModel):
     criteria: list[ReviewCriterion]  # the spec's weighted items, scored by every expert
 
 
-# ApplicationError type raised by check_scenario_application when the self-assessment fails.
-SELF_ASSESSMENT_FAILS = "SelfAssessmentFails"
 
 
 class Outcome(StrEnum):
@@ -81,7 +112,6 @@ class Outcome(StrEnum):
 class CaseClosure(BaseModel):
     """The evaluation ended (the label, if any, lives on until it expires)."""
 
-    case_id: str
     outcome: Outcome
     occurred_at: datetime
     reasons: str | None = None
@@ -103,29 +133,46 @@ class LabelIssued(BaseModel):
     valid_until: datetime
 
 
-class LabelExpiry(BaseModel):
-    case_id: str
-    expired_at: datetime
+class ScenarioFacts(BaseModel):
+    """Written with every step of an evaluation case; the closure with its last."""
+
+    stage: Stage
+    closure: CaseClosure | None = None
 
 
-# --- human actions: updates with validators ---
-UPDATE_WITHDRAW = "withdraw"  # update id: f"withdraw-{case_id}"
-UPDATE_RESUBMIT = "resubmit"  # update id: f"resubmit-{case_id}-{round_no}"
-UPDATE_DECIDE = "decide"  # update id: f"decision-{case_id}"
+class LabelStart(BaseModel):
+    case_id: str  # f"{scenario case_id}-label"
+    deployment_id: str
+    scenario_case_id: str
+    applicant_organisation_id: int
+    label_code: str
+    valid_until: datetime
+
+
+class LabelFacts(BaseModel):
+    """The label's last step: expired (the scenario leaves the platform unless another label is valid)."""
+
+    scenario_case_id: str
+    expired_at: datetime | None = None
+
+
+# --- human actions: updates with validators (the kit's update ids) ---
+UPDATE_WITHDRAW = "withdraw"
+UPDATE_RESUBMIT = "resubmit"
+UPDATE_DECIDE = "decide"
 SCENARIO_STATE_QUERY = "scenario_state"
 
 
 class Withdrawal(BaseModel):
-    actor_user_id: int
-    actor_organisation_id: int
+    actor: Actor
     reason: str = Field(min_length=1, max_length=4000)
 
 
 class Resubmission(BaseModel):
-    actor_user_id: int
-    actor_organisation_id: int
+    """Answers the round the case is returned in (an identical retry answers as the first did)."""
+
+    actor: Actor
     self_assessment_id: int
-    round_no: int  # the round being answered; a stale resubmission is refused
 
 
 class Decision(StrEnum):
@@ -134,7 +181,7 @@ class Decision(StrEnum):
 
 
 class OperatorDecision(BaseModel):
-    actor_user_id: int
+    actor: Actor
     decision: Decision
     reasons: str = Field(default="", max_length=20000)
     validity_years: int | None = Field(default=None, ge=1, le=10)  # default: policy

@@ -15,8 +15,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from store.base import Base
@@ -108,6 +109,11 @@ class IssuanceCase(Base):
 
     __tablename__ = "issuance_cases"
     __table_args__ = (
+        # Art. 24: a facility's reductions of a period are claimed once, whichever project or developer
+        # claims them; a withdrawn or rejected case frees its period.
+        ExcludeConstraint(("facility_id", "="), (text("daterange(period_start, period_end, '[]')"), "&&"),
+                          name="ex_issuance_cases_facility_period", using="gist",
+                          where=text("stage NOT IN ('withdrawn', 'rejected')")),
         CheckConstraint("period_end >= period_start", name="period"),
         CheckConstraint("claimed_grams > 0", name="claimed"),
         CheckConstraint("verified_grams IS NULL OR (verified_grams >= 0 AND verified_grams <= claimed_grams)",
@@ -118,6 +124,7 @@ class IssuanceCase(Base):
     case_id: Mapped[str] = mapped_column(String(100), unique=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    facility_id: Mapped[str] = mapped_column(String(64))  # the project's, as filed
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     claimed_grams: Mapped[int] = mapped_column(BigInteger)
@@ -127,8 +134,6 @@ class IssuanceCase(Base):
     verification_conclusion: Mapped[str | None] = mapped_column(Text)
     # The workflow's stage; a withdrawn or rejected case frees its monitoring period.
     stage: Mapped[str] = mapped_column(String(40), index=True)
-    # The workflow numbers its writes; a retried older write never overwrites a newer one.
-    facts_seq: Mapped[int] = mapped_column(Integer, default=0)
     filed_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     filed_at: Mapped[datetime]
     updated_at: Mapped[datetime]

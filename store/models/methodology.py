@@ -111,9 +111,9 @@ class MethodologyReevaluation(Base):
 
     __tablename__ = "methodology_reevaluations"
     __table_args__ = (
-        # One open re-evaluation per methodology at a time.
+        # One open re-evaluation per methodology at a time (open, or its revision with a panel).
         Index("uq_methodology_reevaluations_one_open", "methodology_id", unique=True,
-              postgresql_where=text("stage = 'open'")),
+              postgresql_where=text("stage IN ('open', 'panel_review')")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -124,6 +124,9 @@ class MethodologyReevaluation(Base):
     reason: Mapped[str] = mapped_column(Text)  # why it was opened
     decision_reason: Mapped[str | None] = mapped_column(Text)
     new_version_id: Mapped[int | None] = mapped_column(ForeignKey("methodology_versions.id"))
+    # The panel review of the latest revision (Art. 7 with Art. 11) and, when it did not approve, why.
+    review_id: Mapped[str | None] = mapped_column(String(100))
+    reasons: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     opened_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]

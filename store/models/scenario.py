@@ -23,12 +23,15 @@ class EvaluationSpec(Base):
     category: Mapped[str] = mapped_column(String(40), index=True)
     version: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft, published
+    # draft → in_review (the bureau's expert panel, Art. 12) → published, or returned (not approved)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
     pass_mark: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     published_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime | None]
+    review_id: Mapped[str | None] = mapped_column(String(100))
+    reasons: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
 
     items: Mapped[list[EvaluationSpecItem]] = relationship(
         back_populates="spec", order_by="EvaluationSpecItem.position", lazy="selectin", cascade="all, delete-orphan")

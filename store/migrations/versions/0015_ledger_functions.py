@@ -1,7 +1,7 @@
 """ledger in PostgreSQL functions: a trade is one statement (one round trip), locks held only inside it
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0011, 0010 (also where the ledger's chain and the case kit's meet)
 
 The ledger's moves run inside PostgreSQL: `ledger_settle_trade` finds both accounts, claims the
 trade reference, locks the accounts in ascending id order, checks them (Art. 33), picks and splits
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = "0011"
+down_revision = ("0011", "0010")
 branch_labels = None
 depends_on = None
 
