@@ -1,6 +1,6 @@
-"""Activities of the cancellation case: the step record, and the ledger writes (retire with a
-certificate, release). Each is idempotent on the cancellation, so a retry after a crash moves the
-units once; business refusals (a frozen account) fail the update without retrying."""
+"""Activities of the cancellation case: the ledger writes (retire with a certificate, release); its
+steps are the kit's record_case_step. Each is idempotent on the cancellation, so a retry after a
+crash moves the units once; business refusals (a frozen account) fail the action without retrying."""
 
 from __future__ import annotations
 
@@ -13,38 +13,32 @@ from temporalio.exceptions import ApplicationError
 
 from domain.contracts.cancellation import (
     CONFIRM_CANCELLATION,
-    RECORD_CANCELLATION_STEP,
     RELEASE_CANCELLATION,
-    CancellationStep,
     ConfirmRequest,
     ConfirmResult,
     ReleaseRequest,
 )
 from domain.errors import Refusal
+from domain.rules import STATUS, Kind
 from settings import Settings
-from store import audit, cases, ledger, notifications
-from store.identity import now_utc
+from store import ledger
 from store.session import transaction
 
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+_KINDS = {status: kind for kind, status in STATUS.items()}
+
+
 def _refused(exc: Refusal) -> ApplicationError:
-    kind = {403: "forbidden", 404: "not_found", 409: "conflict"}.get(exc.status, "invalid")
-    return ApplicationError(exc.message, {"field": exc.field, "rule": exc.rule}, type=kind, non_retryable=True)
+    """The ledger's refusal as the kit's: its kind, the field and rule at fault, no retry."""
+    kind = _KINDS.get(exc.status, Kind.INVALID)
+    return ApplicationError(exc.message, {"field": exc.field, "rule": exc.rule}, type=kind.value, non_retryable=True)
 
 
 class CancellationActivities:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
-
-    @activity.defn(name=RECORD_CANCELLATION_STEP)
-    def record_cancellation_step(self, step: CancellationStep) -> None:
-        with transaction(self.session_factory) as session:
-            cases.mirror(session, step.mirror)
-            if step.notification is not None:
-                notifications.notify(session, step.notification, now=now_utc())
-            audit.append(session, **step.audit.model_dump())  # last: it holds the chain lock to commit
 
     @activity.defn(name=CONFIRM_CANCELLATION)
     def confirm_cancellation(self, r: ConfirmRequest) -> ConfirmResult:

@@ -51,6 +51,9 @@ class Rule(StrEnum):
     ART11_PANEL_APPROVAL = "art11.panel_approval"
     # Art. 14: a scenario is published only when its evaluation passed.
     ART14_EVALUATION_PASSED = "art14.evaluation_passed"
+    # Art. 29: the operator confirms or rejects an application to cancel once; the holder may withdraw it
+    # before that.
+    ART29_ALREADY_DECIDED = "art29.already_decided"
 
 
 class Refusal(Exception):

@@ -4,6 +4,7 @@ beneficiary), rejected or withdrawn (released), freezes, reminder and overdue, i
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.errors import Refusal
 from domain.roles import Role
 from store import ledger
+from store.models.audit import AuditEvent
 from store.models.ledger import Certificate
 from store.models.notifications import Notification as NotificationRow
 from tests.ledger_helpers import T0, check_invariants, issue_units, later, make_project
@@ -187,7 +189,7 @@ async def test_same_idempotency_key_reserves_once(client, worker, holder):
     assert await holdings(client, h) == {"held": 40, "reserved": 10, "frozen": 0, "retired": 0}
 
 
-async def test_frozen_units_cannot_be_reserved_or_cancelled(client, worker, holder, operator):
+async def test_frozen_units_cannot_be_reserved_or_cancelled(client, worker, holder, operator, session_factory):
     h = holder
     x = await apply(client, h, quantity=5)
     r = await client.post(f"/api/v1/accounts/{h.number}/freeze", headers=operator.headers,
@@ -197,9 +199,33 @@ async def test_frozen_units_cannot_be_reserved_or_cancelled(client, worker, hold
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "art33.account_frozen"
     r = await client.post(f"/api/v1/cancellations/{x['cancellation_id']}/confirm", headers=operator.headers)
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "art33.account_frozen"
+    # The refused confirmation is a step of the case (audited); the same request after the unfreeze is
+    # a new action at the next step, not the refused one answered again.
+    with session_factory() as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == x["case_id"])).all()
+    assert "cancellation.decision_refused" in actions
     await client.post(f"/api/v1/accounts/{h.number}/unfreeze", headers=operator.headers, json={"reason": "lifted"})
     r = await client.post(f"/api/v1/cancellations/{x['cancellation_id']}/confirm", headers=operator.headers)
     assert r.status_code == 200 and r.json()["status"] == "confirmed"
+
+
+async def test_an_identical_retry_answers_the_first_result_and_another_payload_is_409(
+        client, worker, holder, operator, session_factory):
+    h = holder
+    x = await apply(client, h, quantity=3)
+    url = f"/api/v1/cancellations/{x['cancellation_id']}/reject"
+    body = {"reason": "受益方不符 / beneficiary mismatch"}
+    first, again = await asyncio.gather(*[client.post(url, headers=operator.headers, json=body) for _ in range(2)])
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    later_retry = await client.post(url, headers=operator.headers, json=body)  # after the case ended
+    assert later_retry.status_code == 200 and later_retry.json() == first.json()
+    other = await client.post(url, headers=operator.headers, json={"reason": "another reason"})
+    assert other.status_code == 409, other.text
+    assert await holdings(client, h) == {"held": 50, "reserved": 0, "frozen": 0, "retired": 0}
+    with session_factory() as s:
+        released = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == x["case_id"],
+                                                             AuditEvent.action == "cancellation.rejected")).all()
+    assert len(released) == 1
 
 
 async def test_reminder_then_overdue_for_the_operator(client, worker, holder, operator, temporal_env, session_factory):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.common import WorkflowIDReusePolicy
@@ -20,14 +20,14 @@ from api.errors import Problem, not_found, unprocessable
 from api.routes.accounts import may_see_account
 from api.routes.ledger import in_transaction, parse_ranges
 from api.schemas.ledger import CancellationIn, CancellationOut, DecisionIn
-from api.workflow_updates import execute_update
+from api.workflow_updates import execute_action
 from domain.contracts import cancellation as c
-from domain.contracts.issuance import Actor
+from domain.contracts.cases import Actor
 from domain.roles import AUTHORITIES, Role
-from store import ledger
+from store import cases, ledger
 from store.models.cases import Case
 from store.models.identity import User
-from store.models.ledger import Cancellation, Certificate, InstitutionalAccount, LedgerMovement
+from store.models.ledger import Cancellation, Certificate, InstitutionalAccount
 
 router = APIRouter(tags=["cancellation"])
 
@@ -94,7 +94,8 @@ async def apply(body: CancellationIn, session: DbSession, user: CurrentUser, tem
             raise Problem(422, "Unprocessable request", "Idempotency-Key was already used with a different request",
                           field="Idempotency-Key", rule="reused_with_different_payload")
         start = c.CancellationStart(
-            case_id=c.case_id(x.id), cancellation_id=x.id, applicant=_actor(user),
+            case_id=c.case_id(x.id), deployment_id=cases.deployment_id(session), cancellation_id=x.id,
+            applicant=_actor(user),
             holder_organisation_id=account.organisation_id, holder_user_id=account.user_id,
             account_number=account.account_number, quantity=x.quantity, applied_at=x.applied_at)
         return _out(session, x), start, new
@@ -129,27 +130,16 @@ def get_cancellation(cancellation_id: int, session: DbSession, user: CurrentUser
     return _out(session, _visible(session, user, cancellation_id)[0])
 
 
-async def _send(session: Session, user: User, temporal, cancellation_id: int, update: str, arg: Any,
-                outcome: str) -> Any:
-    """Send the action as an update with a deterministic id: an HTTP retry is the same update. After
-    the case ended, a retry of the action that ended it answers the outcome; anything else is 409."""
-    def mark() -> int:
-        # The account's latest movement: a retry while nothing changed is the same update; after a
-        # refusal (a frozen account) and a change (the unfreeze) it is a new one.
-        _, account = _visible(session, user, cancellation_id)
-        return session.scalar(select(func.max(LedgerMovement.id)).where(
-            LedgerMovement.from_account_id == account.id)) or 0
+async def _send(session: Session, user: User, temporal, cancellation_id: int, update: str, arg: Any) -> Any:
+    """Send the action with the kit's update id (action, case, its last step, payload): an identical
+    retry answers the first result, also after the case ended; another payload is refused (409)."""
+    def seq() -> int:
+        _visible(session, user, cancellation_id)
+        return cases.seq(session, c.case_id(cancellation_id))
 
-    seen = await run_in_threadpool(mark)
-    session.close()
-    try:
-        await execute_update(temporal, c.case_id(cancellation_id), update, arg,
-                             update_id=f"{outcome}-{c.case_id(cancellation_id)}-{seen}",
-                             result_type=c.CancellationState)
-    except Problem as exc:
-        x = await run_in_threadpool(session.get, Cancellation, cancellation_id)
-        if exc.status != 409 or x is None or x.status != outcome:
-            raise
+    step = await run_in_threadpool(seq)
+    session.close()  # no connection held while the workflow answers
+    await execute_action(temporal, c.case_id(cancellation_id), update, arg, seq=step, result_type=c.CancellationState)
     return await run_in_threadpool(lambda: _out(session, session.get(Cancellation, cancellation_id)))
 
 
@@ -158,7 +148,7 @@ async def _send(session: Session, user: User, temporal, cancellation_id: int, up
 async def confirm(cancellation_id: int, session: DbSession, user: CurrentUser, temporal: TemporalClient):
     ensure_may_act(user)
     return await _send(session, user, temporal, cancellation_id, c.UPDATE_DECIDE,
-                       c.Decision(actor=_actor(user), confirm=True), "confirmed")
+                       c.Decision(actor=_actor(user), confirm=True))
 
 
 @router.post("/cancellations/{cancellation_id}/reject", response_model=CancellationOut,
@@ -169,7 +159,7 @@ async def reject(cancellation_id: int, body: DecisionIn, session: DbSession, use
     if not (body.reason or "").strip():
         raise unprocessable("reason", "required", "a rejection needs a reason / 驳回须说明理由")
     return await _send(session, user, temporal, cancellation_id, c.UPDATE_DECIDE,
-                       c.Decision(actor=_actor(user), confirm=False, reason=body.reason), "rejected")
+                       c.Decision(actor=_actor(user), confirm=False, reason=body.reason))
 
 
 @router.post("/cancellations/{cancellation_id}/withdraw", response_model=CancellationOut,
@@ -178,4 +168,4 @@ async def withdraw(cancellation_id: int, body: DecisionIn, session: DbSession, u
                    temporal: TemporalClient):
     ensure_may_act(user)
     return await _send(session, user, temporal, cancellation_id, c.UPDATE_WITHDRAW,
-                       c.Withdrawal(actor=_actor(user), reason=body.reason), "withdrawn")
+                       c.Withdrawal(actor=_actor(user), reason=body.reason))

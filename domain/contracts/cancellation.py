@@ -2,7 +2,9 @@
 
 The units are reserved by the API when the holder applies (at once, in the same transaction as the
 application); the case then waits for the operator's confirmation (retire + certificate) or rejection,
-or the holder's withdrawal (release), with a reminder and an overdue entry for the operator.
+or the holder's withdrawal (release), with a reminder and an overdue entry for the operator. A case
+on the kit (workflows/kit.py): its steps are the kit's record_case_step; the ledger writes are
+activities of their own, idempotent on the cancellation.
 """
 
 from __future__ import annotations
@@ -12,19 +14,15 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.contracts.audit import AuditRecord
-from domain.contracts.cases import CaseMirror
-from domain.contracts.issuance import Actor
-from domain.contracts.notifications import Notification
+from domain.contracts.cases import Actor
 
 CASE_TYPE = "cancellation"
 CANCELLATION_WORKFLOW = "CancellationCase"
 CANCELLATION_STATE_QUERY = "cancellation_state"
 
-UPDATE_DECIDE = "decide"  # update id: f"decide-{case_id}"
-UPDATE_WITHDRAW = "withdraw"  # update id: f"withdraw-{case_id}"
+UPDATE_DECIDE = "decide"
+UPDATE_WITHDRAW = "withdraw"
 
-RECORD_CANCELLATION_STEP = "record_cancellation_step"
 CONFIRM_CANCELLATION = "confirm_cancellation"
 RELEASE_CANCELLATION = "release_cancellation"
 
@@ -45,6 +43,7 @@ FINAL_STAGES = frozenset({Stage.CONFIRMED, Stage.REJECTED, Stage.WITHDRAWN})
 
 class CancellationStart(BaseModel):
     case_id: str
+    deployment_id: str
     cancellation_id: int
     applicant: Actor
     holder_organisation_id: int | None  # None: an individual's own account
@@ -74,14 +73,6 @@ class CancellationState(BaseModel):
     overdue: bool = False
     certificate_number: str | None = None
     reason: str | None = None
-
-
-class CancellationStep(BaseModel):
-    """One step, written in one transaction: case register, notification, audit (each idempotent)."""
-
-    mirror: CaseMirror
-    audit: AuditRecord
-    notification: Notification | None = None
 
 
 class ConfirmRequest(BaseModel):
