@@ -169,7 +169,7 @@ async def main(trades: int, seconds: int, admin_url: str) -> None:
             numbers = [ledger.ensure_account(s, o).account_number for o in orgs]
         port = _free_port()
         api = await _spawn(["-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port),
-                            "--log-level", "warning", "--no-access-log"],
+                            "--log-level", "warning", "--no-access-log", *os.environ.get("BENCH_UVICORN", "").split()],
                            {"DATABASE_URL": url, "TEMPORAL_ADDRESS": ""})
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
             await _ready(http, api)

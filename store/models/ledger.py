@@ -98,7 +98,8 @@ class UnitBlock(Base):
         ExcludeConstraint(("serial_prefix", "="),
                           (literal_column("int8range(serial_start, serial_end, '[]')"), "&&"),
                           name="ex_unit_blocks_no_overlap", using="gist"),
-        Index("ix_unit_blocks_account_state", "account_id", "state"),
+        # Picking by quantity (ledger_move): an account's blocks of a state, oldest vintage first.
+        Index("ix_unit_blocks_pick", "account_id", "state", "vintage", "serial_prefix", "serial_start"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

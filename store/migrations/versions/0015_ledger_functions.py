@@ -164,9 +164,9 @@ DECLARE
     rule text;
 BEGIN
     IF p_of_cancellation IS NOT NULL THEN
-        SELECT coalesce(array_agg(ub.serial_prefix ORDER BY ub.serial_prefix COLLATE "C", ub.serial_start), '{}'),
-               coalesce(array_agg(ub.serial_start ORDER BY ub.serial_prefix COLLATE "C", ub.serial_start), '{}'),
-               coalesce(array_agg(ub.serial_end ORDER BY ub.serial_prefix COLLATE "C", ub.serial_start), '{}')
+        SELECT coalesce(array_agg(ub.serial_prefix ORDER BY ub.serial_prefix, ub.serial_start), '{}'),
+               coalesce(array_agg(ub.serial_start ORDER BY ub.serial_prefix, ub.serial_start), '{}'),
+               coalesce(array_agg(ub.serial_end ORDER BY ub.serial_prefix, ub.serial_start), '{}')
         INTO pp, ps, pe
         FROM unit_blocks ub WHERE ub.cancellation_id = p_of_cancellation AND ub.state = 'reserved';
     ELSIF cardinality(p_prefixes) > 0 THEN
@@ -182,8 +182,9 @@ BEGIN
         END LOOP;
         FOR k IN 1 .. cardinality(rp) LOOP
             next_ := rs[k];
-            FOR b IN SELECT * FROM unit_blocks ub WHERE ub.serial_prefix = rp[k] AND ub.serial_start <= re[k]
-                     AND ub.serial_end >= rs[k] ORDER BY ub.serial_start LOOP
+            FOR b IN SELECT * FROM unit_blocks ub WHERE ub.serial_prefix = rp[k]
+                     AND int8range(ub.serial_start, ub.serial_end, '[]') && int8range(rs[k], re[k], '[]')
+                     ORDER BY ub.serial_start LOOP
                 EXIT WHEN b.serial_start > next_ OR b.account_id <> p_from;
                 IF b.state <> p_need THEN
                     PERFORM ledger_refuse(409, p_field,
@@ -203,9 +204,10 @@ BEGIN
             END IF;
         END LOOP;
     ELSE
+        -- In the order of ix_unit_blocks_pick: the first blocks are read and no more.
         FOR b IN SELECT * FROM unit_blocks ub WHERE ub.account_id = p_from AND ub.state = p_need
                  AND (p_series IS NULL OR ub.serial_prefix = p_series) AND (p_vintage IS NULL OR ub.vintage = p_vintage)
-                 ORDER BY ub.vintage, ub.serial_prefix COLLATE "C", ub.serial_start LOOP
+                 ORDER BY ub.account_id, ub.state, ub.vintage, ub.serial_prefix, ub.serial_start LOOP
             n := least(p_quantity - taken, b.serial_end - b.serial_start + 1);
             pp := pp || b.serial_prefix; ps := ps || b.serial_start; pe := pe || (b.serial_start + n - 1);
             taken := taken + n;
@@ -330,8 +332,15 @@ DROP FUNCTION ledger_refuse(int, text, text, text);
 
 
 def upgrade() -> None:
+    # Picking by quantity reads an account's blocks of a state in this order and stops when it has
+    # enough; the old (account_id, state) index is its prefix.
+    op.drop_index("ix_unit_blocks_account_state", table_name="unit_blocks")
+    op.create_index("ix_unit_blocks_pick", "unit_blocks", ["account_id", "state", "vintage", "serial_prefix",
+                                                           "serial_start"])
     op.execute(FUNCTIONS)
 
 
 def downgrade() -> None:
     op.execute(DROP)
+    op.drop_index("ix_unit_blocks_pick", table_name="unit_blocks")
+    op.create_index("ix_unit_blocks_account_state", "unit_blocks", ["account_id", "state"])
