@@ -50,6 +50,16 @@ def check_invariants(session) -> None:
             assert start == expected, f"{prefix}: gap or overlap at {expected} (block starts {start})"
             expected = end + 1
         assert expected == following, f"{prefix}: blocks end at {expected - 1}, issued up to {following - 1}"
+    # Keys without a foreign key (migration 0015: rows every trade shares) still name existing rows.
+    dangling = session.execute(text(
+        "SELECT (SELECT count(*) FROM unit_blocks b WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = b.project_id)"
+        "        OR NOT EXISTS (SELECT 1 FROM issuances i WHERE i.id = b.issuance_id AND i.project_id = b.project_id)),"
+        "       (SELECT count(*) FROM trades t WHERE NOT EXISTS (SELECT 1 FROM organisations o"
+        "        WHERE o.id = t.exchange_organisation_id) OR NOT EXISTS (SELECT 1 FROM users u"
+        "        WHERE u.id = t.recorded_by_user_id)),"
+        "       (SELECT count(*) FROM ledger_movements m WHERE m.actor_user_id IS NOT NULL"
+        "        AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.actor_user_id))")).one()
+    assert tuple(dangling) == (0, 0, 0), f"ledger rows naming a missing project/issuance, exchange/user, actor: {dangling}"
     derived = ledger.replay_movements(session)
     current = ledger.current_ledger(session)
     assert derived.series == current.series

@@ -110,7 +110,9 @@ class UnitBlock(Base):
     state: Mapped[str] = mapped_column(String(20), default="held")  # held, reserved, frozen, retired
     cancellation_id: Mapped[int | None] = mapped_column(ForeignKey("cancellations.id"), index=True)
     issuance_id: Mapped[int] = mapped_column(ForeignKey("issuances.id"), index=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    # No foreign key (migration 0015): the project of the block's issuance, copied at every split; a key
+    # to the one project row every trade of the series shares would cost a MultiXact per trade.
+    project_id: Mapped[int] = mapped_column(BigInteger, index=True)
     vintage: Mapped[int] = mapped_column(Integer)
     # Art. 24: reductions issued here may not be declared in any other scheme.
     not_declarable_elsewhere: Mapped[bool] = mapped_column(default=True)
@@ -128,14 +130,15 @@ class Trade(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    exchange_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    # The caller's own organisation and user; no foreign keys to rows every trade shares (migration 0015).
+    exchange_organisation_id: Mapped[int] = mapped_column(BigInteger)
     trade_ref: Mapped[str] = mapped_column(String(100))
     request_hash: Mapped[str] = mapped_column(String(64))
     seller_account_id: Mapped[int] = mapped_column(ForeignKey("institutional_accounts.id"), index=True)
     buyer_account_id: Mapped[int] = mapped_column(ForeignKey("institutional_accounts.id"), index=True)
     quantity: Mapped[int] = mapped_column(BigInteger)
     settled_at: Mapped[datetime]
-    recorded_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_by_user_id: Mapped[int] = mapped_column(BigInteger)
     result: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
@@ -228,4 +231,4 @@ class LedgerMovement(Base):
     trade_id: Mapped[int | None] = mapped_column(ForeignKey("trades.id"), index=True)
     cancellation_id: Mapped[int | None] = mapped_column(ForeignKey("cancellations.id"), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
-    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_user_id: Mapped[int | None] = mapped_column(BigInteger)  # no foreign key: see Trade
