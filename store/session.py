@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg2
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,7 +59,8 @@ def autocommit(session: Session) -> Iterator[Session]:
     try:
         yield session
     except BaseException:
-        raw.autocommit = False  # type: ignore[union-attr]
+        with contextlib.suppress(psycopg2.Error):  # a connection that died is discarded by the pool
+            raw.autocommit = False  # type: ignore[union-attr]
         session.rollback()  # nothing to roll back in the database: gives the connection back
         raise
     raw.autocommit = False  # type: ignore[union-attr]
