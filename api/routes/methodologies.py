@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import FileResponse
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -65,6 +66,7 @@ from domain.roles import AUTHORITIES, Role
 from settings import Settings
 from store import cases, documents, methodology
 from store.models.cases import CaseParticipant
+from store.models.documents import Document
 from store.models.identity import User
 from store.models.methodology import Methodology, MethodologyCase, MethodologyReevaluation, MethodologyVersion
 from workflows import search_attributes as sa
@@ -388,6 +390,22 @@ def _published(session: Session, code: str) -> Methodology:
 @router.get("/public/methodologies/{code}", response_model=PublishedMethodologyOut, tags=["public"])
 def public_methodology(code: str, session: DbSession):
     return _published_out(session, _published(session, code))
+
+
+@router.get("/public/methodology-documents/{document_id}/content", response_class=FileResponse, tags=["public"],
+            summary="Download a document of a published methodology version (no login)")
+def public_document(document_id: int, session: DbSession, settings: SettingsDep):
+    doc = public_document_row(session, document_id)
+    return FileResponse(documents.content_path(settings.documents_dir, doc.sha256), media_type=doc.media_type,
+                        filename=doc.filename, headers={"X-Content-Type-Options": "nosniff"})
+
+
+def public_document_row(session: Session, document_id: int) -> Document:
+    """The document if a published version lists it; drafts' documents stay private (404 alike)."""
+    doc = session.get(Document, document_id)
+    if doc is None or not methodology.published_document(session, document_id):
+        raise not_found(f"published document {document_id}")
+    return doc
 
 
 @router.get("/public/methodologies/{code}/versions/{version_no}", response_model=VersionOut, tags=["public"])
