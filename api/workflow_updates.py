@@ -70,7 +70,7 @@ async def query(client: Client, workflow_id: str, name: str, result_type: type) 
         raise Problem(503, "Service unavailable", f"the state of case {workflow_id} cannot be read now") from exc
 
 
-async def execute_action(client: Client, case_id: str, update: str, arg: BaseModel, *, seq: int,
+async def execute_action(client: Client, case_id: str, update: str, arg: BaseModel, *, seq: int | str,
                          result_type: type | None = None, statuses: Mapping[str, int] | None = None) -> Any:
     """A human action on a case built on the kit: the update id is the kit's (action, case, the step
     `seq` the caller read, payload digest). An identical retry answers the first result, also once the

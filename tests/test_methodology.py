@@ -658,3 +658,47 @@ def test_demo_command_needs_a_token(monkeypatch, capsys):
     monkeypatch.delenv("TANPUHUI_TOKEN", raising=False)
     assert cli_main(["demo", "--api-url", "http://127.0.0.1:9"]) == 2
     assert "bureau_admin token" in capsys.readouterr().err
+
+
+# --- idempotent actions and the panel rule, as in every process ---
+
+async def test_publish_and_reject_at_once_one_wins_and_an_identical_retry_answers_the_first(
+        flow, applicant, bureau, db):
+    case = await flow.submit(applicant, personal())
+    accepted = await flow.accept(case["id"])
+    assert await flow.accept(case["id"]) == accepted  # the same request again, while the case runs
+    await flow.conclude(accepted, "approve")
+    await flow.wait_stage(applicant, case["id"], "publication_decision")
+    url = f"/api/v1/methodologies/{case['id']}/publication"
+    publish, reject = await asyncio.gather(
+        flow.client.post(url, json={"decision": "publish"}, headers=bureau.headers),
+        flow.client.post(url, json={"decision": "reject", "reason": "Overlaps another method."},
+                         headers=bureau.headers))
+    assert sorted([publish.status_code, reject.status_code]) == [200, 409], (publish.text, reject.text)
+    winner, loser = (publish, reject) if publish.status_code == 200 else (reject, publish)
+    final = "published" if winner is publish else "rejected"
+    assert winner.json()["stage"] == final and f"'{final}'" in loser.json()["detail"]
+    assert loser.headers["content-type"].startswith("application/problem+json")
+    # Once the case has ended: the winner's request again answers the first result, the other is refused.
+    await flow.temporal.get_workflow_handle(case["case_id"]).result()
+    body = {"decision": "publish"} if winner is publish else {"decision": "reject", "reason": "Overlaps another method."}
+    again = await flow.client.post(url, json=body, headers=bureau.headers)
+    assert (again.status_code, again.json()["stage"]) == (200, final)
+    other = {"decision": "reject", "reason": "Overlaps another method."} if winner is publish else {"decision": "publish"}
+    assert (await flow.client.post(url, json=other, headers=bureau.headers)).status_code == 409
+    decided = [e.action for e in audit.trail(db, case["case_id"])
+               if e.action in ("methodology.published", "methodology.rejected")]
+    assert decided == [f"methodology.{final}"]
+
+
+async def test_with_revise_after_last_round_decision_the_bureau_decides_but_cannot_publish(
+        standin_flow, applicant, standins, bureau):
+    flow = standin_flow
+    standins.policy = PolicyParameters(max_revision_rounds=1, revise_after_last_round="decision")
+    case = await flow.accept((await flow.submit(applicant, personal()))["id"])
+    await flow.conclude(case, "revise", ["Still unclear."])
+    await flow.wait_stage(applicant, case["id"], "publication_decision")
+    r = await flow.post(bureau, case["id"], "publication", {"decision": "publish"}, status=422)
+    assert "did not approve" in r["detail"]
+    case = await flow.post(bureau, case["id"], "publication", {"decision": "reject", "reason": "Not approved."})
+    assert case["stage"] == "rejected"

@@ -217,7 +217,7 @@ async def test_public_objection_other_applicant_refused_and_csrf(browser, live_s
 async def test_expert_scores_a_scored_review(browser, live_server, api, local_temporal_env, settings,
                                              session_factory, make_org):
     from domain.contracts.review import REVIEW_WORKFLOW, ReviewCriterion, ReviewOutcome, review_workflow_id
-    from tests.review_helpers import parent_case, request
+    from tests.review_helpers import deployment, parent_case, request
 
     operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
     applicant_org = make_org()
@@ -230,7 +230,7 @@ async def test_expert_scores_a_scored_review(browser, live_server, api, local_te
     criteria = [ReviewCriterion(code="reduction", name="减排效果", max_score=60),
                 ReviewCriterion(code="data", name="数据质量", max_score=40)]
     req = request(case_id, applicant_org=applicant_org.id, authority=Role.OPERATOR_ADMIN, criteria=criteria,
-                  panel_size=1)
+                  panel_size=1, deployment_id=deployment(session_factory))
     review_id = review_workflow_id(case_id, 1)
     handle = await local_temporal_env.client.start_workflow(REVIEW_WORKFLOW, req, id=review_id,
                                                             task_queue=settings.task_queue, result_type=ReviewOutcome)

@@ -225,12 +225,16 @@ class CaseWorkflow:
     async def begin(self, action: str, actor: Actor | None = None, details: dict[str, Any] | None = None, *,
                     policy: PolicyParameters | None = None, tell: Iterable[Tell] = (),
                     grants: Iterable[Grant] = ()) -> None:
-        """The case's first step: snapshot the policy (SPEC §3; a child is given its parent's) and
-        record the opening step; human actions wait until then."""
-        self.policy = policy or await self.act(SNAPSHOT_POLICY, PolicySnapshotRequest(at=workflow.now()),
-                                               PolicyParameters)
+        """The case's first step: snapshot the policy (SPEC §3; a child is given its parent's) while the
+        opening step is recorded (it needs no policy); human actions wait until both are done."""
         async with self._lock:
-            await self.step(self.stage, action, actor, details, tell=tell, grants=grants)
+            if policy is not None:
+                self.policy = policy
+                await self.step(self.stage, action, actor, details, tell=tell, grants=grants)
+            else:
+                self.policy, _ = await asyncio.gather(
+                    self.act(SNAPSHOT_POLICY, PolicySnapshotRequest(at=workflow.now()), PolicyParameters),
+                    self.step(self.stage, action, actor, details, tell=tell, grants=grants))
             self._started = True
 
     async def step(self, stage: Any, action: str, actor: Actor | None = None, details: dict[str, Any] | None = None,

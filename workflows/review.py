@@ -145,7 +145,7 @@ class PanelReview(CaseWorkflow):
     @action(UPDATE_FORM_PANEL, check=_check_form_panel)
     async def form_panel(self, cmd: FormPanel) -> list[str]:
         members = await self._check_panel(cmd.expert_ids)
-        new = [await self._assign(m) for m in members]
+        new = await self._assign(members)
         await self._changed(ReviewStage.IN_REVIEW, "panel_formed", self._authority(cmd.actor_user_id),
                             {"expert_ids": cmd.expert_ids, "task_ids": [t.task_id for t in new]},
                             grants=[self._access(t) for t in new], tell=[self._welcome(t) for t in new])
@@ -210,7 +210,7 @@ class PanelReview(CaseWorkflow):
     async def replace_expert(self, cmd: ReplaceExpert) -> str:
         old = self._task(cmd.task_id)
         (member,) = await self._check_panel([cmd.new_expert_id])
-        new = await self._assign(member)
+        (new,) = await self._assign([member])
         was_open = old.status == TaskStatus.OPEN
         if was_open:  # an overdue task: its expert is relieved of it
             old.status, old.closed_at = TaskStatus.REPLACED, workflow.now()
@@ -312,21 +312,26 @@ class PanelReview(CaseWorkflow):
         return await self.act(COMPUTE_DEADLINE, DeadlineRequest(start=start, working_days=working_days,
                                                                 not_before=not_before), Deadline)
 
-    async def _assign(self, member: PanelMember) -> ReviewTask:
-        """A new review task: due after N working days; reminded R working days before, i.e. at the end
-        of working day N-R (no reminder when R is 0 or leaves no working day before the deadline)."""
+    async def _assign(self, members: list[PanelMember]) -> list[ReviewTask]:
+        """New review tasks, assigned now: due after N working days; reminded R working days before, i.e.
+        at the end of working day N-R (no reminder when R is 0 or leaves no working day before the
+        deadline). The two instants are the same for every member: asked once, together."""
         policy = self.policy
         now = workflow.now()
-        due = await self._deadline(now, policy.review_task_working_days)
         lead = policy.review_reminder_working_days
-        remind_at = None
-        if 0 < lead < policy.review_task_working_days:
-            remind_at = (await self._deadline(now, policy.review_task_working_days - lead)).end
-        task = ReviewTask(task_id=f"{self.case_id}-task-{len(self._tasks) + 1}", seq=len(self._tasks) + 1,
-                          expert_id=member.expert_id, expert_user_id=member.user_id, assigned_at=now,
-                          due=due.end, due_provisional=due.provisional, remind_at=remind_at)
-        self._tasks.append(task)
-        return task
+        remind = 0 < lead < policy.review_task_working_days
+        due, *reminder = await asyncio.gather(
+            self._deadline(now, policy.review_task_working_days),
+            *([self._deadline(now, policy.review_task_working_days - lead)] if remind else []))
+        new = []
+        for member in members:
+            n = len(self._tasks) + 1
+            task = ReviewTask(task_id=f"{self.case_id}-task-{n}", seq=n, expert_id=member.expert_id,
+                              expert_user_id=member.user_id, assigned_at=now, due=due.end,
+                              due_provisional=due.provisional, remind_at=reminder[0].end if reminder else None)
+            self._tasks.append(task)
+            new.append(task)
+        return new
 
     def _access(self, task: ReviewTask, *, revoke: bool = False) -> Grant:
         """The assigned expert may see the parent case and its documents (until the task closes early)."""

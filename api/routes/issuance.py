@@ -66,6 +66,7 @@ from store.issuance import (
     overlapping_period,
     provisional_publicity_case_ids,
 )
+from store.models.cases import Case
 from store.models.documents import Document
 from store.models.identity import Organisation, User
 from store.models.issuance import IssuanceCase, Objection, Project, PublicityNotice
@@ -86,12 +87,19 @@ def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
 
 
-def _visible_case(session: Session, user: User, case_id: str) -> IssuanceCase:
-    case = session.scalar(select(IssuanceCase).where(IssuanceCase.case_id == case_id))
+def _visible(session: Session, user: User, case_id: str) -> tuple[IssuanceCase, int]:
+    """The case if the user may see it, with its last step (the kit's seq; 0 before the first)."""
+    row = session.execute(select(IssuanceCase, Case.seq).outerjoin(Case, Case.case_id == IssuanceCase.case_id)
+                          .where(IssuanceCase.case_id == case_id)).first()
+    case = row[0] if row is not None else None
     if case is None or not (Role(user.role) in AUTHORITIES or user.organisation_id in (
             case.organisation_id, case.verifier_organisation_id)):
         raise not_found(f"issuance case {case_id}")
-    return case
+    return case, row[1] or 0
+
+
+def _visible_case(session: Session, user: User, case_id: str) -> IssuanceCase:
+    return _visible(session, user, case_id)[0]
 
 
 async def _state(temporal, case_id: str) -> c.IssuanceState:
@@ -249,11 +257,10 @@ async def _act(session, user, temporal, case_id: str, update: str, arg: Any, res
     case is at that stage.
     """
     def prepare() -> int:
-        case = _visible_case(session, user, case_id)
+        case, seq = _visible(session, user, case_id)
         if attach is not None and attach[1] and case.stage == attach[0]:
             documents.attach(session, attach[1], case_id, user)
             session.commit()
-        seq = cases.seq(session, case_id)
         session.rollback()  # release the read before waiting on the workflow
         return seq
 

@@ -118,7 +118,7 @@ def action_key(update: str, payload: BaseModel) -> str:
     return f"{update}:{payload_digest(payload)}"
 
 
-def action_update_id(update: str, case_id: str, seq: int, payload: BaseModel) -> str:
+def action_update_id(update: str, case_id: str, seq: int | str, payload: BaseModel) -> str:
     """The update id of a human action: action, case, the case's step when it was sent, and the payload's
     digest. A retry at the same step is the same update (Temporal answers it once); a different payload
     is another update, which the workflow refuses once the first one moved the case on."""

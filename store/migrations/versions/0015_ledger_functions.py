@@ -2,7 +2,7 @@
 no foreign keys to rows every trade shares (exchange, its user, a series' project)
 
 Revision ID: 0015
-Revises: 0011, 0010 (also where the ledger's chain and the case kit's meet)
+Revises: 0010
 
 The ledger's moves run inside PostgreSQL: `ledger_settle_trade` finds both accounts, claims the
 trade reference, locks the accounts in ascending id order, checks them (Art. 33), picks and splits
@@ -20,7 +20,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = ("0011", "0010")
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
