@@ -1,13 +1,15 @@
 """Benchmark: trades through the HTTP API against pgbench TPC-B on the same PostgreSQL, same run.
 
-    .venv/bin/python -m bench.ledger --trades 3000 --seconds 30
+    .venv/bin/python -m bench.ledger --trades 3200 --seconds 20
 
-32 concurrent exchange clients record trades among 8 hot accounts (split-heavy quantities: 1..9 t
-out of blocks of many tonnes, so nearly every trade splits a block) through the API (uvicorn, its own
-process, as `tanpuhui api` runs) on a scratch database; then `pgbench -i` and `pgbench -c 32` on
-another scratch database of the same server. Prints trades/s, pgbench tps and their ratio (target:
-at least 0.5), then checks the ledger's invariants (blocks cover what was issued, never overlap,
-movements replay to the blocks) and that the tonnes are all still there.
+32 concurrent exchange clients (keep-alive HTTP/1.1, h11) record trades among 8 hot accounts
+(split-heavy quantities: 1..9 t out of blocks of many tonnes, so nearly every trade splits a block)
+through the API (uvicorn, its own process, as `tanpuhui api` runs; `--api-workers` for more) on a
+scratch database; then `pgbench -i` and `pgbench -c 32` on another scratch database of the same server.
+Prints trades/s, the CPU per trade of the API, PostgreSQL's backends and this driver with the load
+average, pgbench tps and the ratio (target: at least 0.5), then checks the ledger's invariants (blocks
+cover what was issued, never overlap, movements replay to the blocks) and that the tonnes are all
+still there. docs/ledger.md records figures and what limits them.
 """
 
 from __future__ import annotations
