@@ -1,4 +1,4 @@
-"""The issuance benchmark keeps running (its figures are read by people, never asserted here)."""
+"""The benchmarks keep running (their figures are read by people, never asserted here)."""
 
 from __future__ import annotations
 
@@ -12,3 +12,13 @@ def test_issuance_benchmark_runs_end_to_end_and_prints_its_figures(admin_databas
                          cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "full path" in out.stdout and "bare workflows" in out.stdout and "ratio full/bare:" in out.stdout
+
+
+def test_ledger_benchmark_runs_end_to_end_and_prints_its_figures(admin_database_url):
+    out = subprocess.run([sys.executable, "-m", "bench.ledger", "--trades", "64", "--seconds", "2",
+                          "--database", admin_database_url],
+                         cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for line in ("answers {201: 64}", "trades/s", "CPU per trade: API", "pgbench TPC-B", "ratio trades/tps:",
+                 "invariants hold"):
+        assert line in out.stdout, out.stdout
