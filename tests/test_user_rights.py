@@ -11,19 +11,11 @@ import pytest
 
 from domain.roles import OrganisationType, Role
 from store.models.identity import ApiToken
+from tests.conftest import _DEFAULT_ORG_TYPE
 
 AUTHORITY_ROLES = {Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN}
 
-ORG_FOR = {
-    Role.BUREAU_ADMIN: OrganisationType.GOVERNMENT,
-    Role.OPERATOR_ADMIN: OrganisationType.PUBLIC_INSTITUTION,
-    Role.VERIFIER: OrganisationType.VERIFICATION_BODY,
-    Role.EXCHANGE: OrganisationType.EXCHANGE,
-    Role.APPLICANT: OrganisationType.ENTERPRISE,
-    Role.DATA_SOURCE: OrganisationType.ENTERPRISE,
-    Role.EXPERT: OrganisationType.PUBLIC_INSTITUTION,
-    Role.INDIVIDUAL: None,
-}
+ORG_FOR = {role: _DEFAULT_ORG_TYPE.get(role) for role in Role}  # None: a resident, no organisation
 
 
 def expected_may_manage(actor: Role, target: Role) -> bool:
