@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from api import errors, temporal
+from api.guards import refuse_nul
+from api.observability import RequestContextMiddleware
 from api.routes import ROUTERS
 from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
@@ -46,11 +48,14 @@ def create_app(
         version="0.1.0",
         description="Registry and approval platform of the Wuhan carbon-inclusion scheme.",
         lifespan=lifespan,
+        # Runs before every route's own dependencies (the caller's token included).
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.temporal = temporal_client
     errors.install(app)
+    app.add_middleware(RequestContextMiddleware)
     # Each area's router goes straight onto the app: a nested /api/v1 router made FastAPI match every
     # request through both levels (twice the routing work per request).
     for router in ROUTERS:

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import Refusal
 
+log = logging.getLogger("api.errors")
+
+
+def request_id(request: Request) -> str:
+    """The id api.observability gave the request (made here if the error came before it ran)."""
+    state = request.scope.setdefault("state", {})
+    if "request_id" not in state:
+        state["request_id"] = uuid.uuid4().hex
+    return state["request_id"]
+
 PROBLEM = "application/problem+json"
+
+# One title per status, whoever refuses (a route, a workflow's validator, FastAPI's validation).
+TITLES = {
+    400: "Bad request", 401: "Unauthorised", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+    409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable request",
+    429: "Too many requests", 500: "Internal server error", 503: "Service unavailable", 504: "Gateway timeout",
+}
+
+
+def title_for(status: int) -> str:
+    if status in TITLES:
+        return TITLES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class Problem(Exception):
@@ -40,7 +70,7 @@ class Problem(Exception):
 
 
 def unprocessable(field: str, rule: str, message: str) -> Problem:
-    return Problem(422, "Unprocessable request", message, field=field, rule=rule)
+    return Problem(422, title_for(422), message, field=field, rule=rule)
 
 
 def not_found(what: str) -> Problem:
@@ -78,7 +108,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refusal)
     async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
-        return problem_response(Problem(exc.status, HTTPStatus(exc.status).phrase, exc.message,
+        return problem_response(Problem(exc.status, title_for(exc.status), exc.message,
                                         field=exc.field, rule=exc.rule))
 
     @app.exception_handler(RequestValidationError)
@@ -94,4 +124,22 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(Problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)))
+        title = title_for(exc.status_code)
+        detail = str(exc.detail) if exc.detail and str(exc.detail) != HTTPStatus(exc.status_code).phrase else None
+        return problem_response(Problem(exc.status_code, title, detail, headers=getattr(exc, "headers", None)))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # The database is down, restarting, or every connection is busy: worth a retry, not a 500.
+        log.warning("database unavailable (request %s): %s", request_id(request), type(exc).__name__)
+        return problem_response(Problem(503, title_for(503), "the database is unavailable or busy; retry shortly",
+                                        headers={"Retry-After": "5"}))
+
+    # Installed on Starlette's outermost middleware: also errors raised outside any route (middleware).
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = request_id(request)
+        log.error("unhandled error (request %s)", rid, exc_info=exc)
+        return problem_response(Problem(500, title_for(500), f"an internal error occurred; quote request {rid}",
+                                        headers={"X-Request-ID": rid}))

@@ -9,14 +9,13 @@ workflow has ended is 409: nothing awaits the action any more.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Problem
+from api.errors import Problem, title_for
 
 DEFAULT_STATUSES = {"forbidden": 403, "not_found": 404, "conflict": 409, "invalid": 422}
 
@@ -36,7 +35,7 @@ def refusal(exc: BaseException, statuses: Mapping[str, int] | None = None) -> Pr
     if status is None:
         return None
     detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-    return Problem(status, HTTPStatus(status).phrase, cause.message, field=detail.get("field"),
+    return Problem(status, title_for(status), cause.message, field=detail.get("field"),
                    rule=detail.get("rule") or (cause.type if detail.get("field") else None))
 
 
