@@ -26,8 +26,10 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    # Routes commit explicitly; whatever is left uncommitted (an error) is rolled back on close.
+    # Routes commit explicitly; whatever is left uncommitted (an error) is rolled back on close. The session
+    # is kept on the request so api.case_actions can give its connection back before waiting on Temporal.
     with request.app.state.session_factory() as session:
+        request.state.db_session = session
         yield session
 
 
@@ -91,4 +93,5 @@ Bureau = Annotated[User, Depends(require_roles(Role.BUREAU_ADMIN))]
 Operator = Annotated[User, Depends(require_roles(Role.OPERATOR_ADMIN))]
 Expert = Annotated[User, Depends(require_roles(Role.EXPERT))]
 Applicant = Annotated[User, Depends(require_roles(Role.APPLICANT))]
+# Routes wait on Temporal through api.case_actions.Actions (no database connection held meanwhile).
 TemporalClient = Annotated[Client, Depends(get_temporal)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -53,10 +53,3 @@ async def execute_update(client: Client, workflow_id: str, update: str, arg: Any
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise Problem(409, "Conflict", f"case {workflow_id} is closed; nothing awaits this action") from exc
         raise
-
-
-async def query(client: Client, workflow_id: str, name: str, result_type: type) -> Any:
-    try:
-        return await client.get_workflow_handle(workflow_id).query(name, result_type=result_type)
-    except (RPCError, WorkflowQueryFailedError) as exc:
-        raise Problem(503, "Service unavailable", f"the state of case {workflow_id} cannot be read now") from exc

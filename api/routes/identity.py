@@ -97,7 +97,10 @@ _TRANSITIONS = {
 
 
 def _change_status(session, actor: User, org_id: int, action: str, reason: str | None) -> Organisation:
-    org = _visible_org(session, actor, org_id)
+    _visible_org(session, actor, org_id)
+    # The row lock serialises concurrent changes; the transition is checked against the status as it is now
+    # (populate_existing: not the copy loaded with the caller), so each real change is audited once.
+    org = session.get(Organisation, org_id, with_for_update=True, populate_existing=True)
     allowed_from, target = _TRANSITIONS[action]
     if org.status == target.value:
         return org  # retried call: already done

@@ -10,12 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep, TemporalClient
-from api.workflow_updates import execute_update
+from api.case_actions import Actions, CaseActions
+from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.scenarios import (
@@ -273,10 +271,10 @@ def _attach_evidence(session: Session, assessment: SelfAssessment, case_id: str,
 @router.post("/scenarios/{scenario_id}/applications", status_code=201, response_model=CaseOut,
              summary="Apply for evaluation (refused with 422 naming the failing items)")
 async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, actor: Applicant,
-                temporal: TemporalClient, settings: SettingsDep,
+                actions: Actions, settings: SettingsDep,
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
-    scenario = _visible_scenario(session, actor, scenario_id)
-    spec = scenarios.current_spec(session, scenario.category)
+    scenario = await run_in_threadpool(_visible_scenario, session, actor, scenario_id)
+    spec = await run_in_threadpool(scenarios.current_spec, session, scenario.category)
 
     def create():
         if spec is None:
@@ -301,20 +299,16 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
                      details={"scenario_id": scenario.id, "self_assessment_id": assessment.id, "spec_id": spec.id})
         return _case_out(case, ScenarioCaseState(case_id=case.case_id, stage=Stage.CHECKING, round_no=1))
 
-    resp = run_once(session, user=actor, scope=f"scenario-{scenario.id}-applications", key=idempotency_key,
-                    payload=body.model_dump(mode="json"), create=create)
+    resp = await run_in_threadpool(
+        lambda: run_once(session, user=actor, scope=f"scenario-{scenario.id}-applications", key=idempotency_key,
+                         payload=body.model_dump(mode="json"), create=create))
     out = json.loads(resp.body)
     app = ScenarioApplication(case_id=out["case_id"], scenario_id=scenario.id,
                                          self_assessment_id=out["self_assessment_id"],
                                          applicant_organisation_id=scenario.organisation_id, actor_user_id=actor.id)
-    try:
-        # Started after the commit so the workflow always finds its case row; a retry (same key) starts it if
-        # the first attempt stopped in between.
-        await temporal.start_workflow(SCENARIO_WORKFLOW, app, id=out["case_id"],
-                                      task_queue=settings.task_queue,
-                                      id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    except WorkflowAlreadyStartedError:
-        pass
+    # Started after the commit so the workflow always finds its case row; a retry (same key) starts it if
+    # the first attempt stopped in between.
+    await actions.start(SCENARIO_WORKFLOW, app, id=out["case_id"], task_queue=settings.task_queue)
     return resp
 
 
@@ -340,77 +334,87 @@ def _visible_case(session: Session, user: User, case_id: str) -> ScenarioCase:
     return case
 
 
-async def _state(temporal: TemporalClient, case_id: str) -> ScenarioCaseState:
-    return await temporal.get_workflow_handle(case_id).query(SCENARIO_STATE_QUERY, result_type=ScenarioCaseState)
+async def _state(actions: CaseActions, case_id: str) -> ScenarioCaseState:
+    return await actions.query(case_id, SCENARIO_STATE_QUERY, ScenarioCaseState)
 
 
 _UPDATE_STATUS = {"SelfAssessmentFails": 422}
 
 
-async def _update(temporal: TemporalClient, workflow_id: str, name: str, arg: Any, update_id: str,
+async def _update(actions: CaseActions, workflow_id: str, name: str, arg: Any, update_id: str,
                   result_type: type | None = None) -> Any:
     """Send a human action; the workflow's refusal becomes 403/409/422 naming the reason."""
-    return await execute_update(temporal, workflow_id, name, arg, update_id=update_id, result_type=result_type,
+    return await actions.update(workflow_id, name, arg, update_id=update_id, result_type=result_type,
                                 statuses=_UPDATE_STATUS)
 
 
 @router.get("/scenario-cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
-    case = _visible_case(session, user, case_id)
+async def get_case(case_id: str, session: DbSession, user: CurrentUser, actions: Actions):
+    case = await run_in_threadpool(_visible_case, session, user, case_id)
     try:
-        return _case_out(case, await _state(temporal, case_id))
-    except RPCError:
-        mirrored = session.get(Case, case_id)
+        return _case_out(case, await _state(actions, case_id))
+    except Problem as unanswered:
+        if unanswered.status not in (503, 504):
+            raise
+        mirrored = await actions.read(lambda s: s.get(Case, case_id))
         return _case_out(case, None, mirrored.stage if mirrored else None)
 
 
 @router.post("/scenario-cases/{case_id}/withdraw", response_model=CaseOut,
              summary="Withdraw the application (until publication)")
-async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
-    case = _visible_case(session, actor, case_id)
+async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, actions: Actions):
+    case = await run_in_threadpool(_visible_case, session, actor, case_id)
     if case.outcome == "withdrawn":
         return _case_out(case, None, "withdrawn")  # a retried withdrawal
-    state = await _update(temporal, case_id, UPDATE_WITHDRAW, Withdrawal(
+    state = await _update(actions, case_id, UPDATE_WITHDRAW, Withdrawal(
         actor_user_id=actor.id, actor_organisation_id=actor.organisation_id, reason=body.reason),
         f"withdraw-{case_id}", ScenarioCaseState)
-    session.refresh(case)
-    return _case_out(case, state)
+    return _case_out(await actions.read(_case_row, case_id), state)
 
 
 @router.post("/scenario-cases/{case_id}/resubmission", response_model=CaseOut,
              summary="Resubmit after the panel asked for revision, with a new self-assessment")
-async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
-    case = _visible_case(session, actor, case_id)
-    scenario = session.get(Scenario, case.scenario_id)
-    assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
-    current = await _state(temporal, case_id)
+async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor: Applicant, actions: Actions):
+    def check() -> tuple[ScenarioCase, SelfAssessment]:
+        case = _visible_case(session, actor, case_id)
+        scenario = session.get(Scenario, case.scenario_id)
+        return case, _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
+
+    case, assessment = await run_in_threadpool(check)
+    current = await _state(actions, case_id)
     if current.stage != Stage.RETURNED and current.round_no > 1 and case.self_assessment_id == assessment.id:
         return _case_out(case, current)  # a retried resubmission
     if current.stage != Stage.RETURNED:
         raise conflict(f"{case_id} is {current.stage.value}; nothing awaits a resubmission")
-    _attach_evidence(session, assessment, case_id, actor)
-    session.commit()
-    state = await _update(temporal, case_id, UPDATE_RESUBMIT, Resubmission(
+
+    def attach(s: Session) -> None:
+        _attach_evidence(s, s.get(SelfAssessment, assessment.id), case_id, actor)
+        s.commit()
+
+    await actions.read(attach)
+    state = await _update(actions, case_id, UPDATE_RESUBMIT, Resubmission(
         actor_user_id=actor.id, actor_organisation_id=actor.organisation_id,
         self_assessment_id=body.self_assessment_id, round_no=current.round_no),
         f"resubmit-{case_id}-{current.round_no}", ScenarioCaseState)
-    session.refresh(case)
-    return _case_out(case, state)
+    return _case_out(await actions.read(_case_row, case_id), state)
 
 
 @router.post("/scenario-cases/{case_id}/decision", response_model=CaseOut,
              summary="Publish (label, validity, inclusion) or reject with reasons (operator)")
-async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Operator, temporal: TemporalClient):
-    case = _visible_case(session, actor, case_id)
+async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Operator, actions: Actions):
+    case = await run_in_threadpool(_visible_case, session, actor, case_id)
     if case.outcome in ("published", "rejected"):
         if case.outcome != {"publish": "published", "reject": "rejected"}[body.decision.value]:
             raise conflict(f"{case_id} was already decided: {case.outcome}", rule="already_decided")
-        return _case_out(case, await _state(temporal, case_id))  # a retried decision
-    state = await _update(temporal, case_id, UPDATE_DECIDE, OperatorDecision(
+        return _case_out(case, await _state(actions, case_id))  # a retried decision
+    state = await _update(actions, case_id, UPDATE_DECIDE, OperatorDecision(
         actor_user_id=actor.id, decision=body.decision, reasons=body.reasons,
         validity_years=body.validity_years, include=body.include), f"decision-{case_id}", ScenarioCaseState)
-    session.refresh(case)
-    return _case_out(case, state)
+    return _case_out(await actions.read(_case_row, case_id), state)
+
+
+def _case_row(session: Session, case_id: str) -> ScenarioCase:
+    return session.scalar(select(ScenarioCase).where(ScenarioCase.case_id == case_id))
 
 
 # --- the public label register (Art. 14, 30) ---

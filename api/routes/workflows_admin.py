@@ -29,7 +29,9 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Authority, SettingsDep, TemporalClient
+from api.case_actions import Actions, CaseActions
+from api.deps import Authority, SettingsDep
+from api.schemas.types import IsoDatetime
 from api.errors import not_found, unprocessable
 from api.schemas.workflows_admin import (
     CaseDetail,
@@ -142,10 +144,12 @@ def _with_overdue(tasks: list[OpenTask], now: datetime) -> list[OpenTask]:
     return [t.model_copy(update={"overdue": t.overdue or (t.due is not None and t.due <= now)}) for t in tasks]
 
 
-async def _case_state(client: Client, case_id: str) -> tuple[CaseView | None, str | None]:
+async def _case_state(actions: CaseActions, case_id: str) -> tuple[CaseView | None, str | None]:
+    # Within the request's own bounded wait: a case that cannot answer is listed without its state.
+    timeout = min(QUERY_TIMEOUT, timedelta(seconds=actions.wait_seconds * 0.8))
     try:
-        view = await client.get_workflow_handle(case_id).query(
-            CASE_STATE_QUERY, result_type=CaseView, rpc_timeout=QUERY_TIMEOUT)
+        view = await actions.client.get_workflow_handle(case_id).query(
+            CASE_STATE_QUERY, result_type=CaseView, rpc_timeout=timeout)
         return view, None
     except WorkflowQueryFailedError as exc:
         return None, f"the case did not answer its state query: {exc}"
@@ -173,19 +177,19 @@ async def _recent_history(client: Client, case_id: str, run_id: str | None, limi
 @router.get("/cases", response_model=CasePage, summary="List cases by type, stage and deadline")
 async def list_cases(
     _: Authority,
-    temporal: TemporalClient,
+    actions: Actions,
     settings: SettingsDep,
     case_type: CaseTypeFilter = None,
     stage: Annotated[str | None, Query(pattern=IDENTIFIER, description="e.g. panel_review")] = None,
-    deadline_before: Annotated[datetime | None, Query(description="CaseDeadline earlier than this")] = None,
-    deadline_after: Annotated[datetime | None, Query(description="CaseDeadline at or after this")] = None,
+    deadline_before: Annotated[IsoDatetime | None, Query(description="CaseDeadline earlier than this")] = None,
+    deadline_after: Annotated[IsoDatetime | None, Query(description="CaseDeadline at or after this")] = None,
     status: Status = "running",
     page_size: PageSize = 50,
     page_token: PageToken = None,
 ) -> CasePage:
     query = visibility_query(case_type=case_type, stage=stage, deadline_before=deadline_before,
                              deadline_after=deadline_after, status=status)
-    executions, token = await _page(temporal, settings, query, page_size, page_token)
+    executions, token = await actions.wait(_page(actions.client, settings, query, page_size, page_token))
     return CasePage(items=[_summary(e) for e in executions], next_page_token=token)
 
 
@@ -193,12 +197,12 @@ async def list_cases(
             summary="One case: stage, open tasks and deadlines, overdue items, recent history")
 async def describe_case(
     _: Authority,
-    temporal: TemporalClient,
+    actions: Actions,
     case_id: Annotated[str, Path(pattern=CASE_ID)],
     history_limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> CaseDetail:
     try:
-        description = await temporal.get_workflow_handle(case_id).describe()
+        description = await actions.wait(actions.client.get_workflow_handle(case_id).describe())
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise not_found(f"case {case_id}")
@@ -206,13 +210,13 @@ async def describe_case(
     summary = _summary(description)
     view, note = None, "the case is closed; it has no open tasks"
     if description.status == WorkflowExecutionStatus.RUNNING:
-        view, note = await _case_state(temporal, case_id)
+        view, note = await actions.wait(_case_state(actions, case_id))
     tasks = _with_overdue(view.open_tasks, datetime.now(timezone.utc)) if view else []
     if view:
         # The case's own answer is current; its visibility record may lag behind.
         summary = summary.model_copy(update={"case_type": view.case_type, "stage": view.stage,
                                              "deadline": view.deadline})
-    history = await _recent_history(temporal, case_id, description.run_id, history_limit)
+    history = await actions.wait(_recent_history(actions.client, case_id, description.run_id, history_limit))
     return CaseDetail(**summary.model_dump(), state_available=view is not None, state_note=note,
                       open_tasks=tasks, overdue_tasks=[t for t in tasks if t.overdue], history=history)
 
@@ -221,10 +225,10 @@ async def describe_case(
             summary="Running cases past their deadline, with the tasks that are overdue")
 async def overdue_tasks(
     _: Authority,
-    temporal: TemporalClient,
+    actions: Actions,
     settings: SettingsDep,
     case_type: CaseTypeFilter = None,
-    as_of: Annotated[datetime | None, Query(
+    as_of: Annotated[IsoDatetime | None, Query(
         description="Overdue as of this instant (default now); pass the as_of of the first page with page_token"
     )] = None,
     page_size: PageSize = 50,
@@ -234,8 +238,8 @@ async def overdue_tasks(
         _instant("as_of", as_of)
     now = as_of or datetime.now(timezone.utc)
     query = visibility_query(case_type=case_type, deadline_before=now, status="running")
-    executions, token = await _page(temporal, settings, query, page_size, page_token)
-    states = await asyncio.gather(*(_case_state(temporal, e.id) for e in executions))
+    executions, token = await actions.wait(_page(actions.client, settings, query, page_size, page_token))
+    states = await actions.wait(asyncio.gather(*(_case_state(actions, e.id) for e in executions)))
     items = []
     for execution, (view, _note) in zip(executions, states):
         summary = _summary(execution)
