@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, temporal
+from api import errors, openapi, temporal
+from api.case_actions import TemporalGate
 from api.guards import refuse_nul
 from api.observability import RequestContextMiddleware
 from api.routes import ROUTERS
@@ -17,6 +20,32 @@ from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
+
+
+async def _purge_unattached_uploads(app: FastAPI) -> None:
+    """Hourly: uploads never attached to a case go after UNATTACHED_UPLOAD_RETENTION_HOURS (store.documents)."""
+    from datetime import timedelta
+
+    from starlette.concurrency import run_in_threadpool
+
+    from store.documents import purge_unattached
+    from store.identity import now_utc
+
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            def purge() -> list[int]:
+                now = now_utc()
+                with app.state.session_factory() as session:
+                    return purge_unattached(session, settings.documents_dir, now=now, older_than=now - timedelta(
+                        hours=settings.unattached_upload_retention_hours))
+
+            removed = await run_in_threadpool(purge)
+            if removed:
+                log.info("removed %d unattached upload(s)", len(removed))
+        except Exception:  # noqa: BLE001 (the next round tries again; the API goes on)
+            log.exception("purging unattached uploads failed")
+        await asyncio.sleep(3600)
 
 
 def create_app(
@@ -39,7 +68,9 @@ def create_app(
                 app.state.temporal = await temporal.connect(settings)
             except Exception as exc:  # health reports it; routes needing Temporal answer 503
                 log.warning("Temporal not reachable at %s: %s", settings.temporal_address, exc)
+        purging = asyncio.create_task(_purge_unattached_uploads(app))
         yield
+        purging.cancel()
         if engine is not None:
             engine.dispose()
 
@@ -54,10 +85,15 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.temporal = temporal_client
+    app.state.temporal_gate = TemporalGate()
     errors.install(app)
+    if settings.trusted_proxies.strip():
+        # Only these peers may say who the client is (rate limits key on the client address).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(RequestContextMiddleware)
     # Each area's router goes straight onto the app: a nested /api/v1 router made FastAPI match every
     # request through both levels (twice the routing work per request).
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
+    openapi.install(app)
     return app

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -101,6 +102,17 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+def _other_methods(request: Request, exc: RequestValidationError) -> set[str]:
+    """When only path parameters failed: the methods of routes whose literal path (no parameters) is this one."""
+    if not exc.errors() or any(tuple(e.get("loc", ()))[:1] != ("path",) for e in exc.errors()):
+        return set()
+    allowed: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path_format == request.url.path and "{" not in (route.path_format or ""):
+            allowed |= set(route.methods or ())
+    return allowed
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -112,7 +124,12 @@ def install(app: FastAPI) -> None:
                                         field=exc.field, rule=exc.rule))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        allowed = _other_methods(request, exc)
+        if allowed:
+            # e.g. PUT /calendar/years: not a malformed {year}, but a method /calendar/years does not take.
+            return problem_response(Problem(405, title_for(405), f"{request.method} is not allowed here",
+                                            headers={"Allow": ", ".join(sorted(allowed))}))
         errors = [
             {"field": _field(e.get("loc", ())), "rule": e.get("type", "invalid"), "message": e.get("msg", "")}
             for e in exc.errors()

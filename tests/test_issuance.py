@@ -12,6 +12,7 @@ from domain.contracts.review import Vote
 from store.models.audit import AuditEvent
 from store.models.cases import Case
 from tests.issuance_flow import make_flow, status
+from tests import sample_files
 
 
 
@@ -22,7 +23,7 @@ async def flow(client, worker, temporal_env, session_factory, make_actor, make_o
 
 async def _upload(flow, actor, name: str) -> int:
     r = await flow.http.post("/api/v1/documents", headers=actor.headers, data={"kind": "report"},
-                             files={"file": (name, b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n", "application/pdf")})
+                             files={"file": (name, sample_files.pdf(name), "application/pdf")})
     assert r.status_code == 201, r.text
     return r.json()["id"]
 

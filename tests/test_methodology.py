@@ -35,6 +35,7 @@ from store.models.identity import Organisation
 from store.models.notifications import Notification
 from tests.conftest import end_running_cases
 from tests.methodology_standins import CONCLUDE, StandInActivities, StandInPanelReview, Verdict
+from tests import sample_files
 from workflows import methodology as methodology_workflows
 from workflows import search_attributes as sa
 
@@ -578,7 +579,7 @@ async def test_list_filters_and_keyset_pagination(flow, client, applicant, burea
 
 
 async def _upload(client, actor) -> int:
-    r = await client.post("/api/v1/documents", files={"file": ("method.pdf", b"%PDF-1.4\n" + uuid.uuid4().bytes,
+    r = await client.post("/api/v1/documents", files={"file": ("method.pdf", sample_files.pdf(),
                                                                  "application/pdf")},
                           data={"kind": "report"}, headers=actor.headers)
     assert r.status_code == 201, r.text

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import FileResponse
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from api.case_actions import Actions, CaseActions
 from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, require_roles
 from api.errors import conflict, not_found, unprocessable
+from api.routes.documents import file_response
 from api.idempotency import run_once
 from api.schemas.methodology import (
     BehaviourOut,
@@ -63,6 +65,7 @@ from domain.roles import AUTHORITIES, Role
 from settings import Settings
 from store import cases, documents, methodology
 from store.models.cases import CaseParticipant
+from store.models.documents import Document
 from store.models.identity import User
 from store.models.methodology import Methodology, MethodologyCase, MethodologyReevaluation, MethodologyVersion
 from workflows import search_attributes as sa
@@ -405,3 +408,13 @@ def public_version(code: str, version_no: int, session: DbSession):
     if v is None:
         raise not_found(f"{code} {version_label(version_no)}")
     return _version_out(v)
+
+
+@router.get("/public/methodologies/{code}/versions/{version_no}/documents/{document_id}", tags=["public"],
+            response_class=FileResponse, summary="A published version's document (public, like the register)")
+def public_version_document(code: str, version_no: int, document_id: int, session: DbSession, settings: SettingsDep):
+    v = methodology.version(session, code, version_no)
+    doc = session.get(Document, document_id) if v is not None and document_id in v.document_ids else None
+    if doc is None:
+        raise not_found(f"document {document_id} of {code} {version_label(version_no)}")
+    return file_response(settings, doc)
