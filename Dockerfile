@@ -11,6 +11,7 @@ COPY cli ./cli
 COPY domain ./domain
 COPY store ./store
 COPY workflows ./workflows
+COPY web ./web
 RUN pip install . \
     && useradd --system --create-home --uid 10001 tanpuhui \
     && mkdir -p /data && chown tanpuhui:tanpuhui /data

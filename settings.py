@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     # Uploads never attached to a case are deleted after this many hours (the API looks hourly).
     unattached_upload_retention_hours: int = Field(default=72, alias="UNATTACHED_UPLOAD_RETENTION_HOURS", ge=1)
 
+    # Web pages for people (web/): where the platform is reached (invitation links), the Temporal UI
+    # linked from case pages, and how long sign-in sessions and invitation links live.
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="PUBLIC_URL")
+    temporal_ui_url: str | None = Field(default=None, alias="TEMPORAL_UI_URL")
+    web_session_idle_minutes: int = Field(default=120, alias="WEB_SESSION_IDLE_MINUTES", ge=1)
+    web_session_max_hours: int = Field(default=12, alias="WEB_SESSION_MAX_HOURS", ge=1)
+    invitation_ttl_hours: int = Field(default=72, alias="INVITATION_TTL_HOURS", ge=1)
+
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"

@@ -95,5 +95,8 @@ def create_app(
     # request through both levels (twice the routing work per request).
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
+    from web.app import install as install_pages  # the pages use the API's routes, not the reverse
+
+    install_pages(app)
     openapi.install(app)
     return app

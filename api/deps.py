@@ -65,16 +65,21 @@ def ensure_may_act(user: User) -> None:
         raise Problem(403, "Forbidden", f"organisation '{org.name}' is {org.status}; its users cannot act")
 
 
+def check_roles(user: User, allowed: frozenset[Role]) -> User:
+    """The role check of `require_roles`, shared with the web pages (a page allows what the API allows)."""
+    if Role(user.role) not in allowed:
+        names = ", ".join(sorted(r.value for r in allowed))
+        raise Problem(403, "Forbidden", f"role '{user.role}' may not do this (allowed: {names})")
+    ensure_may_act(user)
+    return user
+
+
 def require_roles(*roles: Role) -> Callable[[User], User]:
     allowed = frozenset(roles)
 
     # No I/O: the user's organisation is loaded with the user (joined), and sessions do not expire on commit.
     async def check(user: Annotated[User, Depends(current_user)]) -> User:
-        if Role(user.role) not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
-            raise Problem(403, "Forbidden", f"role '{user.role}' may not do this (allowed: {names})")
-        ensure_may_act(user)
-        return user
+        return check_roles(user, allowed)
 
     return check
 

@@ -2,7 +2,7 @@
 
 PostgreSQL text cannot hold NUL characters: psycopg2 fails with "A string literal cannot contain NUL",
 which used to surface as a 500. One check refuses NUL wherever a caller can put text — the JSON body (keys
-and values, at any depth), path and query parameters, headers — with 422 naming the field.
+and values, at any depth), form fields, path and query parameters, headers — with 422 naming the field.
 """
 
 from __future__ import annotations
@@ -60,3 +60,8 @@ async def refuse_nul(request: Request) -> None:
         found = _nul_in(body, "")
         if found is not None:
             _refuse(found or "body")
+    elif content_type == "application/x-www-form-urlencoded":
+        # The web pages' forms; parsed once and cached by Starlette for the route.
+        for name, value in (await request.form()).multi_items():
+            if NUL in name or (isinstance(value, str) and NUL in value):
+                _refuse(name)

@@ -32,6 +32,7 @@ DATABASE_NAME = "tanpuhui"
 BUREAU_NAME = "武汉市生态环境局 Wuhan Municipal Bureau of Ecology and Environment"
 OPERATOR_NAME = "碳普惠运营管理机构 Tanpuhui Platform Operator"
 BOOTSTRAP_ADMIN = "Bootstrap bureau administrator"
+BOOTSTRAP_EMAIL = "admin@bureau.tanpuhui.local"  # signs in on the web pages once the invitation is used
 STARTUP_TIMEOUT = 180.0  # a loaded machine can take minutes to bring everything up
 STOP_TIMEOUT = 15.0
 
@@ -303,9 +304,10 @@ class Bootstrap:
     created: bool
     admin_user_id: int
     token: str | None  # only when created: shown once, stored only as a hash
+    invitation: str | None = None  # only when created: the one-time secret of the set-password link
 
 
-def ensure_bootstrap(database_url: str, token_ttl_days: int) -> Bootstrap:
+def ensure_bootstrap(database_url: str, token_ttl_days: int, invitation_ttl_hours: int = 72) -> Bootstrap:
     """First run: the bureau and the platform operator (both active) and a bureau administrator."""
     from sqlalchemy import select
 
@@ -329,9 +331,13 @@ def ensure_bootstrap(database_url: str, token_ttl_days: int) -> Bootstrap:
                 identity.create_organisation(session, name=OPERATOR_NAME,
                                              org_type=OrganisationType.PUBLIC_INSTITUTION,
                                              status=OrganisationStatus.ACTIVE)
-            admin = identity.create_user(session, name=BOOTSTRAP_ADMIN, role=Role.BUREAU_ADMIN, organisation=bureau)
+            admin = identity.create_user(session, name=BOOTSTRAP_ADMIN, role=Role.BUREAU_ADMIN, organisation=bureau,
+                                         email=BOOTSTRAP_EMAIL)
             _, secret = identity.issue_token(session, admin, ttl_days=token_ttl_days, label="bootstrap")
-            return Bootstrap(True, admin.id, secret)
+            from store import web_auth
+
+            _, invitation = web_auth.create_invitation(session, admin, ttl_hours=invitation_ttl_hours, actor=None)
+            return Bootstrap(True, admin.id, secret, invitation)
     finally:
         engine.dispose()
 
@@ -411,10 +417,13 @@ def _run(stack: DevStack, settings: Settings, args: argparse.Namespace) -> int:
 
     upgrade(database_url)
     stack.say("database is at the latest migration")
-    boot = ensure_bootstrap(database_url, settings.token_ttl_days)
+    boot = ensure_bootstrap(database_url, settings.token_ttl_days, settings.invitation_ttl_hours)
+    base = f"http://{HOST}:{args.api_port}"
     if boot.created:
         stack.say(f"\nbootstrap: created the bureau, the platform operator and bureau administrator (user "
-                  f"{boot.admin_user_id}).\nbootstrap admin token (shown once, not stored): {boot.token}\n")
+                  f"{boot.admin_user_id}).\nbootstrap admin token (shown once, not stored): {boot.token}\n"
+                  f"bootstrap admin web sign-in: open {base}/invitation/{boot.invitation} once to set a password "
+                  f"(valid {settings.invitation_ttl_hours} h), then sign in at {base}/sign-in as {BOOTSTRAP_EMAIL}\n")
     else:
         stack.say(f"bootstrap exists (bureau administrator is user {boot.admin_user_id}); "
                   "its token was shown on the first run")
@@ -422,6 +431,9 @@ def _run(stack: DevStack, settings: Settings, args: argparse.Namespace) -> int:
 
     env = {**os.environ, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address,
            "TEMPORAL_NAMESPACE": namespace, "TANPUHUI_DATA_DIR": str(stack.data_dir)}
+    env.setdefault("PUBLIC_URL", base)  # invitation links point at this API
+    if not settings.temporal_address:  # case pages link to the dev server's own UI
+        env.setdefault("TEMPORAL_UI_URL", f"http://{HOST}:{args.temporal_port + 1000}")
     if "TANPUHUI_SECRET_KEY" not in os.environ:
         env["TANPUHUI_SECRET_KEY"] = dev_secret_key(stack.data_dir)
     cli = [sys.executable, "-m", "cli.main"]
@@ -429,9 +441,8 @@ def _run(stack: DevStack, settings: Settings, args: argparse.Namespace) -> int:
     api = stack.spawn("API", [*cli, "api", "--host", HOST, "--port", str(args.api_port)], env)
     _wait_for_api(stack, api, args.api_port)
 
-    base = f"http://{HOST}:{args.api_port}"
     lines = [f"\nTanpuhui is running (data in {stack.data_dir})",
-             f"  API          {base}/api/v1", f"  API docs     {base}/docs",
+             f"  Web pages    {base}/", f"  API          {base}/api/v1", f"  API docs     {base}/docs",
              # The embedded server has no password; an external URL is not echoed (it may hold one).
              f"  PostgreSQL   {'from DATABASE_URL' if settings.database_url else database_url}",
              f"  Temporal     {temporal_address} (namespace {namespace}, task queue {settings.task_queue})"]

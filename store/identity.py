@@ -66,6 +66,10 @@ def set_organisation_status(
     org.status = status.value
     org.status_reason = reason
     session.flush()
+    if status in (OrganisationStatus.SUSPENDED, OrganisationStatus.TERMINATED):
+        from store.web_auth import revoke_sessions_of_organisation  # web_auth imports this module
+
+        revoke_sessions_of_organisation(session, org.id, reason=f"organisation_{status.value}")
     audit.record(
         session,
         action=f"organisation.{status.value}",

@@ -201,3 +201,11 @@ def version(session: Session, code: str, version_no: int) -> MethodologyVersion 
     """Any published version (current or superseded), for users who took it before a revision."""
     return session.scalar(select(MethodologyVersion).join(Methodology).where(
         Methodology.code == code, MethodologyVersion.version_no == version_no))
+
+
+def published_document(session: Session, document_id: int) -> bool:
+    """Whether the document belongs to a published version: the public register publishes it (Art. 14)."""
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return session.scalar(select(MethodologyVersion.id).where(
+        MethodologyVersion.document_ids.op("@>")(func.cast(f"[{int(document_id)}]", JSONB))).limit(1)) is not None

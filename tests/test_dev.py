@@ -145,6 +145,12 @@ async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp
         async with httpx.AsyncClient(base_url=first.base, headers=headers) as http:
             r = await http.post("/organisations", json={"name": "Jianghan Bike Share", "org_type": "enterprise"})
             assert r.status_code == 201, r.text
+        # The bootstrap administrator's web sign-in: a one-time set-password link, printed once.
+        invitation = re.search(r"open (http://\S+/invitation/inv_\S+) once", out)
+        assert invitation, out
+        async with httpx.AsyncClient() as web:
+            page = await web.get(invitation.group(1))
+            assert page.status_code == 200 and "csrf_token" in page.text
         # A case that waits (no worker polls its queue) must still be there after a restart.
         temporal = await Client.connect(f"127.0.0.1:{temporal_port}")
         case_id = f"probe-{uuid.uuid4().hex[:8]}"
@@ -209,6 +215,15 @@ def test_bootstrap_creates_the_authorities_once_and_stores_no_token(database_url
     assert first.created and first.token and first.token.startswith("tph_")
     again = ensure_bootstrap(database_url, token_ttl_days=1)
     assert not again.created and again.token is None and again.admin_user_id == first.admin_user_id
+    assert again.invitation is None and first.invitation.startswith("inv_")
+    with session_factory() as s, s.begin():  # the invitation sets the password the web pages sign in with
+        from store import web_auth
+
+        web_auth.accept_invitation(s, first.invitation, "a long new password")
+    with session_factory() as s, s.begin():
+        from cli.dev import BOOTSTRAP_EMAIL
+
+        assert web_auth.sign_in(s, BOOTSTRAP_EMAIL, "a long new password").user.id == first.admin_user_id
 
     with session_factory() as s:
         orgs = {o.name: o for o in s.scalars(select(Organisation))}

@@ -197,6 +197,23 @@ def issue_token(user_id: int, body: TokenCreate, session: DbSession, actor: Curr
     return out
 
 
+@router.post("/users/{user_id}/invitations", status_code=201,
+             summary="Invite a person to set a password for the web pages (one-time link, shown once)")
+def invite_user(user_id: int, session: DbSession, actor: Authority, settings: SettingsDep) -> dict[str, str]:
+    from store import web_auth
+
+    user = session.get(User, user_id)
+    if user is None:
+        raise not_found(f"user {user_id}")
+    if not user.email:
+        raise unprocessable("email", "required", "a person signs in with an e-mail; the user has none")
+    if Role(user.role) in (Role.DATA_SOURCE, Role.EXCHANGE):
+        raise unprocessable("role", "person", f"a {user.role} is a system: it uses bearer tokens, not a password")
+    row, secret = web_auth.create_invitation(session, user, ttl_hours=settings.invitation_ttl_hours, actor=actor)
+    session.commit()
+    return {"link": f"{settings.public_url.rstrip('/')}/invitation/{secret}", "expires_at": row.expires_at.isoformat()}
+
+
 @router.get("/users/{user_id}/tokens", response_model=list[TokenOut])
 def list_tokens(user_id: int, session: DbSession, actor: CurrentUser):
     _managed_user(session, actor, user_id)

@@ -23,7 +23,6 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from api.case_actions import Actions, CaseActions
 from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, require_roles
 from api.errors import conflict, not_found, unprocessable
-from api.routes.documents import file_response
 from api.idempotency import run_once
 from api.schemas.methodology import (
     BehaviourOut,
@@ -402,19 +401,25 @@ def public_methodology(code: str, session: DbSession):
     return _published_out(session, _published(session, code))
 
 
+@router.get("/public/methodology-documents/{document_id}/content", response_class=FileResponse, tags=["public"],
+            summary="Download a document of a published methodology version (no login)")
+def public_document(document_id: int, session: DbSession, settings: SettingsDep):
+    doc = public_document_row(session, document_id)
+    return FileResponse(documents.content_path(settings.documents_dir, doc.sha256), media_type=doc.media_type,
+                        filename=doc.filename, headers={"X-Content-Type-Options": "nosniff"})
+
+
+def public_document_row(session: Session, document_id: int) -> Document:
+    """The document if a published version lists it; drafts' documents stay private (404 alike)."""
+    doc = session.get(Document, document_id)
+    if doc is None or not methodology.published_document(session, document_id):
+        raise not_found(f"published document {document_id}")
+    return doc
+
+
 @router.get("/public/methodologies/{code}/versions/{version_no}", response_model=VersionOut, tags=["public"])
 def public_version(code: str, version_no: int, session: DbSession):
     v = methodology.version(session, code, version_no)
     if v is None:
         raise not_found(f"{code} {version_label(version_no)}")
     return _version_out(v)
-
-
-@router.get("/public/methodologies/{code}/versions/{version_no}/documents/{document_id}", tags=["public"],
-            response_class=FileResponse, summary="A published version's document (public, like the register)")
-def public_version_document(code: str, version_no: int, document_id: int, session: DbSession, settings: SettingsDep):
-    v = methodology.version(session, code, version_no)
-    doc = session.get(Document, document_id) if v is not None and document_id in v.document_ids else None
-    if doc is None:
-        raise not_found(f"document {document_id} of {code} {version_label(version_no)}")
-    return file_response(settings, doc)

@@ -13,6 +13,7 @@ from store.models import (  # noqa: F401
     policy,
     review,
     scenario,
+    web,
 )
 from store.models.audit import AuditEvent
 from store.models.identity import ApiToken, IdempotencyRecord, Organisation, User

@@ -1,0 +1,109 @@
+"""Names shown for stored codes (stages, case types, roles, votes): English message ids, translated on
+the page. A code without a label is shown as it is."""
+
+from __future__ import annotations
+
+from web.i18n import N_
+
+STAGES = {
+    # methodology (SPEC §2.2)
+    "completeness_check": N_("Completeness check"),
+    "returned": N_("Returned for amendment"),
+    "panel_review": N_("Expert panel review"),
+    "revision": N_("Revision"),
+    "publication_decision": N_("Publication decision"),
+    "published": N_("Published"),
+    "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
+    # scenario (SPEC §2.3)
+    "checking": N_("Self-assessment check"),
+    "in_review": N_("In expert review"),
+    "awaiting_decision": N_("Awaiting decision"),
+    "refused": N_("Refused"),
+    "expired": N_("Expired"),
+    # issuance (SPEC §2.4)
+    "awaiting_verifier": N_("Awaiting the verifier"),
+    "verifier_declined": N_("Verifier declined"),
+    "verification": N_("Verification"),
+    "correction": N_("Correction"),
+    "publicity": N_("Publicity"),
+    "awaiting_application": N_("Awaiting the registration application"),
+    "evaluation": N_("Expert evaluation"),
+    "decision": N_("Bureau decision"),
+    "issued": N_("Issued"),
+    # panel review and its tasks (SPEC §2.1)
+    "awaiting_panel": N_("Awaiting the panel"),
+    "awaiting_replacement": N_("Awaiting a replacement expert"),
+    "completed": N_("Completed"),
+    "cancelled": N_("Cancelled"),
+    "open": N_("Open"),
+    "decided": N_("Decided"),
+    "recused": N_("Recused"),
+    "replaced": N_("Replaced"),
+}
+
+CASE_TYPES = {
+    "methodology": N_("Methodology"),
+    "methodology_reevaluation": N_("Methodology re-evaluation"),
+    "scenario": N_("Scenario"),
+    "issuance": N_("Reduction issuance"),
+    "review": N_("Panel review"),
+}
+
+ROLES = {
+    "bureau_admin": N_("Ecology and environment bureau"),
+    "operator_admin": N_("Platform operator"),
+    "expert": N_("Expert committee member"),
+    "applicant": N_("Applicant"),
+    "verifier": N_("Verifier"),
+    "individual": N_("Resident"),
+    "data_source": N_("Data source"),
+    "exchange": N_("Exchange"),
+}
+
+VOTES = {"approve": N_("Approve"), "revise": N_("Revise"), "reject": N_("Reject")}
+
+# Who the case waits for at each stage, told to the applicant on its own case list.
+WAITING_FOR = {
+    "completeness_check": N_("The bureau checks the submission is complete."),
+    "returned": N_("You amend and resubmit."),
+    "panel_review": N_("The expert panel reviews."),
+    "revision": N_("You revise and resubmit before the deadline."),
+    "publication_decision": N_("The bureau decides on publication."),
+    "checking": N_("The operator checks the self-assessment."),
+    "in_review": N_("The expert panel reviews."),
+    "awaiting_decision": N_("The operator decides."),
+    "awaiting_verifier": N_("The commissioned verifier accepts or declines."),
+    "verifier_declined": N_("You commission another verifier."),
+    "verification": N_("The verifier verifies the report."),
+    "correction": N_("You amend the accounting report."),
+    "publicity": N_("The public may object until the publicity ends."),
+    "awaiting_application": N_("You submit the registration application."),
+    "evaluation": N_("The expert panel evaluates."),
+    "decision": N_("The bureau decides."),
+    "published": N_("The operator issues the reductions."),
+}
+
+
+def _pick(table: dict[str, str], code: str | None) -> str:
+    return table.get(code or "", code or "—")
+
+
+def stage(code: str | None) -> str:
+    return _pick(STAGES, code)
+
+
+def case_type(code: str | None) -> str:
+    return _pick(CASE_TYPES, code)
+
+
+def role(code: str | None) -> str:
+    return _pick(ROLES, code)
+
+
+def vote(code: str | None) -> str:
+    return _pick(VOTES, code)
+
+
+def waiting_for(code: str | None) -> str:
+    return WAITING_FOR.get(code or "", "")

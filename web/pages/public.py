@@ -1,0 +1,126 @@
+"""Public pages, no sign-in: the methodology register with its documents, scenario labels, publicity
+notices (remaining working time, objection form), issued reductions, serial lookup. Each reads through
+the public API route of the same name, so a page shows exactly what the public API shows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from api.deps import DbSession, SettingsDep, get_temporal
+from api.errors import Problem
+from api.routes import accounts, issuance, methodologies, scenarios
+from api.schemas.issuance import ObjectionIn
+from domain.working_days import SHANGHAI, WorkingDayCalendar
+from store import calendar
+from store.identity import now_utc
+from store.models.documents import Document
+from web.auth import PageUser
+from web.pages.common import body, form_of, page_router, see_other, text
+from web.render import render
+
+router = page_router()
+
+
+def working_days_left(cal: WorkingDayCalendar, now: datetime, ends_at: datetime) -> int:
+    """Whole working days of the period still to run after today (publicity, Art. 20): a notice of 7
+    working days that opened today shows 7; on its last day it shows 0 while still open."""
+    if ends_at <= now:
+        return 0
+    day = now.astimezone(SHANGHAI).date() + timedelta(days=1)
+    last = (ends_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
+    count = 0
+    while day <= last:
+        count += cal.is_working_day(day)
+        day += timedelta(days=1)
+    return count
+
+
+@router.get("/")
+def index(request: Request, user: PageUser):
+    return render(request, "index.html")
+
+
+@router.get("/register/methodologies")
+def methodology_register(request: Request, session: DbSession, user: PageUser):
+    items = methodologies.public_methodologies(session, include_retired=True)
+    return render(request, "public/methodologies.html", {"items": items})
+
+
+def _public_documents(session, ids: list[int]) -> list[Document]:
+    # Documents of a published version are public with it (the register publishes them, Art. 14).
+    return list(session.scalars(select(Document).where(Document.id.in_(ids)).order_by(Document.id))) if ids else []
+
+
+@router.get("/register/methodologies/{code}")
+def methodology_page(request: Request, code: str, session: DbSession, user: PageUser, version: int | None = None):
+    m = methodologies.public_methodology(code, session)
+    chosen = version or (m.current_version.version_no if m.current_version else m.versions[-1].version_no)
+    v = methodologies.public_version(code, chosen, session)
+    return render(request, "public/methodology.html", {
+        "m": m, "v": v, "documents": _public_documents(session, v.document_ids)})
+
+
+@router.get("/register/scenario-labels")
+def scenario_labels(request: Request, session: DbSession, user: PageUser):
+    return render(request, "public/labels.html", {"items": scenarios.list_labels(session)})
+
+
+@router.get("/publicity")
+def notices(request: Request, session: DbSession, user: PageUser):
+    now = now_utc()
+    cal = calendar.current(session)
+    items = issuance.list_notices(session, None)
+    return render(request, "public/notices.html", {
+        "items": items, "left": {n.id: working_days_left(cal, now, n.ends_at) for n in items}})
+
+
+def _notice_page(request: Request, session, notice_id: int, *, error: Problem | None = None,
+                 filed: int | None = None, values: dict | None = None, status: int = 200):
+    notice = issuance.get_notice(notice_id, session)
+    left = working_days_left(calendar.current(session), now_utc(), notice.ends_at)
+    return render(request, "public/notice.html", {"n": notice, "left": left, "error": error, "filed": filed,
+                                                  "values": values or {}}, status=status)
+
+
+@router.get("/publicity/{notice_id}")
+def notice(request: Request, notice_id: int, session: DbSession, user: PageUser, filed: int | None = None):
+    return _notice_page(request, session, notice_id, filed=filed)
+
+
+@router.post("/publicity/{notice_id}/objections")
+async def object_to(request: Request, notice_id: int, session: DbSession, settings: SettingsDep, user: PageUser):
+    form = await form_of(request)
+    values = {"content": text(form, "content"), "name": text(form, "name") or None,
+              "contact": text(form, "contact") or None}
+    try:
+        filed = await issuance.file_objection(notice_id, body(ObjectionIn, **values), request, session,
+                                              await get_temporal(request), settings)
+    except Problem as problem:
+        session.rollback()
+        return await run_in_threadpool(_notice_page, request, session, notice_id, error=problem, values=values,
+                                       status=problem.status)
+    return see_other(f"/publicity/{notice_id}?filed={filed.objection_id}")
+
+
+
+
+@router.get("/register/issued")
+def issued(request: Request, session: DbSession, user: PageUser):
+    return render(request, "public/issued.html", {"items": issuance.issued_register(session)})
+
+
+@router.get("/serials")
+def serial_lookup(request: Request, session: DbSession, user: PageUser, serial: str = ""):
+    found, error = None, None
+    serial = serial.strip()[:100]
+    if serial:
+        try:
+            found = accounts.lookup_serial(serial, session)
+        except Problem as problem:
+            error = problem
+    return render(request, "public/serials.html", {"serial": serial, "found": found, "error": error},
+                  status=error.status if error else 200)
