@@ -110,3 +110,28 @@ async def test_an_idempotency_key_files_an_objection_once(flow, session_factory)
     # The case holds one objection, not four.
     case = (await flow.call("GET", "/publicity-notices", None)).json()
     assert next(n for n in case if n["id"] == notice_id)["objections"] == 1
+
+
+async def test_the_notice_publishes_the_verification_conclusion_and_report(flow):
+    """Issue 10: the public notice shows the conclusion and the report, not only the verified quantity."""
+    from tests import sample_files
+
+    case_id = (await flow.file())["case_id"]
+    await flow.until(case_id, "awaiting_verifier")
+    await flow.call("POST", f"/issuance-cases/{case_id}/verifier-response", flow.verifier, json={"accept": True})
+    report = sample_files.pdf("verification report")
+    r = await flow.http.post("/api/v1/documents", headers=flow.verifier.headers, data={"kind": "report"},
+                             files={"file": ("verification.pdf", report, "application/pdf")})
+    report_id = r.json()["id"]
+    await flow.call("POST", f"/issuance-cases/{case_id}/verification-report", flow.verifier, json={
+        "verified_tco2e": "1000.5", "conclusion": "Reasonable assurance; no findings.", "document_ids": [report_id]})
+    notice = await flow.notice(case_id)
+    assert notice["verification_conclusion"] == "Reasonable assurance; no findings."
+    assert notice["verification_report_document_ids"] == [report_id]
+    got = await flow.http.get(f"/api/v1/publicity-notices/{notice['id']}/documents/{report_id}")
+    assert got.status_code == 200 and got.content == report
+    # Only the report: the developer's own accounting documents are not published this way.
+    r = await flow.http.post("/api/v1/documents", headers=flow.developer.headers,
+                             files={"file": ("accounts.pdf", sample_files.pdf(), "application/pdf")})
+    assert (await flow.http.get(f"/api/v1/publicity-notices/{notice['id']}/documents/{r.json()['id']}")
+            ).status_code == 404
