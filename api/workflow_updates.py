@@ -35,8 +35,12 @@ def refusal(exc: BaseException, statuses: Mapping[str, int] | None = None) -> Pr
     if status is None:
         return None
     detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-    return Problem(status, title_for(status), cause.message, field=detail.get("field"),
-                   rule=detail.get("rule") or (cause.type if detail.get("field") else None))
+    if detail.get("field"):
+        return Problem(status, title_for(status), cause.message, field=detail["field"],
+                       rule=detail.get("rule") or cause.type)
+    # No field named: errors[] still says the rule (every 4xx has errors[]).
+    return Problem(status, title_for(status), cause.message,
+                   errors=[{"field": None, "rule": cause.type, "message": cause.message}])
 
 
 async def execute_update(client: Client, workflow_id: str, update: str, arg: Any, *, update_id: str,

@@ -225,6 +225,7 @@ async def test_only_the_commissioned_verifier_acts_and_within_the_claim(flow, ma
     await flow.call("POST", f"/issuance-cases/{case_id}/verifier-response", flow.verifier, json={"accept": True})
     too_much = await flow.report(case_id, verified="100.001", expect=422)
     assert "exceeds the claimed" in too_much["detail"]
+    assert too_much["errors"][0]["field"] == "verified_tco2e"  # issue 10: the 422 names the field
     await flow.report(case_id, verified="100")
     # A verifier of the same body but from another case's point of view is still refused elsewhere:
     other_case = (await flow.file(period=("2024-01-01", "2024-06-30")))["case_id"]

@@ -289,6 +289,16 @@ async def amend_report(case_id: str, body: AmendmentIn, session: DbSession, user
              summary="The verifier files the verification report; publicity opens")
 async def file_verification_report(case_id: str, body: VerificationReportIn, session: DbSession, user: Verifier,
                                    actions: Actions):
+    verified = serials.tonnes_to_grams(body.verified_tco2e)
+
+    def check() -> None:
+        claimed = _visible_case(session, user, case_id).claimed_grams
+        if verified > claimed:  # the case refuses it too; here the answer names the field
+            raise unprocessable("verified_tco2e", "at_most_claimed",
+                                f"the verified quantity ({body.verified_tco2e} t) exceeds the claimed quantity "
+                                f"({_tonnes(claimed)} t)")
+
+    await run_in_threadpool(check)
     return await _act(session, user, actions, case_id, c.UPDATE_FILE_VERIFICATION_REPORT,
                       c.VerificationReport(actor=_actor(user), verified_grams=serials.tonnes_to_grams(
                           body.verified_tco2e), conclusion=body.conclusion),
