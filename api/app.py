@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, openapi, temporal
 from api.case_actions import TemporalGate
 from api.guards import refuse_nul
-from api.observability import RequestContextMiddleware
+from api.observability import InstantsInUtcMiddleware, RequestContextMiddleware
 from api.routes import ROUTERS
 from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
@@ -90,6 +90,7 @@ def create_app(
     if settings.trusted_proxies.strip():
         # Only these peers may say who the client is (rate limits key on the client address).
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_middleware(InstantsInUtcMiddleware)
     app.add_middleware(RequestContextMiddleware)
     # Each area's router goes straight onto the app: a nested /api/v1 router made FastAPI match every
     # request through both levels (twice the routing work per request).

@@ -88,3 +88,19 @@ def test_curl_examples_in_the_docs_send_json_as_json():
                 checked += 1
                 assert re.search(r"Content-Type: application/json", command, re.I), (doc.name, command)
     assert checked > 0
+
+
+async def test_every_instant_in_an_answer_is_utc_with_z(client, bureau):
+    """Issue 10: times came back as +08:00 in some answers and Z in others; now always UTC with Z."""
+    r = await client.get("/api/v1/calendar/deadline",
+                         params={"start": "2026-02-13T10:00:00+08:00", "working_days": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["start"] == "2026-02-13T02:00:00Z"
+    assert body["end"].endswith("Z") and "+08:00" not in r.text, body
+    created = await client.post("/api/v1/organisations", json={"name": "UTC Ltd", "org_type": "enterprise"},
+                                headers=bureau.headers)
+    assert created.json()["created_at"].endswith("Z")
+    assert int(r.headers["content-length"]) == len(r.content)
+    policy = (await client.get("/api/v1/policy")).json()
+    assert policy["as_of"].endswith("Z")
