@@ -40,6 +40,9 @@ T = TypeVar("T")
 # How long a finding "the frontend is unreachable" (or reachable) stands before it is checked again.
 _GATE_SECONDS = 2.0
 _UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+# The engine answered but cannot serve this (e.g. a test server without visibility): a 503, never a 500.
+_ENGINE_TROUBLE = {RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.INTERNAL,
+                   RPCStatusCode.UNKNOWN, RPCStatusCode.ABORTED}
 
 
 def unreachable() -> Problem:
@@ -140,7 +143,11 @@ class CaseActions:
             if exc.status in _UNREACHABLE:
                 self.gate.saw_unreachable()
                 raise unreachable() from exc
-            raise
+            if exc.status in _ENGINE_TROUBLE:
+                raise Problem(503, "Service unavailable",
+                              f"the workflow engine could not do this now ({exc.status.name.lower()}): {exc.message}",
+                              headers={"Retry-After": "10"}) from exc
+            raise  # not found, already exists…: the route says what that means for it
 
     async def update(self, workflow_id: str, update: str, arg: Any, *, update_id: str,
                      result_type: type | None = None, statuses: Mapping[str, int] | None = None) -> Any:
