@@ -13,7 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, openapi, temporal
 from api.case_actions import TemporalGate
-from api.guards import refuse_nul
+from api.guards import check_input
 from api.observability import InstantsInUtcMiddleware, RequestContextMiddleware
 from api.routes import ROUTERS
 from settings import Settings, get_settings
@@ -80,7 +80,7 @@ def create_app(
         description="Registry and approval platform of the Wuhan carbon-inclusion scheme.",
         lifespan=lifespan,
         # Runs before every route's own dependencies (the caller's token included).
-        dependencies=[Depends(refuse_nul)],
+        dependencies=[Depends(check_input)],
     )
     app.state.settings = settings
     app.state.session_factory = session_factory

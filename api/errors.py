@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -144,6 +144,13 @@ def install(app: FastAPI) -> None:
         title = title_for(exc.status_code)
         detail = str(exc.detail) if exc.detail and str(exc.detail) != HTTPStatus(exc.status_code).phrase else None
         return problem_response(Problem(exc.status_code, title, detail, headers=getattr(exc, "headers", None)))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot store (api.guards refuses the known kinds first, naming the field).
+        log.warning("value refused by the database (request %s): %s", request_id(request), exc.orig)
+        return problem_response(Problem(422, title_for(422), "a value is out of range or too long to store",
+                                        errors=[{"field": None, "rule": "storable", "message": "out of range"}]))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -106,3 +106,17 @@ async def test_a_database_that_cannot_be_reached_is_a_503_problem(settings):
         r = await c.get("/api/v1/projects")
     assert r.status_code == 503 and r.headers["content-type"].startswith(PROBLEM)
     assert "database" in r.json()["detail"]
+
+
+async def test_integers_beyond_bigint_are_a_422_naming_the_field(client, bureau):
+    """Found by the fuzzer: offset=34074460453647431571079168 reached PostgreSQL and gave a 500."""
+    r = await client.get("/api/v1/experts", params={"offset": str(10**25)})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "offset", r.text
+    r = await client.get(f"/api/v1/organisations/{10**20}", headers=bureau.headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "org_id", r.text
+    r = await client.post("/api/v1/users", headers=bureau.headers,
+                          json={"name": "n", "role": "applicant", "organisation_id": 10**20})
+    assert r.status_code == 422 and r.json()["errors"][0] == {
+        "field": "organisation_id", "rule": "int64",
+        "message": f"organisation_id must be between {-(2**63 - 1)} and {2**63 - 1}"}
+    assert (await client.get("/api/v1/experts", params={"offset": "3"})).status_code == 200
