@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     objections_per_source_per_hour: int = Field(default=5, alias="OBJECTIONS_PER_SOURCE_PER_HOUR", ge=1)
     objections_per_notice_per_hour: int = Field(default=60, alias="OBJECTIONS_PER_NOTICE_PER_HOUR", ge=1)
     # Uploads never attached to a case are deleted after this many hours (the API looks hourly).
+    # host:port where a worker serves the Temporal SDK's Prometheus metrics (e.g. 0.0.0.0:9464); empty: none.
+    worker_metrics_address: str = Field(default="", alias="WORKER_METRICS_ADDRESS")
     unattached_upload_retention_hours: int = Field(default=72, alias="UNATTACHED_UPLOAD_RETENTION_HOURS", ge=1)
 
     # Web pages for people (web/): where the platform is reached (invitation links), the Temporal UI

@@ -14,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, openapi, temporal
 from api.case_actions import TemporalGate
 from api.guards import check_input
-from api.observability import InstantsInUtcMiddleware, RequestContextMiddleware
+from api.observability import InstantsInUtcMiddleware, Metrics, MetricsMiddleware, RequestContextMiddleware
 from api.routes import ROUTERS
 from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
@@ -63,6 +63,7 @@ def create_app(
         if app.state.session_factory is None:
             engine = make_engine(settings.require_database_url())
             app.state.session_factory = make_session_factory(engine)
+            metrics.watch_pool(app.state.session_factory)
         if app.state.temporal is None and settings.temporal_address:
             try:
                 app.state.temporal = await temporal.connect(settings)
@@ -91,7 +92,13 @@ def create_app(
         # Only these peers may say who the client is (rate limits key on the client address).
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(InstantsInUtcMiddleware)
+    metrics = Metrics()
+    app.state.metrics = metrics
+    if session_factory is not None:
+        metrics.watch_pool(session_factory)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContextMiddleware)
+    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     # Each area's router goes straight onto the app: a nested /api/v1 router made FastAPI match every
     # request through both levels (twice the routing work per request).
     for router in ROUTERS:

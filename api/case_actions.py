@@ -33,6 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import get_temporal
 from api.errors import Problem
+from api.observability import note_case
 from api.workflow_updates import execute_update
 
 T = TypeVar("T")
@@ -105,6 +106,8 @@ class CaseActions:
         """Await one Temporal call, holding no database connection, for at most TEMPORAL_WAIT_SECONDS;
         while it waits, the frontend is looked at every couple of seconds, so a Temporal that went away
         is a 503 within seconds, not after the whole wait."""
+        if what != "the case":
+            note_case(what)
         await self.release()
         try:
             await self.gate.ensure_up(self.client)
@@ -127,6 +130,8 @@ class CaseActions:
         finally:
             if not task.done():
                 task.cancel()
+                # The SDK turns the cancellation into its own error: retrieve it, nobody waits for it now.
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _timed_out(self, what: str) -> Problem:
         return Problem(504, "Gateway timeout",

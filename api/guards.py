@@ -14,6 +14,7 @@ from typing import Any, get_args
 from fastapi import Request
 
 from api.errors import unprocessable
+from api.observability import note_case
 
 NUL = "\x00"
 _INTEGER = re.compile(r"^\s*[-+]?\d+\s*$")
@@ -64,6 +65,9 @@ def _integer_params(request: Request) -> list[str]:
 
 
 async def check_input(request: Request) -> None:
+    for name in ("case_id", "review_id"):  # business ids, for the request's log lines
+        if isinstance(request.path_params.get(name), str) and NUL not in request.path_params[name]:
+            note_case(request.path_params[name][:100])
     for name, value in request.path_params.items():
         if isinstance(value, str) and NUL in value:
             _refuse(name)

@@ -32,7 +32,10 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
+    from api.observability import configure_logging
+
     get_settings().require_database_url()  # refused here in one line, not inside the server's start-up
+    configure_logging()
     uvicorn.Server(api_server_config(create_app(), host=args.host, port=args.port)).run()
     return 0
 
@@ -42,7 +45,10 @@ def api_server_config(app, *, host: str, port: int):
     default would believe X-Forwarded-For from 127.0.0.1, where anyone on the machine connects from."""
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
+    # Logging as api.observability configures it (JSON with request ids); the access lines come from the app
+    # itself, without client addresses or query strings (personal data stays out of logs).
+    return uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False, log_config=None,
+                          access_log=False)
 
 
 @command("worker")

@@ -136,7 +136,7 @@ async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp
     first = Dev(data_dir, api_port, temporal_port, tmp_path / "first.log")
     second = third = None
     try:
-        assert await first.healthy() == {"status": "ok", "database": "up", "temporal": "up"}
+        assert await first.healthy() == {"status": "ok", "database": "up", "temporal": "up", "workers": "polling"}
         out = first.output()
         token = TOKEN.search(out)
         assert token, out
