@@ -2,7 +2,7 @@
 
 The API is served as in deployment (uvicorn on a loopback port, its own event loop and Temporal client, on the
 dev server with no worker) and called as the bureau, the role that may call the most. Each operation gets a
-bounded, derandomised number of generated requests (FUZZ_EXAMPLES, default 20): no 500, every answer's
+bounded, derandomised number of generated requests (FUZZ_EXAMPLES, default 10): no 500, every answer's
 status, content type and body as the OpenAPI documents them. Waiting on a workflow is bounded to a fraction
 of a second and answers the documented 504.
 """
@@ -25,7 +25,7 @@ from cli.main import api_server_config
 from domain.roles import Role
 from settings import Settings
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
 
 def _free_port() -> int:
