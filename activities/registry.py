@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from activities import (
     audit,
     calendar,
+    cancellation,
     cases,
     documents,
     issuance,
@@ -21,7 +22,8 @@ from activities import (
 )
 from settings import Settings
 
-AREAS = [audit, cases, calendar, policy, documents, notifications, review, methodology, scenario, issuance]
+AREAS = [audit, cases, calendar, policy, documents, notifications, review, methodology, scenario, issuance,
+         cancellation]
 
 
 def activity_objects(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:

@@ -27,6 +27,8 @@ class PolicyParameters(BaseModel):
     scenario_expiry_reminder_days: int = Field(default=60, ge=1, le=365)
     # SPEC §2.4 objections during publicity.
     objection_answer_working_days: int = Field(default=5, ge=1, le=30)
+    # Art. 29: the operator confirms or rejects an application to cancel within this many working days.
+    cancellation_confirm_working_days: int = Field(default=5, ge=1, le=30)
 
     @model_validator(mode="after")
     def _reminder_inside_review_task(self) -> PolicyParameters:

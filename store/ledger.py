@@ -1,28 +1,70 @@
-"""Institutional accounts and serial-numbered blocks of whole tonnes (SPEC §2.6).
+"""Accounts and the serial-numbered ledger of whole tonnes (SPEC §2.6, Art. 21, 24–29, 33).
 
-Writes are safe under concurrency and retries: accounts are created with ON CONFLICT, serial numbers
-are taken from a per-series counter row (an atomic UPDATE … RETURNING), and an issuance is claimed by
-its unique key before anything is allocated, so a retried or concurrent issuance issues once.
+Guarantees, and where they come from:
+- a unit is in exactly one block: PostgreSQL's EXCLUDE constraint on (series, serial range) refuses
+  overlapping blocks whatever the code above does; splitting a block shortens it first and then adds
+  the rest, so no serial is ever renumbered;
+- no unit is spent twice: every change to an account's blocks happens under that account's row lock
+  (`FOR NO KEY UPDATE`); an operation on two accounts locks both in ascending id order, so crossing
+  trades wait for each other instead of deadlocking (PostgreSQL still breaks any deadlock it finds and
+  the API retries that transaction);
+- every change is a row of `ledger_movements` in the same transaction, so holdings replay from them;
+- a trade is claimed by its (exchange, reference) before anything moves: the same trade sent again,
+  concurrently or after a crash, answers what the first answered and moves nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert as core_insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain import serials
-from store.models.ledger import InstitutionalAccount, Issuance, SerialSeries, UnitBlock
+from domain.errors import Refusal
+from domain.roles import OrganisationStatus, Role
+from store.models.identity import Organisation, User
+from store.models.ledger import (
+    Cancellation,
+    Certificate,
+    CertificateCounter,
+    InstitutionalAccount,
+    Issuance,
+    LedgerMovement,
+    SerialSeries,
+    Trade,
+    UnitBlock,
+)
 
 # Blocks in these states still belong to the holder's balance.
-HELD_STATES = ("active",)
+HELD_STATES = ("held",)
+BLOCK_STATES = ("held", "reserved", "frozen", "retired")
 
 
 def account_number(organisation_id: int) -> str:
     return f"TPH-I-{organisation_id:08d}"
+
+
+def personal_account_number(user_id: int) -> str:
+    """An individual's account: whole tonnes here, grams in the personal account of the same number."""
+    return f"TPH-P-{user_id:08d}"
+
+
+def ensure_personal_account(session: Session, user_id: int) -> InstitutionalAccount:
+    """The individual's account for whole tonnes, opened on first use (idempotent, race-free)."""
+    session.execute(
+        insert(InstitutionalAccount)
+        .values(kind="personal", user_id=user_id, account_number=personal_account_number(user_id))
+        .on_conflict_do_nothing(index_elements=[InstitutionalAccount.user_id])
+    )
+    return session.scalars(select(InstitutionalAccount).where(InstitutionalAccount.user_id == user_id)).one()
 
 
 def ensure_account(session: Session, organisation_id: int) -> InstitutionalAccount:
@@ -90,8 +132,11 @@ def issue(session: Session, order: IssueOrder) -> Issuance:
         prefix = serials.series_prefix(order.vintage, order.project_id, order.methodology)
         start, end = allocate(session, prefix, tonnes)
         session.add(UnitBlock(account_id=account.id, serial_prefix=prefix, serial_start=start, serial_end=end,
-                              state="active", issuance_id=claimed, project_id=order.project_id,
+                              state="held", issuance_id=claimed, project_id=order.project_id,
                               vintage=order.vintage, not_declarable_elsewhere=True, created_at=order.issued_at))
+        session.add(LedgerMovement(occurred_at=order.issued_at, kind="issued", serial_prefix=prefix,
+                                   serial_start=start, serial_end=end, to_account_id=account.id,
+                                   issuance_id=claimed, actor_user_id=order.issued_by_user_id))
         session.flush()
     return session.get(Issuance, claimed)  # type: ignore[return-value]
 
@@ -125,3 +170,565 @@ def find_block(session: Session, serial: str) -> UnitBlock | None:
         UnitBlock.serial_prefix == parsed.prefix,
         UnitBlock.serial_start <= parsed.number, UnitBlock.serial_end >= parsed.number)).first()
 
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+def _refuse(status: int, field_: str, rule: str, message: str) -> Refusal:
+    return Refusal(status, field_, rule, message)
+
+
+# --- locks and accounts -----------------------------------------------------------------------------
+
+
+_PERSONAL_NUMBER = re.compile(r"^TPH-P-(\d{8})$")
+CERTIFICATE_NUMBER = re.compile(r"^WH-C-\d{4}-\d{6}$")
+
+
+def find_account(session: Session, number: str) -> InstitutionalAccount | None:
+    """The account of that number; an individual's is opened on first use (a purchase into it)."""
+    number = number.strip().upper()
+    account = session.scalar(select(InstitutionalAccount).where(InstitutionalAccount.account_number == number))
+    if account is None and (m := _PERSONAL_NUMBER.match(number)):
+        user = session.get(User, int(m[1]))
+        if user is not None and user.role == Role.INDIVIDUAL.value and user.active:
+            account = ensure_personal_account(session, user.id)
+    return account
+
+
+def account_by_number(session: Session, number: str, *, field_: str = "account_number") -> InstitutionalAccount:
+    account = find_account(session, number)
+    if account is None:
+        raise _refuse(422, field_, "ledger.unknown_account", f"account {number} does not exist / 账户不存在")
+    return account
+
+
+def lock_accounts(session: Session, writes: Iterable[int], reads: Iterable[int] = ()) -> None:
+    """Row locks in ascending id order (the one order every ledger transaction uses): accounts whose
+    blocks change get FOR NO KEY UPDATE, accounts only checked (a buyer) get FOR SHARE. Neither
+    conflicts with the KEY SHARE lock that inserting a block referring to the account takes."""
+    writes = set(writes)
+    reads = set(reads) - writes
+    for account_id in sorted(writes | reads):
+        mode = "NO KEY UPDATE" if account_id in writes else "SHARE"
+        session.execute(text(f"SELECT 1 FROM institutional_accounts WHERE id = :id FOR {mode}"),
+                        {"id": account_id})
+
+
+def _participant_refusal(session: Session, account: InstitutionalAccount, field_: str) -> Refusal | None:
+    """Art. 33: a suspended or terminated participant can neither trade nor cancel."""
+    if account.organisation_id is not None:
+        org = session.get(Organisation, account.organisation_id)
+        assert org is not None
+        if org.status != OrganisationStatus.ACTIVE.value:
+            return _refuse(409, field_, f"art33.participant_{org.status}",
+                           f"participant of account {account.account_number} is {org.status} "
+                           f"(Art. 33) / 该参与主体已被暂停或终止服务和交易")
+    else:
+        user = session.get(User, account.user_id)
+        if user is None or not user.active:
+            return _refuse(409, field_, "art33.participant_inactive",
+                           f"the holder of account {account.account_number} is deactivated / 账户持有人已停用")
+    return None
+
+
+def _check_may_move(session: Session, account: InstitutionalAccount, field_: str) -> None:
+    session.refresh(account)  # read under the lock just taken
+    if account.frozen_at is not None:
+        raise _refuse(409, field_, "art33.account_frozen",
+                      f"account {account.account_number} is frozen: {account.frozen_reason} / 账户已冻结")
+    refusal = _participant_refusal(session, account, field_)
+    if refusal is not None:
+        raise refusal
+
+
+# --- picking and splitting blocks ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SerialRange:
+    prefix: str
+    start: int
+    end: int
+
+    @property
+    def count(self) -> int:
+        return self.end - self.start + 1
+
+    def text(self) -> str:
+        return serials.serial_range(self.prefix, self.start, self.end)
+
+
+def parse_range(text_: str) -> SerialRange:
+    """`WH-…-000000001..000000010`, `WH-…-000000001..WH-…-000000010` or a single serial."""
+    first, sep, last = text_.strip().upper().partition("..")
+    a = serials.parse_serial(first)
+    if not sep:
+        return SerialRange(a.prefix, a.number, a.number)
+    if last.isdigit():
+        end = int(last)
+    else:
+        b = serials.parse_serial(last)
+        if b.prefix != a.prefix:
+            raise ValueError("a serial range lies within one series")
+        end = b.number
+    if not a.number <= end <= serials.MAX_SERIAL_NUMBER:
+        raise ValueError("a serial range ends at or after its start")
+    return SerialRange(a.prefix, a.number, end)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to take from an account: a quantity (oldest vintage first, optionally narrowed to a series
+    or a vintage) or explicit serial ranges (each wholly held)."""
+
+    quantity: int | None = None
+    series: str | None = None
+    vintage: int | None = None
+    ranges: tuple[SerialRange, ...] = ()
+
+
+_BLOCK_COLUMNS = (UnitBlock.id, UnitBlock.serial_prefix, UnitBlock.serial_start, UnitBlock.serial_end,
+                  UnitBlock.account_id, UnitBlock.state, UnitBlock.issuance_id, UnitBlock.project_id,
+                  UnitBlock.vintage, UnitBlock.not_declarable_elsewhere, UnitBlock.created_at,
+                  UnitBlock.cancellation_id)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    block: Any  # a row of _BLOCK_COLUMNS
+    start: int
+    end: int
+
+
+def _counts_by_state(session: Session, account_id: int, sel: Selection) -> dict[str, int]:
+    q = select(UnitBlock.state, func.sum(UnitBlock.serial_end - UnitBlock.serial_start + 1)).where(
+        UnitBlock.account_id == account_id).group_by(UnitBlock.state)
+    if sel.series:
+        q = q.where(UnitBlock.serial_prefix == sel.series)
+    if sel.vintage:
+        q = q.where(UnitBlock.vintage == sel.vintage)
+    return {state: int(n) for state, n in session.execute(q)}
+
+
+def _pick(session: Session, account_id: int, sel: Selection, state: str, field_: str) -> list[_Piece]:
+    """The parts of blocks to take, under the account's lock; refuses naming the rule when they are
+    not there in `state`."""
+    if sel.ranges:
+        return _pick_ranges(session, account_id, sel.ranges, state, field_)
+    assert sel.quantity is not None and sel.quantity > 0
+    length = UnitBlock.serial_end - UnitBlock.serial_start + 1
+    inner = select(*_BLOCK_COLUMNS, func.sum(length).over(
+        order_by=(UnitBlock.vintage, UnitBlock.serial_prefix, UnitBlock.serial_start)).label("running"),
+        length.label("length")).where(UnitBlock.account_id == account_id, UnitBlock.state == state)
+    if sel.series:
+        inner = inner.where(UnitBlock.serial_prefix == sel.series)
+    if sel.vintage:
+        inner = inner.where(UnitBlock.vintage == sel.vintage)
+    sub = inner.subquery()
+    rows = session.execute(select(sub).where(sub.c.running - sub.c.length < sel.quantity)
+                           .order_by(sub.c.running)).all()
+    taken = sum(r.length for r in rows) if rows else 0
+    if taken < sel.quantity:
+        counts = _counts_by_state(session, account_id, sel)
+        usable = counts.get(state, 0)
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+        rule = "ledger.insufficient_units"
+        if usable + counts.get("frozen", 0) >= sel.quantity and counts.get("frozen", 0):
+            rule = "art33.units_frozen"
+        elif usable + counts.get("reserved", 0) >= sel.quantity and counts.get("reserved", 0):
+            rule = "ledger.units_reserved"
+        raise _refuse(409, field_, rule,
+                      f"{sel.quantity} t asked, {usable} t {state} and usable (account: {detail}) / 可用减排量不足")
+    pieces = []
+    left = sel.quantity
+    for r in rows:
+        n = min(left, r.length)
+        pieces.append(_Piece(r, r.serial_start, r.serial_start + n - 1))
+        left -= n
+    return pieces
+
+
+def _pick_ranges(session: Session, account_id: int, ranges: Sequence[SerialRange], state: str,
+                 field_: str) -> list[_Piece]:
+    ordered = sorted(ranges, key=lambda r: (r.prefix, r.start))
+    for a, b in zip(ordered, ordered[1:]):
+        if a.prefix == b.prefix and b.start <= a.end:
+            raise _refuse(422, field_, "ledger.ranges_overlap", f"serial ranges {a.text()} and {b.text()} overlap")
+    pieces: list[_Piece] = []
+    for r in ordered:
+        rows = session.execute(select(*_BLOCK_COLUMNS).where(
+            UnitBlock.serial_prefix == r.prefix, UnitBlock.serial_start <= r.end, UnitBlock.serial_end >= r.start)
+            .order_by(UnitBlock.serial_start)).all()
+        at = r.start
+        for row in rows:
+            if row.serial_start > at or row.account_id != account_id:
+                break
+            if row.state != state:
+                rule = {"frozen": "art33.units_frozen", "reserved": "ledger.units_reserved",
+                        "retired": "art29.units_retired"}.get(row.state, "ledger.units_not_usable")
+                raise _refuse(409, field_, rule, f"serials in {r.text()} are {row.state}, not {state} / "
+                                                 f"序列号状态不允许此操作")
+            pieces.append(_Piece(row, at, min(row.serial_end, r.end)))
+            at = row.serial_end + 1
+            if at > r.end:
+                break
+        if at <= r.end:
+            raise _refuse(409, field_, "ledger.serials_not_held",
+                          f"serials in {r.text()} are not all held by this account / 该账户未持有全部序列号")
+    return pieces
+
+
+def _carve(session: Session, piece: _Piece) -> int:
+    """Make `piece` a block of its own and return its id. The block keeps its id and shrinks to the
+    piece first; the rest becomes new blocks with the same serials, so nothing overlaps at any moment
+    and nothing is renumbered."""
+    b = piece.block
+    if (piece.start, piece.end) == (b.serial_start, b.serial_end):
+        return b.id
+    session.execute(update(UnitBlock).where(UnitBlock.id == b.id)
+                    .values(serial_start=piece.start, serial_end=piece.end))
+    rest = [(b.serial_start, piece.start - 1)] if b.serial_start < piece.start else []
+    if piece.end < b.serial_end:
+        rest.append((piece.end + 1, b.serial_end))
+    session.execute(core_insert(UnitBlock), [
+        {"account_id": b.account_id, "serial_prefix": b.serial_prefix, "serial_start": s, "serial_end": e,
+         "state": b.state, "issuance_id": b.issuance_id, "project_id": b.project_id, "vintage": b.vintage,
+         "not_declarable_elsewhere": b.not_declarable_elsewhere, "created_at": b.created_at,
+         "cancellation_id": b.cancellation_id} for s, e in rest])
+    return b.id
+
+
+def _apply(session: Session, pieces: list[_Piece], *, kind: str, at: datetime, from_account: int,
+           to_account: int, state: str, cancellation_id: int | None = None, trade_id: int | None = None,
+           reason: str | None = None, actor_user_id: int | None = None,
+           movement_cancellation_id: int | None = None) -> list[SerialRange]:
+    """Carve the pieces, give them their new holder and state (and cancellation), and record one
+    movement each."""
+    ids = [_carve(session, p) for p in pieces]
+    session.execute(update(UnitBlock).where(UnitBlock.id.in_(ids)).values(
+        account_id=to_account, state=state, cancellation_id=cancellation_id))
+    moved = [SerialRange(p.block.serial_prefix, p.start, p.end) for p in pieces]
+    session.execute(core_insert(LedgerMovement), [
+        {"occurred_at": at, "kind": kind, "serial_prefix": r.prefix, "serial_start": r.start, "serial_end": r.end,
+         "from_account_id": from_account, "to_account_id": to_account, "trade_id": trade_id,
+         "cancellation_id": movement_cancellation_id or cancellation_id, "reason": reason, "actor_user_id": actor_user_id,
+         "issuance_id": None} for r in moved])
+    return moved
+
+
+def _merge_ranges(ranges: Iterable[SerialRange]) -> list[SerialRange]:
+    out: list[SerialRange] = []
+    for r in sorted(ranges, key=lambda r: (r.prefix, r.start)):
+        if out and out[-1].prefix == r.prefix and out[-1].end + 1 == r.start:
+            out[-1] = SerialRange(r.prefix, out[-1].start, r.end)
+        else:
+            out.append(r)
+    return out
+
+
+# --- trades ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TradeOrder:
+    exchange_organisation_id: int
+    trade_ref: str
+    seller_account: str
+    buyer_account: str
+    selection: Selection
+    settled_at: datetime | None  # as the exchange gave it; None: when recorded
+    recorded_at: datetime
+    recorded_by_user_id: int
+
+    def content_hash(self) -> str:
+        sel = self.selection
+        content = {"seller": self.seller_account, "buyer": self.buyer_account, "quantity": sel.quantity,
+                   "series": sel.series, "vintage": sel.vintage,
+                   "ranges": sorted((r.prefix, r.start, r.end) for r in sel.ranges),
+                   "settled_at": self.settled_at.isoformat() if self.settled_at else None}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class TradeOutcome:
+    result: dict[str, Any]
+    replayed: bool = False
+
+
+def settle_trade(session: Session, order: TradeOrder) -> TradeOutcome:
+    """Move the units of a settled trade at once (Art. 27), in the caller's transaction."""
+    seller = account_by_number(session, order.seller_account, field_="seller_account")
+    buyer = account_by_number(session, order.buyer_account, field_="buyer_account")
+    if seller.id == buyer.id:
+        raise _refuse(422, "buyer_account", "ledger.same_account", "seller and buyer are the same account")
+    digest = order.content_hash()
+    quantity = order.selection.quantity or sum(r.count for r in order.selection.ranges)
+    # Claim the reference first: a concurrent duplicate waits here for this transaction, then sees it.
+    claimed = session.execute(insert(Trade).values(
+        exchange_organisation_id=order.exchange_organisation_id, trade_ref=order.trade_ref, request_hash=digest,
+        seller_account_id=seller.id, buyer_account_id=buyer.id, quantity=quantity,
+        settled_at=order.settled_at or order.recorded_at,
+        recorded_by_user_id=order.recorded_by_user_id, result={},
+    ).on_conflict_do_nothing(index_elements=[Trade.exchange_organisation_id, Trade.trade_ref])
+        .returning(Trade.id)).scalar_one_or_none()
+    if claimed is None:
+        first = session.scalars(select(Trade).where(
+            Trade.exchange_organisation_id == order.exchange_organisation_id, Trade.trade_ref == order.trade_ref)).one()
+        if first.request_hash != digest:
+            raise _refuse(409, "trade_ref", "ledger.trade_ref_reused",
+                          f"trade {order.trade_ref} was already recorded with other content / 交易编号已使用")
+        return TradeOutcome(first.result, replayed=True)
+    lock_accounts(session, writes=[seller.id], reads=[buyer.id])
+    _check_may_move(session, seller, "seller_account")
+    _check_may_move(session, buyer, "buyer_account")
+    pieces = _pick(session, seller.id, order.selection, "held", "quantity")
+    moved = _apply(session, pieces, kind="transferred", at=order.recorded_at, from_account=seller.id,
+                   to_account=buyer.id, state="held", trade_id=claimed, actor_user_id=order.recorded_by_user_id)
+    result = {"trade_id": claimed, "trade_ref": order.trade_ref, "seller_account": seller.account_number,
+              "buyer_account": buyer.account_number, "quantity": quantity,
+              "serial_ranges": [r.text() for r in _merge_ranges(moved)],
+              "settled_at": (order.settled_at or order.recorded_at).isoformat(), "recorded_at": order.recorded_at.isoformat()}
+    session.execute(update(Trade).where(Trade.id == claimed).values(result=result))
+    return TradeOutcome(result)
+
+
+# --- freezes (Art. 33) ---------------------------------------------------------------------------------
+
+
+def freeze(session: Session, account: InstitutionalAccount, *, reason: str, at: datetime, actor_user_id: int,
+           ranges: Sequence[SerialRange] = ()) -> list[SerialRange]:
+    """Freeze the account (no ranges) or the given held serials. Returns the ranges frozen now."""
+    lock_accounts(session, writes=[account.id])
+    session.refresh(account)
+    if not ranges:
+        if account.frozen_at is None:
+            account.frozen_at, account.frozen_reason = at, reason
+            session.add(LedgerMovement(occurred_at=at, kind="account_frozen", from_account_id=account.id,
+                                       to_account_id=account.id, reason=reason, actor_user_id=actor_user_id))
+            session.flush()
+        return []
+    pieces = _pick(session, account.id, Selection(ranges=tuple(ranges)), "held", "serial_ranges")
+    return _apply(session, pieces, kind="frozen", at=at, from_account=account.id, to_account=account.id,
+                  state="frozen", reason=reason, actor_user_id=actor_user_id)
+
+
+def unfreeze(session: Session, account: InstitutionalAccount, *, reason: str, at: datetime, actor_user_id: int,
+             ranges: Sequence[SerialRange] = ()) -> list[SerialRange]:
+    """Lift the account's freeze (no ranges) or release the given frozen serials."""
+    lock_accounts(session, writes=[account.id])
+    session.refresh(account)
+    if not ranges:
+        if account.frozen_at is not None:
+            account.frozen_at, account.frozen_reason = None, None
+            session.add(LedgerMovement(occurred_at=at, kind="account_unfrozen", from_account_id=account.id,
+                                       to_account_id=account.id, reason=reason, actor_user_id=actor_user_id))
+            session.flush()
+        return []
+    pieces = _pick(session, account.id, Selection(ranges=tuple(ranges)), "frozen", "serial_ranges")
+    return _apply(session, pieces, kind="unfrozen", at=at, from_account=account.id, to_account=account.id,
+                  state="held", reason=reason, actor_user_id=actor_user_id)
+
+
+# --- cancellation (Art. 29) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CancellationApplication:
+    account_number: str
+    applicant_user_id: int
+    request_key: str
+    selection: Selection
+    purpose: str
+    beneficiary_name: str
+    applied_at: datetime
+    purpose_text: str | None = None
+    beneficiary_anonymous: bool = False
+    scenario_id: int | None = None
+    neutrality_year: int | None = None
+
+
+def apply_for_cancellation(session: Session, app: CancellationApplication) -> tuple[Cancellation, bool]:
+    """Record the application and reserve its units at once (no longer transferable). Returns the
+    cancellation and whether it is new; the same request key again returns the first."""
+    account = account_by_number(session, app.account_number)
+    quantity = app.selection.quantity or sum(r.count for r in app.selection.ranges)
+    claimed = session.execute(insert(Cancellation).values(
+        account_id=account.id, applicant_user_id=app.applicant_user_id, request_key=app.request_key, unit="t",
+        quantity=quantity, purpose=app.purpose, purpose_text=app.purpose_text, scenario_id=app.scenario_id,
+        neutrality_year=app.neutrality_year, beneficiary_name=app.beneficiary_name,
+        beneficiary_anonymous=app.beneficiary_anonymous, status="reserved", applied_at=app.applied_at,
+    ).on_conflict_do_nothing(index_elements=[Cancellation.applicant_user_id, Cancellation.request_key])
+        .returning(Cancellation.id)).scalar_one_or_none()
+    if claimed is None:
+        first = session.scalars(select(Cancellation).where(
+            Cancellation.applicant_user_id == app.applicant_user_id,
+            Cancellation.request_key == app.request_key)).one()
+        return first, False
+    lock_accounts(session, writes=[account.id])
+    _check_may_move(session, account, "account_number")
+    pieces = _pick(session, account.id, app.selection, "held", "quantity")
+    _apply(session, pieces, kind="reserved", at=app.applied_at, from_account=account.id, to_account=account.id,
+           state="reserved", cancellation_id=claimed, actor_user_id=app.applicant_user_id)
+    cancellation = session.get(Cancellation, claimed)
+    assert cancellation is not None
+    return cancellation, True
+
+
+def _lock_cancellation(session: Session, cancellation_id: int) -> Cancellation:
+    c = session.scalar(select(Cancellation).where(Cancellation.id == cancellation_id)
+                       .with_for_update().execution_options(populate_existing=True))
+    if c is None:
+        raise _refuse(404, "cancellation", "not_found", f"cancellation {cancellation_id} does not exist")
+    return c
+
+
+def _reserved_pieces(session: Session, c: Cancellation) -> list[_Piece]:
+    rows = session.execute(select(*_BLOCK_COLUMNS).where(UnitBlock.cancellation_id == c.id,
+                                                         UnitBlock.state == "reserved")
+                           .order_by(UnitBlock.serial_prefix, UnitBlock.serial_start)).all()
+    return [_Piece(r, r.serial_start, r.serial_end) for r in rows]
+
+
+def cancellation_ranges(session: Session, cancellation_id: int) -> list[SerialRange]:
+    rows = session.execute(select(UnitBlock.serial_prefix, UnitBlock.serial_start, UnitBlock.serial_end)
+                           .where(UnitBlock.cancellation_id == cancellation_id)).all()
+    return _merge_ranges(SerialRange(*r) for r in rows)
+
+
+def release_cancellation(session: Session, cancellation_id: int, *, status: str, reason: str | None,
+                         at: datetime, actor_user_id: int | None) -> Cancellation:
+    """Rejected or withdrawn: the units are held again. Idempotent; a decided cancellation is kept."""
+    assert status in ("rejected", "withdrawn")
+    c = _lock_cancellation(session, cancellation_id)
+    if c.status == status:
+        return c
+    if c.status != "reserved":
+        raise _refuse(409, "cancellation", "art29.already_decided", f"cancellation {c.id} is already {c.status}")
+    lock_accounts(session, writes=[c.account_id])
+    _apply(session, _reserved_pieces(session, c), kind="released", at=at, from_account=c.account_id,
+           to_account=c.account_id, state="held", reason=reason, actor_user_id=actor_user_id,
+           movement_cancellation_id=c.id)  # the blocks belong to no cancellation any more; the movement names it
+    c.status, c.decided_at, c.decided_by_user_id, c.decision_reason = status, at, actor_user_id, reason
+    session.flush()
+    return c
+
+
+def certificate_number(year: int, seq: int) -> str:
+    return f"WH-C-{year}-{seq:06d}"
+
+
+def confirm_cancellation(session: Session, cancellation_id: int, *, at: datetime, year: int,
+                         actor_user_id: int) -> Certificate:
+    """Retire the reserved units for ever and issue the certificate. Idempotent: confirming again
+    returns the first certificate. Numbers come from the year's counter row in this transaction, so a
+    rolled-back confirmation leaves no gap."""
+    c = _lock_cancellation(session, cancellation_id)
+    if c.status == "confirmed":
+        cert = session.scalar(select(Certificate).where(Certificate.cancellation_id == c.id))
+        assert cert is not None
+        return cert
+    if c.status != "reserved":
+        raise _refuse(409, "cancellation", "art29.already_decided", f"cancellation {c.id} is already {c.status}")
+    lock_accounts(session, writes=[c.account_id])
+    account = session.get(InstitutionalAccount, c.account_id)
+    assert account is not None
+    session.refresh(account)
+    if account.frozen_at is not None:
+        raise _refuse(409, "cancellation", "art33.account_frozen",
+                      f"account {account.account_number} is frozen: {account.frozen_reason} / 账户已冻结")
+    pieces = _reserved_pieces(session, c)
+    moved = _apply(session, pieces, kind="retired", at=at, from_account=c.account_id, to_account=c.account_id,
+                   state="retired", cancellation_id=c.id, actor_user_id=actor_user_id)
+    seq = session.execute(insert(CertificateCounter).values(year=year, last_seq=1).on_conflict_do_update(
+        index_elements=[CertificateCounter.year], set_={"last_seq": CertificateCounter.last_seq + 1})
+        .returning(CertificateCounter.last_seq)).scalar_one()
+    cert = Certificate(number=certificate_number(year, seq), year=year, seq=seq, cancellation_id=c.id,
+                       issued_at=at, quantity=sum(r.count for r in moved),
+                       serial_ranges=[r.text() for r in _merge_ranges(moved)])
+    session.add(cert)
+    c.status, c.decided_at, c.decided_by_user_id = "confirmed", at, actor_user_id
+    session.flush()
+    return cert
+
+
+# --- derivation from the movements -------------------------------------------------------------------
+
+
+@dataclass
+class DerivedLedger:
+    """Per series, the intervals (start, end, account, state) that replaying the movements gives."""
+
+    series: dict[str, list[tuple[int, int, int, str]]] = field(default_factory=dict)
+    frozen_accounts: set[int] = field(default_factory=set)
+
+    def balances(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for intervals in self.series.values():
+            for s, e, account, state in intervals:
+                if state == "held":
+                    out[account] = out.get(account, 0) + e - s + 1
+        return out
+
+
+_NEXT_STATE = {"issued": (None, "held"), "transferred": ("held", "held"), "reserved": ("held", "reserved"),
+               "released": ("reserved", "held"), "retired": ("reserved", "retired"),
+               "frozen": ("held", "frozen"), "unfrozen": ("frozen", "held")}
+
+
+def _normalise(intervals: list[tuple[int, int, int, str]]) -> list[tuple[int, int, int, str]]:
+    out: list[tuple[int, int, int, str]] = []
+    for s, e, a, st in sorted(intervals):
+        if out and out[-1][1] + 1 == s and out[-1][2:] == (a, st):
+            out[-1] = (out[-1][0], e, a, st)
+        else:
+            out.append((s, e, a, st))
+    return out
+
+
+def replay_movements(session: Session) -> DerivedLedger:
+    """Rebuild holders and states from `ledger_movements` alone; raises if a movement does not fit
+    the state before it (moving what the sender did not hold, in the state it needs)."""
+    derived = DerivedLedger()
+    for m in session.execute(select(LedgerMovement).order_by(LedgerMovement.id)).scalars():
+        if m.kind == "account_frozen":
+            derived.frozen_accounts.add(m.to_account_id)  # type: ignore[arg-type]
+            continue
+        if m.kind == "account_unfrozen":
+            derived.frozen_accounts.discard(m.to_account_id)  # type: ignore[arg-type]
+            continue
+        need, becomes = _NEXT_STATE[m.kind]
+        assert m.serial_prefix is not None and m.serial_start is not None and m.serial_end is not None
+        intervals = derived.series.setdefault(m.serial_prefix, [])
+        s, e = m.serial_start, m.serial_end
+        kept, covered = [], 0
+        for iv in intervals:
+            if iv[1] < s or iv[0] > e:
+                kept.append(iv)
+                continue
+            if need is None or iv[2] != m.from_account_id or iv[3] != need:
+                raise AssertionError(f"movement {m.id} ({m.kind}) does not fit {iv}")
+            covered += min(iv[1], e) - max(iv[0], s) + 1
+            if iv[0] < s:
+                kept.append((iv[0], s - 1, iv[2], iv[3]))
+            if iv[1] > e:
+                kept.append((e + 1, iv[1], iv[2], iv[3]))
+        if covered != (0 if need is None else e - s + 1):
+            raise AssertionError(f"movement {m.id} ({m.kind}) covers serials nobody held")
+        kept.append((s, e, m.to_account_id, becomes))  # type: ignore[arg-type]
+        derived.series[m.serial_prefix] = _normalise(kept)
+    return derived
+
+
+def current_ledger(session: Session) -> DerivedLedger:
+    """The same picture read from the blocks and accounts as they are."""
+    out = DerivedLedger()
+    for prefix, s, e, a, st in session.execute(select(
+            UnitBlock.serial_prefix, UnitBlock.serial_start, UnitBlock.serial_end, UnitBlock.account_id,
+            UnitBlock.state)):
+        out.series.setdefault(prefix, []).append((s, e, a, st))
+    out.series = {k: _normalise(v) for k, v in out.series.items()}
+    out.frozen_accounts = set(session.scalars(select(InstitutionalAccount.id).where(
+        InstitutionalAccount.frozen_at.is_not(None))))
+    return out

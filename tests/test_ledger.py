@@ -193,7 +193,7 @@ async def test_public_serial_lookup(client, session_factory, developer, verifier
     assert r.status_code == 200
     body = r.json()
     assert (body["project_id"], body["vintage"], body["state"], body["case_id"]) == (
-        project.id, 2025, "active", case.case_id)
+        project.id, 2025, "held", case.case_id)
     assert body["methodology"] == "WH-M-PV-001 v1" and body["not_declarable_elsewhere"] is True
     assert body["serial_range"].endswith("000000001..000000003")
     missing = await client.get(f"/api/v1/serials/WH-2025-{project.id:06d}-WH-M-PV-001-V1-000000004")

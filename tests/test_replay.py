@@ -22,7 +22,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 def test_every_process_has_a_recorded_history():
     recorded = {p.name.split("--")[0] for p in HISTORIES}
-    assert {"PanelReview", "MethodologyCase", "ScenarioEvaluation", "IssuanceCase"} <= recorded
+    assert {"PanelReview", "MethodologyCase", "ScenarioEvaluation", "IssuanceCase", "CancellationCase"} <= recorded
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

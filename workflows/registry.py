@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from workflows import issuance, methodology, review, scenario
+from workflows import cancellation, issuance, methodology, review, scenario
 
-WORKFLOWS: list[type] = [*review.WORKFLOWS, *methodology.WORKFLOWS, *scenario.WORKFLOWS, *issuance.WORKFLOWS]
+WORKFLOWS: list[type] = [*review.WORKFLOWS, *methodology.WORKFLOWS, *scenario.WORKFLOWS, *issuance.WORKFLOWS,
+                         *cancellation.WORKFLOWS]

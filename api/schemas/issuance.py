@@ -44,8 +44,9 @@ class BlockOut(BaseModel):
 
 class AccountOut(BaseModel):
     account_number: str
-    organisation_id: int
-    organisation_name: str
+    kind: str = "institutional"  # or personal (an individual's whole tonnes, Art. 25)
+    organisation_id: int | None
+    organisation_name: str | None
     balance_tonnes: int
     blocks: list[BlockOut]
 

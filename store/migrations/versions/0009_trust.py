@@ -1,7 +1,7 @@
 """trust: objections accept an Idempotency-Key (a retried objection files nothing new)
 
 Revision ID: 0009
-Revises: 0013
+Revises: 0011
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0009"
-down_revision = "0013"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
