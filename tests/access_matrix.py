@@ -177,4 +177,23 @@ MATRIX: dict[str, Rule] = {
     f"GET {P}/accounts": rule(B, O),
     f"GET {P}/accounts/{{account_number}}": rule(*ANY, hidden=MEMBERS),
     f"GET {P}/serials/{{serial}}": public(),
+    # ledger: holdings, trades, freezing, cancellations and certificates
+    f"GET {P}/accounts/{{account_number}}/holdings": rule(*ANY, hidden=MEMBERS),
+    f"GET {P}/accounts/{{account_number}}/movements": rule(*ANY, hidden=MEMBERS),
+    f"POST {P}/trades": rule(X, body={"trade_ref": "T-1", "seller_account": "{account_number}",
+                                      "buyer_account": "{account_number}", "quantity": 1}),
+    f"POST {P}/accounts/{{account_number}}/freeze": rule(O, X, body={"reason": "r"}),
+    f"POST {P}/accounts/{{account_number}}/unfreeze": rule(O, X, body={"reason": "r"}),
+    # Only the holder applies: nobody else (authorities included) finds A's account to cancel from.
+    f"POST {P}/cancellations": rule(*ANY, hidden=ANY, body={"account_number": "{account_number}", "quantity": 1,
+                                                             "purpose": "donation", "beneficiary_name": "b"}),
+    f"GET {P}/cancellations": rule(*ANY),
+    f"GET {P}/cancellations/{{cancellation_id}}": rule(*ANY, hidden=MEMBERS),
+    f"POST {P}/cancellations/{{cancellation_id}}/confirm": rule(*ANY, hidden=ANY),
+    f"POST {P}/cancellations/{{cancellation_id}}/reject": rule(*ANY, hidden=ANY, body={"reason": "r"}),
+    f"POST {P}/cancellations/{{cancellation_id}}/withdraw": rule(*ANY, hidden=ANY, body={"reason": "r"}),
+    f"GET {P}/public/ledger/totals": public(),
+    f"GET {P}/public/certificates": public(),
+    f"GET {P}/public/certificates/{{number}}": public(),
+    f"GET {P}/public/certificates/{{number}}/pdf": public(),
 }
