@@ -4,8 +4,8 @@ A request that waits on a workflow must not hold a database connection meanwhile
 such waits pile up, and a pool of held connections starves every other route (issue 10, defect 3). So
 each call here
 
-1. gives the request's database session back first (whatever it read stays readable on the objects it
-   loaded; writes must be committed before),
+1. ends the request's database transaction first, so its connection goes back to the pool (what it read
+   stays readable; writes must be committed or rolled back before),
 2. refuses at once with 503 when the Temporal frontend was found unreachable in the last seconds,
 3. waits at most `TEMPORAL_WAIT_SECONDS`, then answers 504 (a human action is sent with a deterministic
    update id, so retrying the same request never applies it twice),
@@ -95,12 +95,12 @@ class CaseActions:
     async def release(self) -> None:
         """Give the request's session (and its connection) back; it may be used again later."""
         session: Session | None = getattr(self.request.state, "db_session", None)
-        if session is None:
-            return
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+        # Ending the transaction gives the connection back to the pool. It is a commit, not a rollback: the
+        # routes commit or roll back their own writes before they wait, so what is left is reads, and a commit
+        # expires nothing (expire_on_commit=False): the objects stay attached and readable, and anything not
+        # loaded yet loads after the wait, on a fresh connection.
+        if session is not None and session.in_transaction():
+            await run_in_threadpool(session.commit)
 
     async def wait(self, call: Awaitable[T], *, what: str = "the case") -> T:
         """Await one Temporal call, holding no database connection, for at most TEMPORAL_WAIT_SECONDS;
