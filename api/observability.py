@@ -25,7 +25,9 @@ CASE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("case_id", 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class RequestContextMiddleware:
+class _HttpMiddleware:
+    """A pure ASGI middleware that handles HTTP requests and passes everything else (lifespan) through."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -33,6 +35,14 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(_HttpMiddleware):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         rid = given if _SAFE_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
@@ -151,13 +161,13 @@ def _route(scope: Scope) -> str:
     return path
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(_HttpMiddleware):
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/metrics":
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/metrics":
             await self.app(scope, receive, send)
             return
         status = 500
@@ -197,19 +207,13 @@ def instants_in_utc(body: bytes) -> bytes:
     return _OFFSET_INSTANT.sub(_as_utc, body)
 
 
-class InstantsInUtcMiddleware:
-    """Every instant in a JSON answer is written in UTC with `Z` (README: conventions). Deadlines are computed
+class InstantsInUtcMiddleware(_HttpMiddleware):
+    """Every instant in a JSON answer is written in UTC with `Z` (README: Security). Deadlines are computed
     on the Asia/Shanghai calendar and some values come from the database in its session time zone; rather
     than trust every source, JSON bodies that hold an instant with an offset are rewritten here (those
     without one, most of them, pass after one regular-expression search)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start: Message | None = None
         chunks: list[bytes] = []
 

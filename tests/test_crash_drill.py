@@ -6,7 +6,7 @@
    publication, one issuance, one block of units, each audited once, the audit chain intact.
 2. With Temporal gone the API answers at once with 503 and, once Temporal is back, serves again on its own.
 
-Bounded: DRILL_SECONDS (default 240) for the whole first drill.
+Bounded: DRILL_SECONDS (default 300) for the whole first drill.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from store.models.methodology import MethodologyVersion
 from tests.conftest import _search_attribute_request
 from tests.issuance_flow import Flow, make_flow
 
-DRILL_SECONDS = float(os.environ.get("DRILL_SECONDS", "240"))
+DRILL_SECONDS = float(os.environ.get("DRILL_SECONDS", "300"))
 RETRY = (503, 504)
 
 
@@ -96,8 +96,10 @@ class Killer:
             polling = await self.start()
             await asyncio.wait({asyncio.create_task(polling.wait()), asyncio.create_task(stop.wait())},
                                return_when=asyncio.FIRST_COMPLETED)
-            try:  # it polls: let it take some tasks (a fresh worker replays each case first), then kill it mid-case
-                await asyncio.wait_for(stop.wait(), rng.uniform(2.0, 8.0))
+            # It polls: let it work long enough to get past what the last kill left behind (a task the dead worker
+            # held is handed on only when its 10 s workflow task timeout runs out), then kill it mid-case.
+            try:
+                await asyncio.wait_for(stop.wait(), rng.uniform(12.0, 20.0))
             except TimeoutError:
                 await self.kill()
                 await asyncio.sleep(rng.uniform(0.2, 1.5))
