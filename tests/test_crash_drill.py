@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
@@ -62,6 +62,7 @@ class Killer:
     again until told to stop; then one last worker runs until the test stops it."""
 
     env: dict[str, str]
+    log: list[str] = field(default_factory=list)  # the workers' log lines, shown when the drill fails
     kills: int = 0
     process: asyncio.subprocess.Process | None = None
 
@@ -73,6 +74,7 @@ class Killer:
 
         async def drain(stream: asyncio.StreamReader) -> None:
             while line := await stream.readline():
+                self.log.append(line.decode(errors="replace").rstrip()[:500])
                 if b"polling task queue" in line:
                     polling.set()
 
@@ -227,6 +229,9 @@ async def test_cases_end_exactly_once_while_the_worker_is_killed_again_and_again
                 done = await asyncio.wait_for(asyncio.gather(
                     _issuance(flow, ("2024-01-01", "2024-06-30"), killer),
                     *(_methodology(flow, a, killer) for a in applicants)), DRILL_SECONDS + 60)
+            except BaseException:
+                print("\n".join(line for line in killer.log if '"level": "INFO"' not in line)[-20000:])
+                raise
             finally:
                 stop.set()
                 await killing

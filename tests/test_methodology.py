@@ -225,7 +225,8 @@ async def test_happy_path_publishes_v1_with_the_behaviour_table(flow, client, ap
     assert case["round_no"] == 1
     case = await flow.publish(applicant, case)
     assert case["stage"] == "published"
-    assert case["published"] == {"code": "WH-M-TRAVEL-001", "version_no": 1, "version": "v1"}
+    assert case["published"] == {"code": "WH-M-TRAVEL-001", "version_no": 1, "version": "v1",
+                                 "version_id": case["published"]["version_id"]}  # the id a project names
 
     public = (await client.get("/api/v1/public/methodologies")).json()
     assert [m["code"] for m in public] == ["WH-M-TRAVEL-001"]
