@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Uploads never attached to a case are deleted after this many hours (the API looks hourly).
     # host:port where a worker serves the Temporal SDK's Prometheus metrics (e.g. 0.0.0.0:9464); empty: none.
     worker_metrics_address: str = Field(default="", alias="WORKER_METRICS_ADDRESS")
+    # Workflows a worker keeps in memory between tasks (the SDK's default when unset). 0 turns sticky
+    # execution off: every task replays the history, and a killed worker strands no task on its own queue.
+    max_cached_workflows: int | None = Field(default=None, alias="MAX_CACHED_WORKFLOWS", ge=0)
     unattached_upload_retention_hours: int = Field(default=72, alias="UNATTACHED_UPLOAD_RETENTION_HOURS", ge=1)
 
     # Web pages for people (web/): where the platform is reached (invitation links), the Temporal UI

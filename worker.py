@@ -73,6 +73,8 @@ def build_worker(
         # psycopg2 blocks: activities are plain functions on a thread pool.
         kinds["activity_executor"] = executor or ThreadPoolExecutor(max_workers=settings.activity_threads)
     interceptors = [*worker_kwargs.pop("interceptors", ()), CountActivityFailures()]
+    if settings.max_cached_workflows is not None and "workflows" in kinds:
+        worker_kwargs.setdefault("max_cached_workflows", settings.max_cached_workflows)
     return Worker(client, task_queue=task_queue or settings.task_queue, interceptors=interceptors, **kinds,
                   **worker_kwargs)
 

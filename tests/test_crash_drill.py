@@ -215,6 +215,9 @@ async def test_cases_end_exactly_once_while_the_worker_is_killed_again_and_again
                      temporal_client=env.client)
     worker_env = {**os.environ, "DATABASE_URL": database_url, "TASK_QUEUE": settings.task_queue,
                   "WORKER_METRICS_ADDRESS": "",
+                  # The time-skipping test server does not hand a dead worker's sticky tasks on: no sticky
+                  # execution here (the dev and production servers do, after a few seconds).
+                  "MAX_CACHED_WORKFLOWS": "0",
                   "TEMPORAL_ADDRESS": env.client.service_client.config.target_host, "TEMPORAL_NAMESPACE": "default",
                   "TANPUHUI_DATA_DIR": str(settings.data_dir)}
     killer, stop = Killer(worker_env), asyncio.Event()
