@@ -73,7 +73,10 @@ def install(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 for status in _statuses(route, method, "security" in operation):
                     entry = responses.setdefault(str(status), {"description": TITLES.get(status, "Error")})
-                    entry["content"] = {PROBLEM: {"schema": problem_ref}}
+                    # A route that documents its own answer for a status keeps it (health's 503 is a health
+                    # report); FastAPI's own 422 schema is replaced: validation errors are problem+json.
+                    if status == 422 or not entry.get("content"):
+                        entry["content"] = {PROBLEM: {"schema": problem_ref}}
         schema["components"]["schemas"].pop("HTTPValidationError", None)
         schema["components"]["schemas"].pop("ValidationError", None)
         app.openapi_schema = schema

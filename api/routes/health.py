@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -64,7 +65,17 @@ async def _workers(request: Request) -> str:
     return f"not polling: no {' or '.join(silent)} poller on task queue {queue} for a minute" if silent else "polling"
 
 
-@router.get("/health", summary="State of the database, the workflow engine and its workers")
+class HealthOut(BaseModel):
+    status: str = Field(description="ok, or unavailable")
+    database: str = Field(description="up or down")
+    temporal: str = Field(description="up or unreachable")
+    workers: str = Field(description="polling, not polling: …, or unknown")
+    detail: str | None = Field(default=None, description="what is down")
+
+
+@router.get("/health", summary="State of the database, the workflow engine and its workers",
+            response_model=HealthOut,
+            responses={503: {"model": HealthOut, "description": "something is down: the same report"}})
 async def health(request: Request) -> JSONResponse:
     database = await asyncio.to_thread(_database_up, request)
     engine = await _temporal_up(request)
