@@ -9,6 +9,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class MissingSetting(RuntimeError):
+    """A variable a command needs is not set; the CLI prints this one line, not a traceback."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
@@ -26,6 +30,22 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(default=90, alias="TOKEN_TTL_DAYS", ge=1)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
     activity_threads: int = Field(default=16, alias="ACTIVITY_THREADS", ge=1)
+    # How long a request waits on a workflow (an update, a query) before answering 504; it holds no database
+    # connection meanwhile.
+    temporal_wait_seconds: float = Field(default=15.0, alias="TEMPORAL_WAIT_SECONDS", gt=0, le=300)
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs,
+    # "*" for any). Empty: forwarded headers are ignored, the peer address is the client's.
+    trusted_proxies: str = Field(default="", alias="TRUSTED_PROXIES")
+    # Public objections (Art. 20): caps per source address (kept only as a keyed hash) and per notice.
+    objections_per_source_per_hour: int = Field(default=5, alias="OBJECTIONS_PER_SOURCE_PER_HOUR", ge=1)
+    objections_per_notice_per_hour: int = Field(default=60, alias="OBJECTIONS_PER_NOTICE_PER_HOUR", ge=1)
+    # Uploads never attached to a case are deleted after this many hours (the API looks hourly).
+    # host:port where a worker serves the Temporal SDK's Prometheus metrics (e.g. 0.0.0.0:9464); empty: none.
+    worker_metrics_address: str = Field(default="", alias="WORKER_METRICS_ADDRESS")
+    # Workflows a worker keeps in memory between tasks (the SDK's default when unset). 0 turns sticky
+    # execution off: every task replays the history, and a killed worker strands no task on its own queue.
+    max_cached_workflows: int | None = Field(default=None, alias="MAX_CACHED_WORKFLOWS", ge=0)
+    unattached_upload_retention_hours: int = Field(default=72, alias="UNATTACHED_UPLOAD_RETENTION_HOURS", ge=1)
 
     # Web pages for people (web/): where the platform is reached (invitation links), the Temporal UI
     # linked from case pages, and how long sign-in sessions and invitation links live.
@@ -41,12 +61,12 @@ class Settings(BaseSettings):
 
     def require_database_url(self) -> str:
         if not self.database_url:
-            raise RuntimeError("DATABASE_URL is not set (tanpuhui dev sets it for the embedded database)")
+            raise MissingSetting("DATABASE_URL is not set (tanpuhui dev sets it for the embedded database)")
         return self.database_url
 
     def require_temporal_address(self) -> str:
         if not self.temporal_address:
-            raise RuntimeError("TEMPORAL_ADDRESS is not set (tanpuhui dev sets it for the dev server)")
+            raise MissingSetting("TEMPORAL_ADDRESS is not set (tanpuhui dev sets it for the dev server)")
         return self.temporal_address
 
 

@@ -11,8 +11,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.exceptions import ApplicationError
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from activities.deployment import DeploymentGuard
 from activities.notifications import run_webhook_relay
@@ -75,9 +78,31 @@ def build_worker(
                                                          task_queue or settings.task_queue)), *extra_activities]
         # psycopg2 blocks: activities are plain functions on a thread pool.
         kinds["activity_executor"] = executor or ThreadPoolExecutor(max_workers=settings.activity_threads)
-    interceptors += worker_kwargs.pop("interceptors", [])
+    interceptors += [*worker_kwargs.pop("interceptors", ()), CountActivityFailures()]
+    if settings.max_cached_workflows is not None and "workflows" in kinds:
+        worker_kwargs.setdefault("max_cached_workflows", settings.max_cached_workflows)
     return Worker(client, task_queue=task_queue or settings.task_queue, interceptors=interceptors, **kinds,
                   **worker_kwargs)
+
+
+class CountActivityFailures(Interceptor):
+    """Counts activity failures by activity and error type on the SDK's own metric meter (exported with its
+    runtime metrics when WORKER_METRICS_ADDRESS is set)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityFailures(next)
+
+
+class _ActivityFailures(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:  # noqa: A002 (the SDK's name)
+        try:
+            return await self.next.execute_activity(input)
+        except BaseException as exc:
+            error = exc.type if isinstance(exc, ApplicationError) and exc.type else type(exc).__name__
+            activity.metric_meter().create_counter(
+                "tanpuhui_activity_failures", "Activity attempts that failed, by activity and error type"
+            ).add(1, {"activity_type": activity.info().activity_type, "error_type": error})
+            raise
 
 
 async def run(settings: Settings | None = None, role: WorkerRole = WorkerRole.ALL) -> None:
@@ -85,7 +110,12 @@ async def run(settings: Settings | None = None, role: WorkerRole = WorkerRole.AL
 
     settings = settings or get_settings()
     engine = make_engine(settings.require_database_url())
-    client = await connect(settings)
+    runtime = None
+    if settings.worker_metrics_address:
+        # The SDK's runtime metrics (task latencies, poll counts, activity failures…) for Prometheus.
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+            bind_address=settings.worker_metrics_address)))
+    client = await connect(settings, runtime=runtime)
     session_factory = make_session_factory(engine)
     worker = build_worker(client, session_factory, settings, role=role)
     # SIGINT/SIGTERM (Ctrl-C, `tanpuhui dev`, `docker stop`) shut worker and relay down gracefully.
@@ -114,7 +144,9 @@ async def run(settings: Settings | None = None, role: WorkerRole = WorkerRole.AL
 
 
 def main(role: WorkerRole = WorkerRole.ALL) -> None:
-    logging.basicConfig(level=logging.INFO)
+    from api.observability import configure_logging
+
+    configure_logging()
     asyncio.run(run(role=role))
 
 

@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, temporal
+from api import errors, openapi, temporal
+from api.case_actions import TemporalGate
+from api.guards import check_input
+from api.observability import InstantsInUtcMiddleware, Metrics, MetricsMiddleware, RequestContextMiddleware
 from api.routes import ROUTERS
 from settings import Settings, get_settings
 from store.session import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
+
+
+async def _purge_unattached_uploads(app: FastAPI) -> None:
+    """Hourly: uploads never attached to a case go after UNATTACHED_UPLOAD_RETENTION_HOURS (store.documents)."""
+    from datetime import timedelta
+
+    from starlette.concurrency import run_in_threadpool
+
+    from store.documents import purge_unattached
+    from store.identity import now_utc
+
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            def purge() -> list[int]:
+                now = now_utc()
+                with app.state.session_factory() as session:
+                    return purge_unattached(session, settings.documents_dir, now=now, older_than=now - timedelta(
+                        hours=settings.unattached_upload_retention_hours))
+
+            removed = await run_in_threadpool(purge)
+            if removed:
+                log.info("removed %d unattached upload(s)", len(removed))
+        except Exception:  # noqa: BLE001 (the next round tries again; the API goes on)
+            log.exception("purging unattached uploads failed")
+        await asyncio.sleep(3600)
 
 
 def create_app(
@@ -32,12 +63,15 @@ def create_app(
         if app.state.session_factory is None:
             engine = make_engine(settings.require_database_url())
             app.state.session_factory = make_session_factory(engine)
+            metrics.watch_pool(app.state.session_factory)
         if app.state.temporal is None and settings.temporal_address:
             try:
                 app.state.temporal = await temporal.connect(settings)
             except Exception as exc:  # health reports it; routes needing Temporal answer 503
                 log.warning("Temporal not reachable at %s: %s", settings.temporal_address, exc)
+        purging = asyncio.create_task(_purge_unattached_uploads(app))
         yield
+        purging.cancel()
         if engine is not None:
             engine.dispose()
 
@@ -46,11 +80,25 @@ def create_app(
         version="0.1.0",
         description="Registry and approval platform of the Wuhan carbon-inclusion scheme.",
         lifespan=lifespan,
+        # Runs before every route's own dependencies (the caller's token included).
+        dependencies=[Depends(check_input)],
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.temporal = temporal_client
+    app.state.temporal_gate = TemporalGate()
     errors.install(app)
+    if settings.trusted_proxies.strip():
+        # Only these peers may say who the client is (rate limits key on the client address).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.add_middleware(InstantsInUtcMiddleware)
+    metrics = Metrics()
+    app.state.metrics = metrics
+    if session_factory is not None:
+        metrics.watch_pool(session_factory)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware)
+    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     # Each area's router goes straight onto the app: a nested /api/v1 router made FastAPI match every
     # request through both levels (twice the routing work per request).
     for router in ROUTERS:
@@ -58,4 +106,5 @@ def create_app(
     from web.app import install as install_pages  # the pages use the API's routes, not the reverse
 
     install_pages(app)
+    openapi.install(app)
     return app

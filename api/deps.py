@@ -31,8 +31,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     # Routes commit explicitly; whatever is left uncommitted (an error, a read) is rolled back on close.
     # Making a session does no I/O, nor does closing one that holds no connection (a route that
     # committed gave it back), so both happen here, not on the thread pool (a hop each per request);
-    # only a rollback that has to reach the database goes there.
+    # only a rollback that has to reach the database goes there. The session is kept on the request so
+    # api.case_actions can give its connection back before waiting on Temporal.
     session = request.app.state.session_factory()
+    request.state.db_session = session
     try:
         yield session
     finally:
@@ -108,4 +110,5 @@ Bureau = Annotated[User, Depends(require_roles(Role.BUREAU_ADMIN))]
 Operator = Annotated[User, Depends(require_roles(Role.OPERATOR_ADMIN))]
 Expert = Annotated[User, Depends(require_roles(Role.EXPERT))]
 Applicant = Annotated[User, Depends(require_roles(Role.APPLICANT))]
+# Routes wait on Temporal through api.case_actions.Actions (no database connection held meanwhile).
 TemporalClient = Annotated[Client, Depends(get_temporal)]

@@ -4,6 +4,7 @@ import logging
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from domain.contracts.issuance import SIGNAL_CALENDAR_LOADED
@@ -11,11 +12,12 @@ from domain.contracts.issuance import SIGNAL_CALENDAR_LOADED
 from settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.require_temporal_address(),
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 

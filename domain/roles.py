@@ -35,8 +35,10 @@ class OrganisationStatus(StrEnum):
     TERMINATED = "terminated"
 
 
+# Government organisations are the authorities' own: an applicant or data source there would file cases
+# that its own organisation reviews.
 _MEMBER_ORGS = frozenset({OrganisationType.ENTERPRISE, OrganisationType.SOCIAL_ORGANISATION,
-                          OrganisationType.PUBLIC_INSTITUTION, OrganisationType.GOVERNMENT})
+                          OrganisationType.PUBLIC_INSTITUTION})
 
 # Which organisation type a role's user must belong to; None: no organisation at all (a resident).
 ROLE_ORGANISATION_TYPES: dict[Role, frozenset[OrganisationType] | None] = {
@@ -64,3 +66,10 @@ def role_organisation_error(role: Role, org_type: OrganisationType | None) -> tu
     if org_type not in allowed:
         return "role_organisation_type", f"role '{role.value}' cannot belong to a {org_type.value} organisation"
     return None
+
+
+def may_manage_user(actor: Role, target: Role) -> bool:
+    """Whether a user of role `actor` may create a user of role `target`, and so issue or revoke its tokens
+    and deactivate it: the authorities administer users, and only the bureau its own administrators.
+    (Everyone manages their own tokens; that is not this rule.)"""
+    return actor in AUTHORITIES and (target != Role.BUREAU_ADMIN or actor == Role.BUREAU_ADMIN)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain import documents as rules
@@ -101,12 +103,46 @@ def _accepted_type(path: Path, filename: str, declared_type: str | None) -> str:
         except (zipfile.BadZipFile, EOFError, ValueError):  # not a readable package: no members to judge by
             members = []
     media_type = rules.check(filename, declared_type, head, members)
-    if media_type is None:
+    if media_type is None or not _well_formed(path, media_type):
         allowed = ", ".join(sorted(rules.MEDIA_TYPE_BY_EXTENSION))
         raise Refusal(415, "file", "media_type",
                       "the file must be a PDF, office file or image whose content, extension and declared "
                       f"type agree (allowed extensions: {allowed})")
     return media_type
+
+
+# Legacy Office files: the stream each application's compound file must hold.
+_OLE_STREAMS = {rules.DOC: ("WordDocument",), rules.XLS: ("Workbook", "Book"), rules.PPT: ("PowerPoint Document",)}
+_IMAGES = {rules.PNG: "PNG", rules.JPEG: "JPEG", rules.WEBP: "WEBP", rules.TIFF: "TIFF"}
+_MAX_UNPACKED = 512 * 1024 * 1024  # a zip package that claims more than this is refused unread (zip bombs)
+
+
+def _well_formed(path: Path, media_type: str) -> bool:
+    """Whether the whole file has the structure of its type, not only the right first bytes: a `%PDF-` header
+    followed by random bytes is not a PDF."""
+    try:
+        if media_type == rules.PDF:
+            from pypdf import PdfReader
+
+            logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes are not ours to log
+            return len(PdfReader(path).pages) >= 1
+        if media_type in _IMAGES:
+            from PIL import Image
+
+            with Image.open(path, formats=[_IMAGES[media_type]]) as image:
+                image.verify()
+            return True
+        if media_type in _OLE_STREAMS:
+            import olefile
+
+            with olefile.OleFileIO(str(path)) as ole:
+                return any(ole.exists(stream) for stream in _OLE_STREAMS[media_type])
+        with zipfile.ZipFile(path) as z:  # OOXML and OpenDocument packages
+            if sum(info.file_size for info in z.infolist()) > _MAX_UNPACKED:
+                return False
+            return z.testzip() is None
+    except Exception:  # noqa: BLE001 (any parser error means: not a well-formed file of this type)
+        return False
 
 
 def create(session: Session, content: StoredContent, *, kind: rules.DocumentKind, user: User) -> Document:
@@ -169,3 +205,37 @@ def attach(session: Session, document_ids: Iterable[int], case_id: str, user: Us
                          case_id=case_id, occurred_at=when, actor_user_id=user.id, actor_role=user.role)
     session.flush()
     return [docs[i] for i in ids]
+
+
+_REFERENCED_UNATTACHED = text("""
+    SELECT d.id FROM documents d
+    WHERE d.case_id IS NULL AND d.created_at < :cutoff
+      AND NOT EXISTS (SELECT 1 FROM scenario_self_assessment_items i
+                      WHERE i.evidence_document_ids @> to_jsonb(d.id))
+      AND NOT EXISTS (SELECT 1 FROM methodology_cases c WHERE c.document_ids @> to_jsonb(d.id))
+      AND NOT EXISTS (SELECT 1 FROM methodology_versions v WHERE v.document_ids @> to_jsonb(d.id))
+    ORDER BY d.id
+    FOR UPDATE OF d SKIP LOCKED
+""")
+
+
+def purge_unattached(session: Session, documents_dir: Path, *, older_than: datetime, now: datetime) -> list[int]:
+    """Delete uploads never attached to a case (nor named as a self-assessment's evidence) that are older than
+    `older_than`, and their content once no document uses it; returns the ids removed. Rows being attached
+    right now are locked by `attach` and skipped."""
+    ids = list(session.scalars(_REFERENCED_UNATTACHED, {"cutoff": older_than}))
+    if not ids:
+        return []
+    docs = session.scalars(select(Document).where(Document.id.in_(ids))).all()
+    shas = {d.sha256 for d in docs}
+    for doc in docs:
+        audit.record(session, action="document.purged", entity_type="document", entity_id=doc.id, occurred_at=now,
+                     actor_user_id=None, actor_role="system",
+                     details={"sha256": doc.sha256, "reason": "never attached to a case"})
+        session.delete(doc)
+    session.flush()
+    still_used = set(session.scalars(select(Document.sha256).where(Document.sha256.in_(shas))))
+    session.commit()
+    for sha in shas - still_used:  # after the commit: a rolled-back purge never loses content
+        content_path(documents_dir, sha).unlink(missing_ok=True)
+    return ids

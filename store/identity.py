@@ -131,6 +131,25 @@ def issue_token(
     return token, secret
 
 
+def set_user_active(session: Session, user: User, active: bool, *, actor: User, reason: str | None) -> User:
+    """Deactivate or reactivate a user (a deactivated user's tokens stop working); a repeat changes nothing."""
+    if user.active == active:
+        return user
+    user.active = active
+    session.flush()
+    audit.record(
+        session,
+        action="user.reactivated" if active else "user.deactivated",
+        entity_type="user",
+        entity_id=user.id,
+        occurred_at=now_utc(),
+        actor_user_id=actor.id,
+        actor_role=actor.role,
+        details={"reason": reason},
+    )
+    return user
+
+
 def revoke_token(session: Session, token: ApiToken, *, actor: User) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = now_utc()

@@ -65,3 +65,16 @@ def probe_worker(client, session_factory, settings, executor, task_queue: str):
     return Worker(client, task_queue=task_queue, workflows=PROBES,
                   activities=collect(activity_objects(session_factory, settings)),
                   activity_executor=executor, workflow_failure_exception_types=[Exception])
+
+
+@workflow.defn
+class FailingActivityProbe:
+    """Calls an activity that refuses (non-retryable), for the worker's failure metrics."""
+
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.execute_activity("probe_refuse", start_to_close_timeout=_TIMEOUT)
+        except Exception:  # noqa: BLE001 (the failure is what the probe is for)
+            return "refused"
+        return "done"

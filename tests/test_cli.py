@@ -60,3 +60,18 @@ def test_worker_role_is_chosen_on_the_command_line():
         assert WorkerRole(build_parser().parse_args(["worker", "--only", role]).only) == WorkerRole(role)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["worker", "--only", "everything"])
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["audit", "verify"], ["api"], ["worker"],
+                                     ["orgs", "create", "--name", "x", "--type", "enterprise"]])
+def test_a_missing_database_url_is_one_line_not_a_traceback(command):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS"}}
+    result = subprocess.run([sys.executable, "-m", "cli.main", *command], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: DATABASE_URL is not set (tanpuhui dev sets it for the embedded database)"], result.stderr

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,7 +72,7 @@ class Dev:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    async def healthy(self, timeout: float = 60) -> dict:
+    async def healthy(self, timeout: float = 240) -> dict:  # generous: a busy 2-core machine
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with httpx.AsyncClient() as http:
@@ -89,7 +90,7 @@ class Dev:
 
     async def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        for _ in range(300):
+        for _ in range(900):
             if self.process.poll() is not None:
                 return self.process.returncode
             await asyncio.sleep(0.1)
@@ -107,7 +108,7 @@ class Dev:
 
 
 async def _eventually_closed(ports: list[int]) -> None:
-    for _ in range(100):
+    for _ in range(600):
         if not any(map(_listening, ports)):
             return
         await asyncio.sleep(0.1)
@@ -135,7 +136,7 @@ async def test_dev_runs_everything_stops_everything_and_finds_its_data_again(tmp
     first = Dev(data_dir, api_port, temporal_port, tmp_path / "first.log")
     second = third = None
     try:
-        assert await first.healthy() == {"status": "ok", "database": "up", "temporal": "up"}
+        assert await first.healthy() == {"status": "ok", "database": "up", "temporal": "up", "workers": "polling"}
         out = first.output()
         token = TOKEN.search(out)
         assert token, out
@@ -241,3 +242,32 @@ def test_dev_keeps_one_private_secret_key_per_data_folder(tmp_path):
     key = dev_secret_key(tmp_path)
     assert len(key) >= 48 and dev_secret_key(tmp_path) == key
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_dev_stops_a_temporal_server_an_earlier_run_left_on_its_folder(tmp_path, data_dir):
+    """Issue 10, defect 9: after `tanpuhui dev` was killed outright, its Temporal dev server may still hold
+    the SQLite file; the next start finds it, stops it, and starts its own on the same file."""
+    from cli.dev import DevStack, leftover_temporal_servers, start_temporal, temporal_dev_server_argv
+    from settings import binary_path
+
+    data_dir.mkdir(parents=True)
+    _, old_port = _free_ports()
+    leftover = subprocess.Popen(temporal_dev_server_argv(binary_path("temporal"), data_dir, old_port, "default"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    stack = DevStack(data_dir)
+    try:
+        for _ in range(300):
+            if _listening(old_port):
+                break
+            time.sleep(0.1)
+        assert [p.pid for p in leftover_temporal_servers(data_dir)] == [leftover.pid]
+        _, new_port = _free_ports()
+        address = start_temporal(stack, new_port, "default")
+        assert address == f"127.0.0.1:{new_port}"
+        assert leftover.poll() is not None
+        assert [p.pid for p in leftover_temporal_servers(data_dir)] == [stack.children[0].process.pid]
+    finally:
+        stack.stop()
+        if leftover.poll() is None:
+            leftover.kill()
+        leftover.wait()

@@ -6,11 +6,11 @@ import hashlib
 import io
 import os
 import zipfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api.app import create_app
 from domain.contracts.cases import CaseAccessGrant, CaseMirror
@@ -20,20 +20,28 @@ from store import cases, documents
 from store.models.audit import AuditEvent
 from store.models.documents import Document
 from store.models.identity import Organisation
+from tests import sample_files
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
 def pdf(extra: bytes = b"") -> bytes:
-    return b"%PDF-1.7\n1 0 obj <<>> endobj\n" + (extra or os.urandom(16)) + b"\n%%EOF\n"
+    return sample_files.pdf(extra.hex() if extra else None)
 
 
 def pdf_of_size(size: int) -> bytes:
-    return b"%PDF-1.7\n" + b"x" * (size - 9)
+    """A well-formed PDF of exactly `size` bytes (its title is the padding)."""
+    title = "x"
+    for _ in range(5):  # offsets in the file grow by a digit now and then: converge
+        content = sample_files.pdf(title)
+        if len(content) == size:
+            return content
+        title = "x" * max(1, len(title) + size - len(content))
+    raise AssertionError(f"no PDF of {size} bytes")
 
 
 def png() -> bytes:
-    return b"\x89PNG\r\n\x1a\n" + os.urandom(64)
+    return sample_files.image("PNG")
 
 
 def ooxml(main_part: str) -> bytes:
@@ -100,10 +108,10 @@ async def test_upload_and_download_round_trip(client, make_actor, settings, db):
      ooxml("ppt/presentation.xml")),
     ("text.odt", "application/vnd.oasis.opendocument.text", odf("application/vnd.oasis.opendocument.text")),
     ("sheet.ods", "application/vnd.oasis.opendocument.spreadsheet", odf("application/vnd.oasis.opendocument.spreadsheet")),
-    ("old.doc", "application/msword", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(64)),
-    ("photo.JPG", "image/jpeg", b"\xff\xd8\xff\xe0" + os.urandom(64)),
-    ("scan.webp", "image/webp", b"RIFF\x10\x00\x00\x00WEBPVP8 " + os.urandom(32)),
-    ("scan.tif", "image/tiff", b"II*\x00" + os.urandom(32)),
+    ("old.doc", "application/msword", sample_files.ole("WordDocument")),
+    ("photo.JPG", "image/jpeg", sample_files.image("JPEG")),
+    ("scan.webp", "image/webp", sample_files.image("WEBP")),
+    ("scan.tif", "image/tiff", sample_files.image("TIFF")),
     ("meter.png", "image/png", png()),
 ])
 async def test_office_files_and_images_are_accepted(client, make_actor, filename, media_type, content):
@@ -325,3 +333,60 @@ async def test_organisation_colleagues_attach_each_others_uploads(client, make_a
     colleague = make_actor(Role.APPLICANT, org=db.get(Organisation, applicant.user.organisation_id))
     doc_id = (await upload(client, applicant, pdf())).json()["id"]
     assert _attach(session_factory, [doc_id], "scenario-7", colleague) == [doc_id]
+
+
+@pytest.mark.parametrize(("filename", "media_type", "content"), [
+    ("report.pdf", "application/pdf", b"%PDF-1.7\n" + os.urandom(2048)),  # the header alone is not a PDF
+    ("report.pdf", "application/pdf", sample_files.pdf()[:-200]),  # cut short
+    ("meter.png", "image/png", b"\x89PNG\r\n\x1a\n" + os.urandom(64)),
+    ("photo.jpg", "image/jpeg", b"\xff\xd8\xff\xe0" + os.urandom(64)),
+    ("old.doc", "application/msword", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(600)),
+    ("old.xls", "application/vnd.ms-excel", sample_files.ole("WordDocument")),  # a compound file, not a workbook
+    ("plan.docx", "application/octet-stream", ooxml("word/document.xml")[:-30]),  # a broken package
+])
+async def test_only_well_formed_files_are_accepted(client, make_actor, filename, media_type, content):
+    """Issue 10: type checks read the whole structure, not only the first bytes."""
+    applicant = make_actor(Role.APPLICANT)
+    r = await client.post("/api/v1/documents", headers=applicant.headers,
+                          files={"file": (filename, content, media_type)})
+    assert r.status_code == 415, r.text
+    assert r.json()["errors"][0] == {"field": "file", "rule": "media_type", "message": r.json()["detail"]}
+
+
+async def test_uploads_never_attached_are_purged_after_the_retention_period(client, make_actor, settings,
+                                                                         session_factory, monkeypatch):
+    """Issue 10: unattached uploads do not stay on disk for ever; attached ones and named evidence stay."""
+    from cli.main import main as cli_main
+    from settings import get_settings
+
+    applicant = make_actor(Role.APPLICANT)
+    shared = pdf(b"shared")
+    stale = (await upload(client, applicant, pdf(b"stale"))).json()["id"]
+    stale_twin = (await upload(client, applicant, shared)).json()["id"]
+    fresh_twin = (await upload(client, applicant, shared, filename="again.pdf")).json()["id"]
+    attached = (await upload(client, applicant, pdf(b"attached"))).json()["id"]
+    _open_case(session_factory, "case-purge-1", applicant.user.organisation_id)
+    _attach(session_factory, [attached], "case-purge-1", applicant)
+    with session_factory() as s, s.begin():
+        s.execute(update(Document).where(Document.id.in_([stale, stale_twin, attached]))
+                  .values(created_at=datetime.now(timezone.utc) - timedelta(hours=73)))
+        stale_sha = s.get(Document, stale).sha256
+    assert stale_sha[2:] in {p.split("/")[-1][2:] for p in files_on_disk(settings)}
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TANPUHUI_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["documents", "purge"]) == 0
+    finally:
+        get_settings.cache_clear()
+    with session_factory() as s:
+        left = set(s.scalars(select(Document.id)))
+        purged = s.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "document.purged")).all()
+    assert left == {fresh_twin, attached}
+    assert sorted(purged) == sorted([str(stale), str(stale_twin)])
+    on_disk = {p.split("/")[-1] for p in files_on_disk(settings)}
+    assert stale_sha not in on_disk  # its content went with it
+    with session_factory() as s:
+        assert s.get(Document, fresh_twin).sha256 in on_disk  # content another document still uses stays
+    assert (await client.get(f"/api/v1/documents/{fresh_twin}/content", headers=applicant.headers)).status_code == 200

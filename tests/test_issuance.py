@@ -13,6 +13,7 @@ from domain.contracts.review import Vote
 from store.models.audit import AuditEvent
 from store.models.cases import Case
 from tests.issuance_flow import make_flow, status
+from tests import sample_files
 
 
 
@@ -23,7 +24,7 @@ async def flow(client, worker, temporal_env, session_factory, make_actor, make_o
 
 async def _upload(flow, actor, name: str) -> int:
     r = await flow.http.post("/api/v1/documents", headers=actor.headers, data={"kind": "report"},
-                             files={"file": (name, b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF\n", "application/pdf")})
+                             files={"file": (name, sample_files.pdf(name), "application/pdf")})
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -225,6 +226,7 @@ async def test_only_the_commissioned_verifier_acts_and_within_the_claim(flow, ma
     await flow.call("POST", f"/issuance-cases/{case_id}/verifier-response", flow.verifier, json={"accept": True})
     too_much = await flow.report(case_id, verified="100.001", expect=422)
     assert "exceeds the claimed" in too_much["detail"]
+    assert too_much["errors"][0]["field"] == "verified_tco2e"  # issue 10: the 422 names the field
     await flow.report(case_id, verified="100")
     # A verifier of the same body but from another case's point of view is still refused elsewhere:
     other_case = (await flow.file(period=("2024-01-01", "2024-06-30")))["case_id"]

@@ -36,6 +36,7 @@ from store.models.identity import Organisation
 from store.models.notifications import Notification
 from tests.conftest import end_running_cases
 from tests.methodology_standins import CONCLUDE, StandInActivities, StandInPanelReview, Verdict
+from tests import sample_files
 from workflows import methodology as methodology_workflows
 from workflows import search_attributes as sa
 
@@ -242,7 +243,8 @@ async def test_happy_path_publishes_v1_with_the_behaviour_table(flow, client, ap
     assert case["round_no"] == 1
     case = await flow.publish(applicant, case)
     assert case["stage"] == "published"
-    assert case["published"] == {"code": "WH-M-TRAVEL-001", "version_no": 1, "version": "v1"}
+    assert case["published"] == {"code": "WH-M-TRAVEL-001", "version_no": 1, "version": "v1",
+                                 "version_id": case["published"]["version_id"]}  # the id a project names
 
     public = (await client.get("/api/v1/public/methodologies")).json()
     assert [m["code"] for m in public] == ["WH-M-TRAVEL-001"]
@@ -605,7 +607,7 @@ async def test_list_filters_and_keyset_pagination(flow, client, applicant, burea
 
 
 async def _upload(client, actor) -> int:
-    r = await client.post("/api/v1/documents", files={"file": ("method.pdf", b"%PDF-1.4\n" + uuid.uuid4().bytes,
+    r = await client.post("/api/v1/documents", files={"file": ("method.pdf", sample_files.pdf(),
                                                                  "application/pdf")},
                           data={"kind": "report"}, headers=actor.headers)
     assert r.status_code == 201, r.text

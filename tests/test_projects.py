@@ -110,3 +110,31 @@ async def test_project_registration_refusals(client, developer, session_factory,
         {"scheme": "GS", "registration_id": "GS-1", "period_start": "2020-01-01", "period_end": "2019-01-01"}])
     assert (await client.post("/api/v1/projects", json=bad_period, headers=developer.headers)).status_code == 422
     assert (await client.get("/api/v1/projects/999999")).status_code == 404
+
+
+async def test_a_project_is_registered_with_what_the_public_register_shows(client, developer, session_factory):
+    """Issue 10, defect 7: code and version number, as the register lists them, are enough; the id is shown."""
+    publish_methodology(session_factory, code="WH-M-HEAT-001", version_no=1, version_status="superseded")
+    vid = publish_methodology(session_factory, code="WH-M-HEAT-001", version_no=2)
+    register = (await client.get("/api/v1/public/methodologies/WH-M-HEAT-001")).json()
+    current = register["current_version"]
+    assert (current["version_no"], current["id"]) == (2, vid)
+    body = _project(0, facility_id="FAC-HEAT")
+    del body["methodology_version_id"]
+    r = await client.post("/api/v1/projects", headers=developer.headers,
+                          json={**body, "methodology_code": register["code"], "methodology_version": 2})
+    assert r.status_code == 201, r.text
+    assert (r.json()["methodology_version_id"], r.json()["methodology_version"]) == (vid, 2)
+    version = (await client.get("/api/v1/public/methodologies/WH-M-HEAT-001/versions/1")).json()
+    assert version["id"] != vid
+    # The superseded version is named by the caller's own words in the refusal.
+    r = await client.post("/api/v1/projects", headers=developer.headers,
+                          json={**body, "facility_id": "FAC-2", "methodology_code": "WH-M-HEAT-001",
+                                "methodology_version": 1})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "methodology_code"
+    assert r.json()["errors"][0]["rule"] == "current"
+    for extra, field in [({"methodology_code": "WH-M-NONE-001", "methodology_version": 1}, "methodology_code"),
+                         ({"methodology_code": "WH-M-HEAT-001"}, "methodology_version"),
+                         ({}, "methodology_code")]:
+        r = await client.post("/api/v1/projects", headers=developer.headers, json={**body, **extra})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
@@ -25,6 +24,7 @@ from store.models.notifications import InboxItem
 from store.models.notifications import Notification as NotificationRow
 from store.models.scenario import Scenario, ScenarioCase, ScenarioLabel, SelfAssessment
 from tests.review_helpers import deployment
+from tests import sample_files
 
 API = "/api/v1"
 SPEC = {
@@ -93,7 +93,7 @@ async def publish_spec(client, operator, bureau, experts, worker):
 
 
 async def upload_pdf(client, actor) -> int:
-    content = b"%PDF-1.7\n1 0 obj <<>> endobj\n" + os.urandom(16) + b"\n%%EOF\n"
+    content = sample_files.pdf()
     r = await client.post(f"{API}/documents", files={"file": ("evidence.pdf", content, "application/pdf")},
                           data={"kind": "evidence"}, headers=actor.headers)
     assert r.status_code == 201, r.text

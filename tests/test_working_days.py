@@ -175,7 +175,7 @@ async def test_deadline_endpoint(client):
     r = await client.get("/api/v1/calendar/deadline", params={"start": "2026-09-30T15:00:00+08:00", "working_days": 7})
     assert r.status_code == 200, r.text
     assert datetime.fromisoformat(r.json()["end"]) == sh(2026, 10, 16) and r.json()["provisional"] is False
-    assert r.json()["end"].endswith("+08:00")
+    assert r.json()["end"].endswith("Z")  # every instant in an answer is UTC with Z (issue 10)
     r = await client.get("/api/v1/calendar/deadline", params={"start": "2026-12-24T10:00:00Z", "working_days": 10})
     assert r.json()["provisional"] is True
     r = await client.get("/api/v1/calendar/deadline", params={"start": "2026-09-30T15:00:00", "working_days": 7})

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import AwareDatetime
+from api.schemas.types import IsoAwareDatetime
 
+from api.case_actions import CaseActions
 from api.deps import Authority, DbSession
 from api.errors import Problem, conflict, unprocessable
 from api.temporal import announce_calendar_loaded
@@ -52,7 +53,7 @@ def list_years(session: DbSession):
             summary="End of the N-th full working day after an instant (Asia/Shanghai)")
 def deadline(
     session: DbSession,
-    start: Annotated[AwareDatetime, Query(description="ISO 8601 instant with offset, e.g. 2026-02-13T10:00:00+08:00")],
+    start: Annotated[IsoAwareDatetime, Query(description="ISO 8601 instant with offset, e.g. 2026-02-13T10:00:00+08:00")],
     working_days: Annotated[int, Query(ge=0, le=MAX_PERIOD_WORKING_DAYS)],
 ):
     result = calendar.current(session).period_end(start, working_days)
@@ -113,11 +114,16 @@ def load_year(
     except calendar.YearAlreadyLoaded as exc:
         raise conflict(str(exc), field="replace", rule="year_already_loaded") from None
     session.commit()
+    out = _year_out(result.row, year)
     recomputing: list[str] = []
     temporal = getattr(request.app.state, "temporal", None)
     if result.outcome != "unchanged" and temporal is not None:
-        recomputing = anyio.from_thread.run(announce_calendar_loaded, temporal,
-                                            provisional_publicity_case_ids(session))
+        case_ids = provisional_publicity_case_ids(session)
+        actions = CaseActions(request, temporal)  # gives the connection back before signalling the cases
+        try:
+            recomputing = anyio.from_thread.run(actions.wait, announce_calendar_loaded(temporal, case_ids))
+        except Problem:
+            pass  # the year is loaded; cases also recheck when a provisional end is reached
     if result.outcome != "loaded":
         response.status_code = 200
-    return {**_year_out(result.row, year), "outcome": result.outcome, "recomputing_cases": recomputing}
+    return {**out, "outcome": result.outcome, "recomputing_cases": recomputing}

@@ -12,15 +12,13 @@ from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.common import WorkflowIDReusePolicy
 
-from api.deps import CurrentUser, DbSession, SettingsDep, TemporalClient, ensure_may_act
+from api.case_actions import Actions, CaseActions
+from api.deps import CurrentUser, DbSession, SettingsDep, ensure_may_act
 from api.errors import Problem, not_found, unprocessable
 from api.routes.accounts import may_see_account
 from api.routes.ledger import in_transaction, parse_ranges
 from api.schemas.ledger import CancellationIn, CancellationOut, DecisionIn
-from api.workflow_updates import execute_action
 from domain.contracts import cancellation as c
 from domain.contracts.cases import Actor
 from domain.roles import AUTHORITIES, Role
@@ -69,7 +67,7 @@ def _visible(session: Session, user: User, cancellation_id: int) -> tuple[Cancel
 @router.post("/cancellations", response_model=CancellationOut, status_code=201,
              summary="Apply to cancel units (holder); they are reserved at once",
              responses={409: {"description": "not enough held units, frozen account/units, suspended participant"}})
-async def apply(body: CancellationIn, session: DbSession, user: CurrentUser, temporal: TemporalClient,
+async def apply(body: CancellationIn, session: DbSession, user: CurrentUser, actions: Actions,
                 settings: SettingsDep, response: Response,
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None):
     ensure_may_act(user)
@@ -101,12 +99,8 @@ async def apply(body: CancellationIn, session: DbSession, user: CurrentUser, tem
         return _out(session, x), start, new
 
     out, start, new = await run_in_threadpool(reserve)
-    session.close()  # no connection held while Temporal answers
-    try:  # also on a replayed request: a start lost after the commit is made good
-        await temporal.start_workflow(c.CANCELLATION_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
-                                      id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    except WorkflowAlreadyStartedError:
-        pass
+    # Also on a replayed request: a start lost after the commit is made good (no connection held meanwhile).
+    await actions.start(c.CANCELLATION_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue)
     if not new:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -130,7 +124,7 @@ def get_cancellation(cancellation_id: int, session: DbSession, user: CurrentUser
     return _out(session, _visible(session, user, cancellation_id)[0])
 
 
-async def _send(session: Session, user: User, temporal, cancellation_id: int, update: str, arg: Any) -> Any:
+async def _send(session: Session, user: User, actions, cancellation_id: int, update: str, arg: Any) -> Any:
     """Send the action with the kit's update id (action, case, its last step, payload): an identical
     retry answers the first result, also after the case ended; another payload is refused (409)."""
     def seq() -> int:
@@ -138,34 +132,33 @@ async def _send(session: Session, user: User, temporal, cancellation_id: int, up
         return cases.seq(session, c.case_id(cancellation_id))
 
     step = await run_in_threadpool(seq)
-    session.close()  # no connection held while the workflow answers
-    await execute_action(temporal, c.case_id(cancellation_id), update, arg, seq=step, result_type=c.CancellationState)
+    await actions.action(c.case_id(cancellation_id), update, arg, seq=step, result_type=c.CancellationState)
     return await run_in_threadpool(lambda: _out(session, session.get(Cancellation, cancellation_id)))
 
 
 @router.post("/cancellations/{cancellation_id}/confirm", response_model=CancellationOut,
              summary="Confirm (operator): the units are retired for ever and a certificate issued")
-async def confirm(cancellation_id: int, session: DbSession, user: CurrentUser, temporal: TemporalClient):
+async def confirm(cancellation_id: int, session: DbSession, user: CurrentUser, actions: Actions):
     ensure_may_act(user)
-    return await _send(session, user, temporal, cancellation_id, c.UPDATE_DECIDE,
+    return await _send(session, user, actions, cancellation_id, c.UPDATE_DECIDE,
                        c.Decision(actor=_actor(user), confirm=True))
 
 
 @router.post("/cancellations/{cancellation_id}/reject", response_model=CancellationOut,
              summary="Reject with a reason (operator): the units are released")
 async def reject(cancellation_id: int, body: DecisionIn, session: DbSession, user: CurrentUser,
-                 temporal: TemporalClient):
+                 actions: Actions):
     ensure_may_act(user)
     if not (body.reason or "").strip():
         raise unprocessable("reason", "required", "a rejection needs a reason / 驳回须说明理由")
-    return await _send(session, user, temporal, cancellation_id, c.UPDATE_DECIDE,
+    return await _send(session, user, actions, cancellation_id, c.UPDATE_DECIDE,
                        c.Decision(actor=_actor(user), confirm=False, reason=body.reason))
 
 
 @router.post("/cancellations/{cancellation_id}/withdraw", response_model=CancellationOut,
              summary="Withdraw before the decision (holder): the units are released")
 async def withdraw(cancellation_id: int, body: DecisionIn, session: DbSession, user: CurrentUser,
-                   temporal: TemporalClient):
+                   actions: Actions):
     ensure_may_act(user)
-    return await _send(session, user, temporal, cancellation_id, c.UPDATE_WITHDRAW,
+    return await _send(session, user, actions, cancellation_id, c.UPDATE_WITHDRAW,
                        c.Withdrawal(actor=_actor(user), reason=body.reason))

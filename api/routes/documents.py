@@ -114,9 +114,12 @@ def get_document(document_id: int, session: DbSession, user: CurrentUser):
     return _visible(session, user, document_id)
 
 
-@router.get("/{document_id}/content", response_class=FileResponse, summary="Download a document's content")
-def download_document(document_id: int, session: DbSession, user: CurrentUser, settings: SettingsDep):
-    doc = _visible(session, user, document_id)
+def file_response(settings, doc: Document) -> FileResponse:
     # Always an attachment and never sniffed: uploaded content must not render in the platform's origin.
     return FileResponse(documents.content_path(settings.documents_dir, doc.sha256), media_type=doc.media_type,
                         filename=doc.filename, headers={"X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/{document_id}/content", response_class=FileResponse, summary="Download a document's content")
+def download_document(document_id: int, session: DbSession, user: CurrentUser, settings: SettingsDep):
+    return file_response(settings, _visible(session, user, document_id))

@@ -22,7 +22,14 @@ from api.schemas.identity import (
     UserCreate,
     UserOut,
 )
-from domain.roles import AUTHORITIES, OrganisationStatus, OrganisationType, Role, role_organisation_error
+from domain.roles import (
+    AUTHORITIES,
+    OrganisationStatus,
+    OrganisationType,
+    Role,
+    may_manage_user,
+    role_organisation_error,
+)
 from store import identity
 from store.models.identity import ApiToken, Organisation, User
 
@@ -90,7 +97,10 @@ _TRANSITIONS = {
 
 
 def _change_status(session, actor: User, org_id: int, action: str, reason: str | None) -> Organisation:
-    org = _visible_org(session, actor, org_id)
+    _visible_org(session, actor, org_id)
+    # The row lock serialises concurrent changes; the transition is checked against the status as it is now
+    # (populate_existing: not the copy loaded with the caller), so each real change is audited once.
+    org = session.get(Organisation, org_id, with_for_update=True, populate_existing=True)
     allowed_from, target = _TRANSITIONS[action]
     if org.status == target.value:
         return org  # retried call: already done
@@ -140,7 +150,7 @@ def create_user(
         error = role_organisation_error(body.role, OrganisationType(org.org_type) if org else None)
         if error is not None:
             raise unprocessable("organisation_id", *error)
-        if body.role == Role.BUREAU_ADMIN and actor.role != Role.BUREAU_ADMIN:
+        if not may_manage_user(Role(actor.role), body.role):
             raise forbidden("only the bureau creates bureau administrators")
         if body.email and session.scalar(select(User.id).where(User.email == body.email)) is not None:
             raise conflict(f"a user with email {body.email} exists", field="email", rule="unique")
@@ -162,16 +172,24 @@ def list_users(session: DbSession, actor: Authority, organisation_id: int | None
     return session.scalars(query).all()
 
 
-@router.post("/users/{user_id}/tokens", status_code=201, response_model=TokenIssued,
-             summary="Issue a bearer token (authorities for anyone; a user for themself)")
-def issue_token(user_id: int, body: TokenCreate, session: DbSession, actor: CurrentUser, settings: SettingsDep):
-    if Role(actor.role) in AUTHORITIES:
+def _managed_user(session, actor: User, user_id: int, *, lock: bool = False) -> User:
+    """The user `actor` may administer: themself, or one of a role `actor` may create (domain.roles)."""
+    if actor.id != user_id:
+        if Role(actor.role) not in AUTHORITIES:
+            raise forbidden("only authorities manage other users")
         ensure_may_act(actor)
-    elif actor.id != user_id:
-        raise forbidden("only authorities issue tokens for other users")
-    user = session.get(User, user_id)
+    user = session.get(User, user_id, with_for_update={"of": User} if lock else None, populate_existing=lock)
     if user is None:
         raise not_found(f"user {user_id}")
+    if actor.id != user.id and not may_manage_user(Role(actor.role), Role(user.role)):
+        raise forbidden(f"a {actor.role} may not create a {user.role}, so may not manage one either")
+    return user
+
+
+@router.post("/users/{user_id}/tokens", status_code=201, response_model=TokenIssued,
+             summary="Issue a bearer token (a user for themself; an authority for users of roles it may create)")
+def issue_token(user_id: int, body: TokenCreate, session: DbSession, actor: CurrentUser, settings: SettingsDep):
+    user = _managed_user(session, actor, user_id)
     token, secret = identity.issue_token(session, user, ttl_days=body.ttl_days or settings.token_ttl_days,
                                          label=body.label, actor=actor)
     out = TokenIssued(**TokenOut.model_validate(token).model_dump(), token=secret)
@@ -198,8 +216,7 @@ def invite_user(user_id: int, session: DbSession, actor: Authority, settings: Se
 
 @router.get("/users/{user_id}/tokens", response_model=list[TokenOut])
 def list_tokens(user_id: int, session: DbSession, actor: CurrentUser):
-    if Role(actor.role) not in AUTHORITIES and actor.id != user_id:
-        raise forbidden("only authorities list other users' tokens")
+    _managed_user(session, actor, user_id)
     return session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)).all()
 
 
@@ -208,6 +225,27 @@ def revoke_token(token_id: int, session: DbSession, actor: CurrentUser):
     token = session.get(ApiToken, token_id)
     if token is None or (Role(actor.role) not in AUTHORITIES and token.user_id != actor.id):
         raise not_found(f"token {token_id}")
+    _managed_user(session, actor, token.user_id)
     identity.revoke_token(session, token, actor=actor)
     session.commit()
     return token
+
+
+def _set_active(session, actor: User, user_id: int, active: bool, reason: str) -> User:
+    if actor.id == user_id:
+        raise conflict("nobody deactivates or reactivates themself", rule="self")
+    user = _managed_user(session, actor, user_id, lock=True)  # the lock: one audit event per real change
+    identity.set_user_active(session, user, active, actor=actor, reason=reason)
+    session.commit()
+    return user
+
+
+@router.post("/users/{user_id}/deactivation", response_model=UserOut,
+             summary="Deactivate a user: its tokens stop working at once (authorities, as for creating it)")
+def deactivate_user(user_id: int, body: StatusChange, session: DbSession, actor: Authority):
+    return _set_active(session, actor, user_id, False, body.reason)
+
+
+@router.post("/users/{user_id}/reactivation", response_model=UserOut, summary="Reactivate a deactivated user")
+def reactivate_user(user_id: int, body: StatusChange, session: DbSession, actor: Authority):
+    return _set_active(session, actor, user_id, True, body.reason)

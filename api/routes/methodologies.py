@@ -14,17 +14,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import FileResponse
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, TemporalClient, require_roles
+from api.case_actions import Actions, CaseActions
+from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, require_roles
 from api.errors import conflict, not_found, unprocessable
 from api.idempotency import run_once
-from api.workflow_updates import execute_action
 from api.schemas.methodology import (
     BehaviourOut,
     CompletenessIn,
@@ -80,12 +79,11 @@ def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
 
 
-async def _update(session: Session, client: Client, case_id: str, name: str, arg: Any) -> None:
+async def _update(session: Session, actions: CaseActions, case_id: str, name: str, arg: Any) -> None:
     """A human action (the kit's update ids: an identical retry answers as the first did, another
-    payload for the same step is refused); the read is released before waiting on the workflow."""
-    seq = cases.seq(session, case_id)
-    session.rollback()
-    await execute_action(client, case_id, name, arg, seq=seq)
+    payload for the same step is refused); no connection is held while the workflow answers."""
+    seq = await run_in_threadpool(cases.seq, session, case_id)
+    await actions.action(case_id, name, arg, seq=seq)
 
 
 # --- views ---
@@ -95,7 +93,8 @@ def _case_out(session: Session, case: MethodologyCase) -> MethodologyCaseOut:
     published = None
     if case.version_id is not None:
         v = session.get(MethodologyVersion, case.version_id)
-        published = PublishedRef(code=v.methodology.code, version_no=v.version_no, version=version_label(v.version_no))
+        published = PublishedRef(code=v.methodology.code, version_no=v.version_no, version=version_label(v.version_no),
+                                 version_id=v.id)
     return MethodologyCaseOut(
         id=case.id, case_id=case.case_id, applicant_organisation_id=case.applicant_organisation_id,
         commissioned=case.commissioned, title=case.title, code_suggestion=case.code_suggestion, scope=case.scope,
@@ -117,7 +116,7 @@ def _visible_case(session: Session, user: User, case_no: int) -> MethodologyCase
 
 def _version_out(v: MethodologyVersion) -> VersionOut:
     content = methodology.version_content(v)
-    return VersionOut(code=v.methodology.code, version_no=v.version_no, version=version_label(v.version_no),
+    return VersionOut(id=v.id, code=v.methodology.code, version_no=v.version_no, version=version_label(v.version_no),
                       status=v.status, title=v.title, summary=v.summary, published_at=v.published_at,
                       reevaluation_due=v.reevaluation_due, superseded_at=v.superseded_at, retired_at=v.retired_at,
                       document_ids=v.document_ids, behaviours=[BehaviourOut.of(b) for b in content.behaviours])
@@ -144,23 +143,21 @@ def _reevaluation_out(session: Session, r: MethodologyReevaluation) -> Reevaluat
 
 # --- cases ---
 
-async def _ensure_started(client: Client, settings: Settings, case: MethodologyCase, user_id: int, role: str,
-                          deployment_id: str) -> None:
-    """Start the case's workflow unless it exists: a create retried after a failed start still starts it."""
-    start = MethodologyStart(
+def _start_of(case: MethodologyCase, user_id: int, role: str, deployment_id: str) -> MethodologyStart:
+    return MethodologyStart(
         case_id=case.case_id, deployment_id=deployment_id, case_no=case.id,
         applicant_organisation_id=case.applicant_organisation_id, commissioned=case.commissioned,
         content=methodology.case_content(case),
         submitted_by=Actor(user_id=user_id, role=role, organisation_id=case.applicant_organisation_id))
-    try:
-        await client.start_workflow(
-            METHODOLOGY_WORKFLOW, start, id=case.case_id, task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(sa.CASE_TYPE, CASE_TYPE), SearchAttributePair(sa.CASE_NUMBER, case.case_id),
-                SearchAttributePair(sa.CASE_STAGE, Stage.COMPLETENESS_CHECK.value)]))
-    except WorkflowAlreadyStartedError:
-        pass
+
+
+async def _ensure_started(actions: CaseActions, settings: Settings, start: MethodologyStart) -> None:
+    """Start the case's workflow unless it exists: a create retried after a failed start still starts it."""
+    await actions.start(
+        METHODOLOGY_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.CASE_TYPE, CASE_TYPE), SearchAttributePair(sa.CASE_NUMBER, start.case_id),
+            SearchAttributePair(sa.CASE_STAGE, Stage.COMPLETENESS_CHECK.value)]))
 
 
 @router.post("/methodologies", status_code=201, response_model=MethodologyCaseOut,
@@ -169,7 +166,7 @@ async def create_methodology(
     body: MethodologyIn,
     session: DbSession,
     user: ApplicantOrBureau,
-    client: TemporalClient,
+    actions: Actions,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
@@ -183,11 +180,14 @@ async def create_methodology(
         documents.attach(session, content.document_ids, case.case_id, user)
         return _case_out(session, case)
 
-    response = run_once(session, user=user, scope="methodologies", key=idempotency_key,
-                        payload=body.model_dump(mode="json"), create=create)
-    case = session.get(MethodologyCase, json.loads(response.body)["id"])
-    deployment_id = cases.deployment_id(session)
-    await _ensure_started(client, settings, case, user.id, user.role, deployment_id)
+    def create_once():
+        response = run_once(session, user=user, scope="methodologies", key=idempotency_key,
+                            payload=body.model_dump(mode="json"), create=create)
+        case = session.get(MethodologyCase, json.loads(response.body)["id"])
+        return response, _start_of(case, user.id, user.role, cases.deployment_id(session))
+
+    response, start = await run_in_threadpool(create_once)
+    await _ensure_started(actions, settings, start)
     return response
 
 
@@ -227,57 +227,66 @@ def get_methodology(case_no: int, session: DbSession, user: CurrentUser):
     return _case_out(session, _visible_case(session, user, case_no))
 
 
-async def _act(session: Session, client: Client, user: User, case: MethodologyCase, name: str,
+async def _act(session: Session, actions: CaseActions, user: User, case: MethodologyCase, name: str,
                arg: Any) -> MethodologyCaseOut:
-    await _update(session, client, case.case_id, name, arg)
-    return _case_out(session, _visible_case(session, user, case.id))
+    await _update(session, actions, case.case_id, name, arg)
+    return await actions.read(lambda s: _case_out(s, _visible_case(s, user, case.id)))
 
 
 @router.post("/methodologies/{case_no}/completeness", response_model=MethodologyCaseOut,
              summary="Bureau: accept the submission as complete (panel review follows) or return it")
 async def decide_completeness(case_no: int, body: CompletenessIn, session: DbSession, user: Bureau,
-                              client: TemporalClient):
-    case = _visible_case(session, user, case_no)
+                              actions: Actions):
+    case = await run_in_threadpool(_visible_case, session, user, case_no)
     if body.decision == "return" and not (body.reasons or "").strip():
         raise unprocessable("reasons", "required", "returning a submission needs reasons")
     arg = CompletenessDecision(actor=_actor(user), submission_no=case.submission_no, accept=body.decision == "accept",
                                reasons=body.reasons)
-    return await _act(session, client, user, case, UPDATE_COMPLETENESS, arg)
+    return await _act(session, actions, user, case, UPDATE_COMPLETENESS, arg)
 
 
 @router.post("/methodologies/{case_no}/resubmission", response_model=MethodologyCaseOut,
              summary="Applicant: resubmit the amended methodology (after a return or a revision request)")
 async def resubmit(case_no: int, body: ResubmissionIn, session: DbSession, user: ApplicantOrBureau,
-                   client: TemporalClient):
-    case = _visible_case(session, user, case_no)
+                   actions: Actions):
     content = body.to_content()
-    # The documents are checked first (a dry run, rolled back: attaching holds the audit chain's lock,
-    # which the workflow's own audit needs) and attached once the workflow has taken the resubmission.
-    documents.attach(session, content.document_ids, case.case_id, user)
-    session.rollback()
+
+    def check() -> MethodologyCase:
+        case = _visible_case(session, user, case_no)
+        # The documents are checked first (a dry run, rolled back: attaching holds the audit chain's lock,
+        # which the workflow's own audit needs) and attached once the workflow has taken the resubmission.
+        documents.attach(session, content.document_ids, case.case_id, user)
+        session.rollback()
+        return case
+
+    case = await run_in_threadpool(check)
     arg = Resubmission(actor=_actor(user), submission_no=case.submission_no + 1, content=content, note=body.note)
-    await _update(session, client, case.case_id, UPDATE_RESUBMIT, arg)
-    documents.attach(session, content.document_ids, case.case_id, user)
-    session.commit()
-    return _case_out(session, _visible_case(session, user, case_no))
+    await _update(session, actions, case.case_id, UPDATE_RESUBMIT, arg)
+
+    def attach_and_answer(s: Session) -> MethodologyCaseOut:
+        documents.attach(s, content.document_ids, case.case_id, user)
+        s.commit()
+        return _case_out(s, _visible_case(s, user, case_no))
+
+    return await actions.read(attach_and_answer)
 
 
 @router.post("/methodologies/{case_no}/withdrawal", response_model=MethodologyCaseOut,
              summary="Applicant: withdraw the methodology (possible until publication)")
 async def withdraw(case_no: int, body: WithdrawalIn, session: DbSession, user: ApplicantOrBureau,
-                   client: TemporalClient):
-    case = _visible_case(session, user, case_no)
-    return await _act(session, client, user, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(user), reason=body.reason))
+                   actions: Actions):
+    case = await run_in_threadpool(_visible_case, session, user, case_no)
+    return await _act(session, actions, user, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(user), reason=body.reason))
 
 
 @router.post("/methodologies/{case_no}/publication", response_model=MethodologyCaseOut,
              summary="Bureau: publish the approved methodology (code and v1 assigned) or reject it")
 async def decide_publication(case_no: int, body: PublicationIn, session: DbSession, user: Bureau,
-                             client: TemporalClient):
-    case = _visible_case(session, user, case_no)
+                             actions: Actions):
     if body.decision == "reject" and not (body.reason or "").strip():
         raise unprocessable("reason", "required", "rejecting a methodology needs a reason")
-    return await _act(session, client, user, case, UPDATE_PUBLICATION,
+    case = await run_in_threadpool(_visible_case, session, user, case_no)
+    return await _act(session, actions, user, case, UPDATE_PUBLICATION,
                       PublicationDecision(actor=_actor(user), publish=body.decision == "publish", reason=body.reason))
 
 
@@ -289,43 +298,44 @@ async def open_reevaluation(
     body: ReevaluationIn,
     session: DbSession,
     user: Bureau,
-    client: TemporalClient,
+    actions: Actions,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
-    version = methodology.current_version(session, body.code)
-    if version is None:
-        raise unprocessable("code", "published_current", f"{body.code} has no current published version")
+    def open_once() -> tuple[Any, ReevaluationStart]:
+        version = methodology.current_version(session, body.code)
+        if version is None:
+            raise unprocessable("code", "published_current", f"{body.code} has no current published version")
 
-    def create():
-        try:
-            with session.begin_nested():
-                row = methodology.create_reevaluation(session, version=version, reason=body.reason,
-                                                      opened_by_user_id=user.id, now=datetime.now(timezone.utc))
-        except IntegrityError:
-            raise conflict(f"{body.code} already has an open re-evaluation", field="code",
-                           rule="one_open_reevaluation") from None
-        return _reevaluation_out(session, row)
+        def create():
+            try:
+                with session.begin_nested():
+                    row = methodology.create_reevaluation(session, version=version, reason=body.reason,
+                                                          opened_by_user_id=user.id, now=datetime.now(timezone.utc))
+            except IntegrityError:
+                raise conflict(f"{body.code} already has an open re-evaluation", field="code",
+                               rule="one_open_reevaluation") from None
+            return _reevaluation_out(session, row)
 
-    response = run_once(session, user=user, scope="methodology-reevaluations", key=idempotency_key,
-                        payload=body.model_dump(mode="json"), create=create)
-    row = session.get(MethodologyReevaluation, json.loads(response.body)["id"])
-    start = ReevaluationStart(
-        case_id=row.case_id, deployment_id=cases.deployment_id(session),
-        origin_case_id=version.methodology.origin_case_id, reevaluation_no=row.id,
-        methodology_id=row.methodology_id, code=body.code, version_id=row.version_id, version_no=version.version_no,
-        owner_organisation_id=version.methodology.owner_organisation_id, opened_by=_actor(user), reason=row.reason,
-        current_content=methodology.version_content(version))
-    session.rollback()  # release the read before waiting on Temporal
-    try:  # also on a replayed request: a start lost after the commit is made good
-        await client.start_workflow(
-            REEVALUATION_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(sa.CASE_TYPE, REEVALUATION_CASE_TYPE),
-                SearchAttributePair(sa.CASE_NUMBER, start.case_id)]))
-    except WorkflowAlreadyStartedError:
-        pass
+        response = run_once(session, user=user, scope="methodology-reevaluations", key=idempotency_key,
+                            payload=body.model_dump(mode="json"), create=create)
+        row = session.get(MethodologyReevaluation, json.loads(response.body)["id"])
+        start = ReevaluationStart(
+            case_id=row.case_id, deployment_id=cases.deployment_id(session),
+            origin_case_id=version.methodology.origin_case_id, reevaluation_no=row.id,
+            methodology_id=row.methodology_id, code=body.code, version_id=row.version_id,
+            version_no=version.version_no, owner_organisation_id=version.methodology.owner_organisation_id,
+            opened_by=_actor(user), reason=row.reason, current_content=methodology.version_content(version))
+        session.commit()
+        return response, start
+
+    response, start = await run_in_threadpool(open_once)
+    # Also on a replayed request: a start lost after the commit is made good.
+    await actions.start(
+        REEVALUATION_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.CASE_TYPE, REEVALUATION_CASE_TYPE),
+            SearchAttributePair(sa.CASE_NUMBER, start.case_id)]))
     return response
 
 
@@ -347,21 +357,26 @@ def get_reevaluation(no: int, session: DbSession, user: CurrentUser):
 @router.post("/methodology-reevaluations/{no}/decision", response_model=ReevaluationOut,
              summary="Bureau: confirm the version, publish a revised version, or retire the methodology")
 async def decide_reevaluation(no: int, body: ReevaluationDecisionIn, session: DbSession, user: Bureau,
-                              client: TemporalClient):
-    row = _visible_reevaluation(session, user, no)
-    content = None
-    if body.outcome == ReevaluationOutcome.REVISE:
-        if body.revised is None:
-            raise unprocessable("revised", "required", "a revision needs the new version's content")
-        content = body.revised.to_content(prefix="revised.")
-        m = session.get(Methodology, row.methodology_id)
-        if (content.scope.value, content.domain.value) != (m.scope, m.domain):
-            raise unprocessable("revised.scope", "unchanged", "a revision keeps the methodology's scope and domain")
-    elif body.revised is not None:
-        raise unprocessable("revised", "only_for_revise", "only a revision carries new content")
-    await _update(session, client, row.case_id, UPDATE_DECIDE_REEVALUATION,
+                              actions: Actions):
+    def check():
+        row = _visible_reevaluation(session, user, no)
+        content = None
+        if body.outcome == ReevaluationOutcome.REVISE:
+            if body.revised is None:
+                raise unprocessable("revised", "required", "a revision needs the new version's content")
+            content = body.revised.to_content(prefix="revised.")
+            m = session.get(Methodology, row.methodology_id)
+            if (content.scope.value, content.domain.value) != (m.scope, m.domain):
+                raise unprocessable("revised.scope", "unchanged",
+                                    "a revision keeps the methodology's scope and domain")
+        elif body.revised is not None:
+            raise unprocessable("revised", "only_for_revise", "only a revision carries new content")
+        return row.case_id, content
+
+    case_id, content = await run_in_threadpool(check)
+    await _update(session, actions, case_id, UPDATE_DECIDE_REEVALUATION,
                   ReevaluationDecision(actor=_actor(user), outcome=body.outcome, reason=body.reason, content=content))
-    return _reevaluation_out(session, _visible_reevaluation(session, user, no))
+    return await actions.read(lambda s: _reevaluation_out(s, _visible_reevaluation(s, user, no)))
 
 
 # --- public register (no login): published methodologies only, never drafts or reviewers ---

@@ -12,12 +12,32 @@ from api.deps import Applicant, DbSession
 from api.errors import not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.issuance import ProjectCreate, ProjectOut
-from store import audit
+from store import audit, methodology
 from store.identity import now_utc
 from store.issuance import Ineligible, OtherRegistration, ProjectDraft, register_project
 from store.models.issuance import Project
 
 router = APIRouter(tags=["projects"])
+
+
+def _version_id(session, body: ProjectCreate) -> int:
+    """The methodology version the project names: by code and version number, or by id."""
+    if body.methodology_code is not None or body.methodology_version is not None:
+        if body.methodology_code is None or body.methodology_version is None:
+            missing = "methodology_code" if body.methodology_code is None else "methodology_version"
+            raise unprocessable(missing, "required", "name the methodology by its code and its version number")
+        version = methodology.version(session, body.methodology_code, body.methodology_version)
+        if version is None:
+            raise unprocessable("methodology_code", "published",
+                                f"{body.methodology_code} v{body.methodology_version} is not a published methodology")
+        if body.methodology_version_id is not None and body.methodology_version_id != version.id:
+            raise unprocessable("methodology_version_id", "matches_code",
+                                "methodology_version_id names another version than methodology_code and version")
+        return version.id
+    if body.methodology_version_id is None:
+        raise unprocessable("methodology_code", "required",
+                            "name the methodology by methodology_code and methodology_version")
+    return body.methodology_version_id
 
 
 @router.post("/projects", status_code=201, response_model=ProjectOut,
@@ -32,7 +52,7 @@ def create_project(
 
     def create():
         draft = ProjectDraft(
-            organisation_id=actor.organisation_id, methodology_version_id=body.methodology_version_id,
+            organisation_id=actor.organisation_id, methodology_version_id=_version_id(session, body),
             name=body.name, district=body.district, site_address=body.site_address, facility_id=body.facility_id,
             start_date=body.start_date, description=body.description,
             other_registrations=tuple(OtherRegistration(**r.model_dump()) for r in body.other_registrations))
@@ -40,7 +60,10 @@ def create_project(
         try:
             project = register_project(session, draft, user_id=actor.id, at=at)
         except Ineligible as refusal:
-            raise unprocessable(refusal.field, refusal.rule, refusal.message)
+            field = refusal.field
+            if field == "methodology_version_id" and body.methodology_code is not None:
+                field = "methodology_code"  # the caller named the version by its code
+            raise unprocessable(field, refusal.rule, refusal.message)
         audit.record(session, action="project.registered", entity_type="project", entity_id=project.id,
                      occurred_at=at, actor_user_id=actor.id, actor_role=actor.role,
                      details={"methodology_version_id": project.methodology_version_id,

@@ -3,13 +3,13 @@ under the national or Hubei ETS with their compliance boundaries (Art. 23)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Header
 from sqlalchemy import select
 
 from api.deps import Authority, Bureau, DbSession
+from api.schemas.types import IsoDate
 from api.errors import not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.issuance import (
@@ -80,7 +80,7 @@ def revoke_accreditation(accreditation_id: int, body: Revocation, session: DbSes
 
 @router.get("/verification-bodies", response_model=list[VerificationBodyOut],
             summary="Public list of verification bodies accredited on a date (default today)")
-def list_verification_bodies(session: DbSession, on: date | None = None):
+def list_verification_bodies(session: DbSession, on: IsoDate | None = None):
     day = on or shanghai_today(now_utc())
     orgs = session.scalars(select(Organisation).where(
         Organisation.org_type == OrganisationType.VERIFICATION_BODY.value,

@@ -10,10 +10,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client
 
-from api.deps import Authority, CurrentUser, DbSession, Expert, TemporalClient
-from api.workflow_updates import execute_update
+from api.case_actions import Actions, CaseActions
+from api.deps import Authority, CurrentUser, DbSession, Expert
 from api.errors import Problem, conflict, forbidden, not_found
 from api.schemas.review import (
     DecisionIn,
@@ -116,9 +115,9 @@ def _own_task(session: Session, user: User, task_id: str) -> tuple[ReviewTaskRow
 
 # --- sending updates ---------------------------------------------------------------------------------
 
-async def _update(client: Client, review_id: str, name: str, arg: Any, update_id: str,
+async def _update(actions: CaseActions, review_id: str, name: str, arg: Any, update_id: str,
                   result_type: type | None = None) -> Any:
-    return await execute_update(client, review_id, name, arg, update_id=update_id, result_type=result_type)
+    return await actions.update(review_id, name, arg, update_id=update_id, result_type=result_type)
 
 
 # --- the authority -----------------------------------------------------------------------------------
@@ -142,21 +141,21 @@ def get_review(review_id: str, session: DbSession, user: CurrentUser):
 
 
 @router.post("/reviews/{review_id}/panel", response_model=ReviewOut, summary="Form the panel (the authority)")
-async def form_panel(review_id: str, body: PanelIn, session: DbSession, user: Authority, client: TemporalClient):
+async def form_panel(review_id: str, body: PanelIn, session: DbSession, user: Authority, actions: Actions):
     def check() -> None:
         r = _authority_review(session, user, review_id)
         _precheck_panel(session, r, body.expert_ids, "expert_ids")
 
     await run_in_threadpool(check)
-    await _update(client, review_id, UPDATE_FORM_PANEL, FormPanel(actor_user_id=user.id, expert_ids=body.expert_ids),
+    await _update(actions, review_id, UPDATE_FORM_PANEL, FormPanel(actor_user_id=user.id, expert_ids=body.expert_ids),
                   form_panel_update_id(review_id, body.expert_ids), list[str])
-    return await run_in_threadpool(_review_view, session, review_id)
+    return await actions.read(_review_view, review_id)
 
 
 @router.post("/reviews/{review_id}/tasks/{task_id}/replacement", response_model=ReviewOut,
              summary="Replace the expert of a recused or overdue task (the authority)")
 async def replace_expert(review_id: str, task_id: str, body: ReplacementIn, session: DbSession, user: Authority,
-                         client: TemporalClient):
+                         actions: Actions):
     def check() -> None:
         r = _authority_review(session, user, review_id)
         task = session.get(ReviewTaskRow, task_id)
@@ -165,10 +164,10 @@ async def replace_expert(review_id: str, task_id: str, body: ReplacementIn, sess
         _precheck_panel(session, r, [body.expert_id], "expert_id")
 
     await run_in_threadpool(check)
-    await _update(client, review_id, UPDATE_REPLACE_EXPERT,
+    await _update(actions, review_id, UPDATE_REPLACE_EXPERT,
                   ReplaceExpert(task_id=task_id, actor_user_id=user.id, new_expert_id=body.expert_id),
                   replace_update_id(task_id, body.expert_id), str)
-    return await run_in_threadpool(_review_view, session, review_id)
+    return await actions.read(_review_view, review_id)
 
 
 # --- the expert --------------------------------------------------------------------------------------
@@ -192,7 +191,7 @@ def _same(task: ReviewTaskRow, body: DecisionIn) -> bool:
 
 @router.post("/review-tasks/{task_id}/decision", response_model=DecisionReceipt,
              summary="Submit the decision on one's own task (final; the same decision again is harmless)")
-async def submit_decision(task_id: str, body: DecisionIn, session: DbSession, user: Expert, client: TemporalClient):
+async def submit_decision(task_id: str, body: DecisionIn, session: DbSession, user: Expert, actions: Actions):
     task, r = await run_in_threadpool(_own_task, session, user, task_id)
     if task.status == TaskStatus.DECIDED:
         if not _same(task, body):
@@ -201,7 +200,7 @@ async def submit_decision(task_id: str, body: DecisionIn, session: DbSession, us
     if task.status != TaskStatus.OPEN:
         raise conflict(f"review task {task_id} is {task.status}")
     stored: ExpertDecision = await _update(
-        client, r.review_id, UPDATE_DECIDE,
+        actions, r.review_id, UPDATE_DECIDE,
         SubmitDecision(task_id=task_id, actor_user_id=user.id, vote=body.vote, comments=body.comments,
                        scores=body.scores), decide_update_id(task_id), ExpertDecision)
     if (stored.vote, stored.comments, stored.scores) != (body.vote, body.comments, body.scores):
@@ -213,12 +212,12 @@ async def submit_decision(task_id: str, body: DecisionIn, session: DbSession, us
 
 @router.post("/review-tasks/{task_id}/recusal", response_model=RecusalReceipt,
              summary="Recuse from one's own open task, with a reason (conflict of interest)")
-async def recuse(task_id: str, body: RecusalIn, session: DbSession, user: Expert, client: TemporalClient):
+async def recuse(task_id: str, body: RecusalIn, session: DbSession, user: Expert, actions: Actions):
     task, r = await run_in_threadpool(_own_task, session, user, task_id)
     if task.status == TaskStatus.RECUSED:  # a repeated recusal changes nothing
         return RecusalReceipt(task_id=task_id, review_id=r.review_id, status=task.status, reason=task.recusal_reason)
     if task.status != TaskStatus.OPEN:
         raise conflict(f"review task {task_id} is {task.status}")
-    await _update(client, r.review_id, UPDATE_RECUSE, Recusal(task_id=task_id, actor_user_id=user.id,
+    await _update(actions, r.review_id, UPDATE_RECUSE, Recusal(task_id=task_id, actor_user_id=user.id,
                                                               reason=body.reason), recuse_update_id(task_id), str)
     return RecusalReceipt(task_id=task_id, review_id=r.review_id, status=TaskStatus.RECUSED, reason=body.reason)

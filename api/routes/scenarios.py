@@ -10,12 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep, TemporalClient
-from api.workflow_updates import execute_action
+from api.case_actions import Actions, CaseActions
+from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.scenarios import (
@@ -118,30 +116,30 @@ def create_spec(body: SpecCreate, session: DbSession, actor: Operator,
 
 @router.post("/scenario-specs/{spec_id}/publish", response_model=SpecOut, status_code=202,
              summary="Ask for a draft's publication: the bureau's expert panel evaluates it first (Art. 12)")
-async def publish_spec(spec_id: int, session: DbSession, actor: Operator, temporal: TemporalClient,
+async def publish_spec(spec_id: int, session: DbSession, actor: Operator, actions: Actions,
                        settings: SettingsDep):
-    spec = session.scalar(select(EvaluationSpec).where(EvaluationSpec.id == spec_id).with_for_update())
-    if spec is None:
-        raise not_found(f"evaluation specification {spec_id}")
-    if spec.status == "returned":
-        raise conflict(f"the expert panel did not approve version {spec.version} of {spec.category}; "
-                       "draft a new version", rule="returned")
-    if spec.status == "draft":
-        current = scenarios.current_spec(session, spec.category)
-        if current is not None and current.version > spec.version:
-            raise conflict(f"version {current.version} of {spec.category} is already published; "
-                           f"draft version {spec.version} would go back in time", rule="newer_version_published")
-        spec.status, spec.review_id = "in_review", review_workflow_id(spec_case_id(spec.id), 1)
-    start = SpecStart(case_id=spec_case_id(spec.id), deployment_id=cases.deployment_id(session), spec_id=spec.id,
-                      category=spec.category, version=spec.version, title=spec.title, requested_by=_actor(actor))
-    answer = SpecOut.model_validate(spec)
-    session.commit()  # before the workflow starts: it finds the spec in review
-    if answer.status == "in_review":
-        try:  # also on a retried request: a start lost after the commit is made good
-            await temporal.start_workflow(SPEC_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue,
-                                          id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        except WorkflowAlreadyStartedError:
-            pass
+    def ask() -> tuple[SpecOut, SpecStart]:
+        spec = session.scalar(select(EvaluationSpec).where(EvaluationSpec.id == spec_id).with_for_update())
+        if spec is None:
+            raise not_found(f"evaluation specification {spec_id}")
+        if spec.status == "returned":
+            raise conflict(f"the expert panel did not approve version {spec.version} of {spec.category}; "
+                           "draft a new version", rule="returned")
+        if spec.status == "draft":
+            current = scenarios.current_spec(session, spec.category)
+            if current is not None and current.version > spec.version:
+                raise conflict(f"version {current.version} of {spec.category} is already published; "
+                               f"draft version {spec.version} would go back in time", rule="newer_version_published")
+            spec.status, spec.review_id = "in_review", review_workflow_id(spec_case_id(spec.id), 1)
+        start = SpecStart(case_id=spec_case_id(spec.id), deployment_id=cases.deployment_id(session), spec_id=spec.id,
+                          category=spec.category, version=spec.version, title=spec.title, requested_by=_actor(actor))
+        answer = SpecOut.model_validate(spec)
+        session.commit()  # before the workflow starts: it finds the spec in review
+        return answer, start
+
+    answer, start = await run_in_threadpool(ask)
+    if answer.status == "in_review":  # also on a retried request: a start lost after the commit is made good
+        await actions.start(SPEC_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue)
     return answer
 
 
@@ -287,10 +285,10 @@ def _attach_evidence(session: Session, assessment: SelfAssessment, case_id: str,
 @router.post("/scenarios/{scenario_id}/applications", status_code=201, response_model=CaseOut,
              summary="Apply for evaluation (refused with 422 naming the failing items)")
 async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, actor: Applicant,
-                temporal: TemporalClient, settings: SettingsDep,
+                actions: Actions, settings: SettingsDep,
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
-    scenario = _visible_scenario(session, actor, scenario_id)
-    spec = scenarios.current_spec(session, scenario.category)
+    scenario = await run_in_threadpool(_visible_scenario, session, actor, scenario_id)
+    spec = await run_in_threadpool(scenarios.current_spec, session, scenario.category)
 
     def create():
         if spec is None:
@@ -315,20 +313,17 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
                      details={"scenario_id": scenario.id, "self_assessment_id": assessment.id, "spec_id": spec.id})
         return _case_out(case, ScenarioCaseState(case_id=case.case_id, stage=Stage.CHECKING, round_no=1))
 
-    resp = run_once(session, user=actor, scope=f"scenario-{scenario.id}-applications", key=idempotency_key,
-                    payload=body.model_dump(mode="json"), create=create)
+    resp = await run_in_threadpool(
+        lambda: run_once(session, user=actor, scope=f"scenario-{scenario.id}-applications", key=idempotency_key,
+                         payload=body.model_dump(mode="json"), create=create))
     out = json.loads(resp.body)
-    app = ScenarioApplication(case_id=out["case_id"], deployment_id=cases.deployment_id(session), scenario_id=scenario.id,
+    deployment_id = await run_in_threadpool(cases.deployment_id, session)
+    app = ScenarioApplication(case_id=out["case_id"], deployment_id=deployment_id, scenario_id=scenario.id,
                                          self_assessment_id=out["self_assessment_id"],
                                          applicant_organisation_id=scenario.organisation_id, actor_user_id=actor.id)
-    try:
-        # Started after the commit so the workflow always finds its case row; a retry (same key) starts it if
-        # the first attempt stopped in between.
-        await temporal.start_workflow(SCENARIO_WORKFLOW, app, id=out["case_id"],
-                                      task_queue=settings.task_queue,
-                                      id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-    except WorkflowAlreadyStartedError:
-        pass
+    # Started after the commit so the workflow always finds its case row; a retry (same key) starts it if
+    # the first attempt stopped in between.
+    await actions.start(SCENARIO_WORKFLOW, app, id=out["case_id"], task_queue=settings.task_queue)
     return resp
 
 
@@ -357,22 +352,25 @@ def _visible_case(session: Session, user: User, case_id: str) -> ScenarioCase:
     return case
 
 
-async def _state(temporal: TemporalClient, case_id: str) -> ScenarioCaseState:
-    return await temporal.get_workflow_handle(case_id).query(SCENARIO_STATE_QUERY, result_type=ScenarioCaseState)
+async def _state(actions: CaseActions, case_id: str) -> ScenarioCaseState:
+    return await actions.query(case_id, SCENARIO_STATE_QUERY, ScenarioCaseState)
 
 
 def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
 
 
-async def _update(session: Session, temporal: TemporalClient, case: ScenarioCase, name: str, arg: Any) -> CaseOut:
+async def _update(session: Session, actions: CaseActions, case: ScenarioCase, name: str, arg: Any) -> CaseOut:
     """Send a human action (the kit's update ids: an identical retry answers as the first did, another
     payload for the same step is refused); the workflow's refusal becomes 403/409/422 naming the reason."""
-    seq = cases.seq(session, case.case_id)
-    session.rollback()  # release the read before waiting on the workflow
-    state = await execute_action(temporal, case.case_id, name, arg, seq=seq, result_type=ScenarioCaseState)
-    session.refresh(case)
-    return _case_out(case, state)
+    seq = await run_in_threadpool(cases.seq, session, case.case_id)
+    state = await actions.action(case.case_id, name, arg, seq=seq, result_type=ScenarioCaseState)
+    row, mirrored = await actions.read(lambda s: (_case_row(s, case.case_id), _mirrored_stage(s, case.case_id)))
+    return _case_out(row, state, mirrored)
+
+
+def _case_row(session: Session, case_id: str) -> ScenarioCase:
+    return session.scalar(select(ScenarioCase).where(ScenarioCase.case_id == case_id))
 
 
 def _mirrored_stage(session: Session, case_id: str) -> str | None:
@@ -381,40 +379,48 @@ def _mirrored_stage(session: Session, case_id: str) -> str | None:
 
 
 @router.get("/scenario-cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: str, session: DbSession, user: CurrentUser, temporal: TemporalClient):
-    case = _visible_case(session, user, case_id)
-    mirrored = _mirrored_stage(session, case_id)
+async def get_case(case_id: str, session: DbSession, user: CurrentUser, actions: Actions):
+    def read() -> tuple[ScenarioCase, str | None]:
+        return _visible_case(session, user, case_id), _mirrored_stage(session, case_id)
+
+    case, mirrored = await run_in_threadpool(read)
     try:
-        return _case_out(case, await _state(temporal, case_id), mirrored)
-    except RPCError:
+        return _case_out(case, await _state(actions, case_id), mirrored)
+    except Problem as unanswered:
+        if unanswered.status not in (503, 504):
+            raise
         return _case_out(case, None, mirrored)
 
 
 @router.post("/scenario-cases/{case_id}/withdraw", response_model=CaseOut,
              summary="Withdraw the application (until publication)")
-async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
-    case = _visible_case(session, actor, case_id)
-    return await _update(session, temporal, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(actor), reason=body.reason))
+async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, actions: Actions):
+    case = await run_in_threadpool(_visible_case, session, actor, case_id)
+    return await _update(session, actions, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(actor), reason=body.reason))
 
 
 @router.post("/scenario-cases/{case_id}/resubmission", response_model=CaseOut,
              summary="Resubmit after the panel asked for revision, with a new self-assessment")
-async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor: Applicant, temporal: TemporalClient):
-    case = _visible_case(session, actor, case_id)
-    scenario = session.get(Scenario, case.scenario_id)
-    assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
-    if _mirrored_stage(session, case_id) == Stage.RETURNED:
-        _attach_evidence(session, assessment, case_id, actor)
-        session.commit()
-    return await _update(session, temporal, case, UPDATE_RESUBMIT,
+async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor: Applicant, actions: Actions):
+    def check() -> ScenarioCase:
+        case = _visible_case(session, actor, case_id)
+        scenario = session.get(Scenario, case.scenario_id)
+        assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
+        if _mirrored_stage(session, case_id) == Stage.RETURNED:
+            _attach_evidence(session, assessment, case_id, actor)
+            session.commit()
+        return case
+
+    case = await run_in_threadpool(check)
+    return await _update(session, actions, case, UPDATE_RESUBMIT,
                          Resubmission(actor=_actor(actor), self_assessment_id=body.self_assessment_id))
 
 
 @router.post("/scenario-cases/{case_id}/decision", response_model=CaseOut,
              summary="Publish (label, validity, inclusion) or reject with reasons (operator)")
-async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Operator, temporal: TemporalClient):
-    case = _visible_case(session, actor, case_id)
-    return await _update(session, temporal, case, UPDATE_DECIDE, OperatorDecision(
+async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Operator, actions: Actions):
+    case = await run_in_threadpool(_visible_case, session, actor, case_id)
+    return await _update(session, actions, case, UPDATE_DECIDE, OperatorDecision(
         actor=_actor(actor), decision=body.decision, reasons=body.reasons, validity_years=body.validity_years,
         include=body.include))
 

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.schemas.types import IsoDate
+
 from domain import serials
 
 # tCO2e with at most 3 decimals, given as a JSON number or a string; stored exactly as grams.
@@ -66,8 +68,8 @@ class SerialOut(BaseModel):
 
 class AccreditationCreate(BaseModel):
     reference: str = Field(min_length=1, max_length=100, description="accreditation document number")
-    valid_from: date
-    valid_until: date
+    valid_from: IsoDate
+    valid_until: IsoDate
 
     @model_validator(mode="after")
     def _validity(self) -> AccreditationCreate:
@@ -110,8 +112,8 @@ class KeyEmitterCreate(BaseModel):
     organisation_id: int
     scheme: Literal["national", "hubei"]
     boundary_facility_ids: list[str] = Field(min_length=1, max_length=500)
-    effective_from: date
-    effective_until: date | None = None
+    effective_from: IsoDate
+    effective_until: IsoDate | None = None
 
     _facilities = field_validator("boundary_facility_ids")(_clean_facilities)
 
@@ -124,7 +126,7 @@ class KeyEmitterCreate(BaseModel):
 
 class KeyEmitterChange(BaseModel):
     boundary_facility_ids: list[str] | None = Field(default=None, min_length=1, max_length=500)
-    effective_until: date | None = None
+    effective_until: IsoDate | None = None
 
     _facilities = field_validator("boundary_facility_ids")(_clean_facilities)
 
@@ -145,8 +147,8 @@ class OtherRegistrationIn(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     scheme: str = Field(min_length=1, max_length=40, description="CCER, VCS, GS, …")
     registration_id: str = Field(min_length=1, max_length=100)
-    period_start: date
-    period_end: date | None = None
+    period_start: IsoDate
+    period_end: IsoDate | None = None
 
     @model_validator(mode="after")
     def _period(self) -> OtherRegistrationIn:
@@ -156,12 +158,17 @@ class OtherRegistrationIn(BaseModel):
 
 
 class ProjectCreate(BaseModel):
-    methodology_version_id: int
+    """The methodology version is named as the public register names it (`methodology_code` and
+    `methodology_version`, e.g. WH-M-PV-001 and 1), or by its id (`methodology_version_id`)."""
+
+    methodology_code: str | None = Field(default=None, min_length=1, max_length=60, examples=["WH-M-PV-001"])
+    methodology_version: int | None = Field(default=None, ge=1, description="version number, 1 for v1")
+    methodology_version_id: int | None = Field(default=None, description="alternative to code and version")
     name: str = Field(min_length=1, max_length=200)
     district: str = Field(min_length=1, max_length=60)
     site_address: str = Field(min_length=1, max_length=300)
     facility_id: str = Field(min_length=1, max_length=64)
-    start_date: date
+    start_date: IsoDate
     description: str = Field(min_length=1, max_length=20000)
     other_registrations: list[OtherRegistrationIn] = Field(default_factory=list, max_length=50)
 
@@ -188,8 +195,8 @@ class ProjectOut(BaseModel):
 class AccountingReport(BaseModel):
     """核算报告 of one monitoring period, and the accredited verifier commissioned to verify it."""
 
-    period_start: date
-    period_end: date
+    period_start: IsoDate
+    period_end: IsoDate
     claimed_tco2e: Tonnes = Field(description="tCO2e, at most 3 decimals; a string keeps it exact")
     benefit_sharing: str = Field(min_length=1, max_length=20000, description="利益分配 statement")
     verifier_organisation_id: int
@@ -291,6 +298,9 @@ class NoticeOut(BaseModel):
     period_start: date
     period_end: date
     verified_tco2e: str
+    verification_conclusion: str | None = Field(description="the verifier's conclusion (核查结论)")
+    verification_report_document_ids: list[int] = Field(
+        description="the verification report: GET /publicity-notices/{id}/documents/{document_id}")
     benefit_sharing: str
     starts_at: datetime
     ends_at: datetime

@@ -128,6 +128,7 @@ class PublishedRef(BaseModel):
     code: str
     version_no: int
     version: str  # v1
+    version_id: int
 
 
 class MethodologyCaseOut(BaseModel):
@@ -159,6 +160,7 @@ class MethodologyCasePage(BaseModel):
 
 
 class VersionOut(BaseModel):
+    id: int
     code: str
     version_no: int
     version: str

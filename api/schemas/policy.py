@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from api.schemas.types import IsoAwareDatetime
 
 from domain.policy import PolicyParameters
 
@@ -11,7 +13,7 @@ class PolicyChangeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parameter: str = Field(min_length=1, max_length=60, description="a field of the policy parameters")
     value: StrictInt
-    effective_from: AwareDatetime | None = Field(default=None, description="omitted: effective at once")
+    effective_from: IsoAwareDatetime | None = Field(default=None, description="omitted: effective at once")
     reason: str = Field(min_length=1, max_length=2000)
 
 

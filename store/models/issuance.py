@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -167,6 +168,8 @@ class Objection(Base):
     """An objection filed by anyone during publicity. Name and contact are never shown publicly."""
 
     __tablename__ = "publicity_objections"
+    __table_args__ = (Index("uq_publicity_objections_key", "notice_id", "idempotency_key", unique=True,
+                            postgresql_where=text("idempotency_key IS NOT NULL")),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("publicity_notices.id"), index=True)
@@ -176,6 +179,10 @@ class Objection(Base):
     # Keyed hash of the client address, for rate limiting only; the address itself is not kept.
     source_hash: Mapped[str] = mapped_column(String(64), index=True)
     filed_at: Mapped[datetime] = mapped_column(index=True)
+    # A retried objection (same Idempotency-Key to the same notice) files nothing new; the hash of the first
+    # request tells a retry from a different objection under a reused key.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     answer: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None]
     ruling: Mapped[str | None] = mapped_column(String(20))  # upheld, dismissed, lapsed

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
+from api.case_actions import CaseActions
 from api.deps import DbSession, SettingsDep, get_temporal
 from api.errors import Problem
 from api.routes import issuance, methodologies, projects
@@ -102,7 +103,7 @@ async def submit_methodology(request: Request, session: DbSession, user: Applica
                       scope=values["scope"] or None, domain=values["domain"] or None, summary=values["summary"],
                       behaviours=_behaviours(values["behaviours"]),
                       document_ids=await _upload(request, session, user, settings))
-        response = await methodologies.create_methodology(parsed, session, user, await get_temporal(request),
+        response = await methodologies.create_methodology(parsed, session, user, CaseActions(request, await get_temporal(request)),
                                                           settings, idempotency_key=key)
     except Problem as problem:
         session.rollback()
@@ -145,7 +146,7 @@ async def file_report(request: Request, session: DbSession, user: ApplicantUser,
                       verifier_organisation_id=values["verifier_organisation_id"] or None,
                       document_ids=await _upload(request, session, user, settings))
         response = await issuance.file_accounting_report(int(values["project_id"]), parsed, session, user,
-                                                         await get_temporal(request), settings, idempotency_key=key)
+                                                         CaseActions(request, await get_temporal(request)), settings, idempotency_key=key)
     except Problem as problem:
         session.rollback()
         return render(request, "applicant/new_report.html", {

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
+from api.case_actions import CaseActions
 from api.deps import DbSession, SettingsDep
 from api.errors import Problem
 from api.routes import workflows_admin
@@ -54,7 +55,8 @@ async def dashboard_page(request: Request, session: DbSession, user: AuthorityUs
         overdue_note = "temporal_unavailable"
     else:
         try:
-            page = await workflows_admin.overdue_tasks(user, client, settings, case_type=None, as_of=None,
+            page = await workflows_admin.overdue_tasks(user, CaseActions(request, client), settings, case_type=None,
+                                                       as_of=None,
                                                        page_size=50, page_token=None)
             overdue = page.items
         except (RPCError, Problem) as exc:  # the page still shows what the database knows

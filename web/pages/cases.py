@@ -20,6 +20,7 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api.case_actions import CaseActions
 from api.deps import DbSession, check_roles, get_temporal
 from api.errors import Problem, not_found
 from api.routes import issuance, methodologies, reviews, scenarios, workflows_admin
@@ -119,13 +120,14 @@ async def _view(request: Request, session, user: User, case_id: str) -> dict[str
     ctx = await run_in_threadpool(reads)
     ctx["state"], ctx["detail"] = None, None
     if client is not None:
+        actions = CaseActions(request, client)  # the API's own waits: bounded, no connection held
         try:
             if ctx["case"].case_type == "issuance":
-                ctx["state"] = (await issuance._state(client, case_id))
+                ctx["state"] = (await issuance._state(actions, case_id))
             elif ctx["case"].case_type == "scenario":
-                ctx["process"] = await scenarios.get_case(case_id, session, user, client)
+                ctx["process"] = await scenarios.get_case(case_id, session, user, actions)
             if role in AUTHORITIES:
-                ctx["detail"] = await workflows_admin.describe_case(user, client, case_id, history_limit=1)
+                ctx["detail"] = await workflows_admin.describe_case(user, actions, case_id, history_limit=1)
         except (Problem, RPCError) as exc:  # the page shows what the database knows
             log.info("case %s: live state not read: %s", case_id, exc)
         session.rollback()
@@ -148,7 +150,7 @@ async def case_page(request: Request, case_id: str, session: DbSession, user: Pe
 
 
 async def _act(request: Request, session, user: User, case_id: str, roles: frozenset[Role],
-               action: Callable[[dict[str, str], Client], Awaitable[Any]]):
+               action: Callable[[dict[str, str], CaseActions], Awaitable[Any]]):
     """Run one action of the case page: the API's role check, then the API route itself; a refusal is
     shown on the case page with its status, a success returns to the case page (POST-redirect-GET)."""
     form = await form_of(request)
@@ -156,7 +158,7 @@ async def _act(request: Request, session, user: User, case_id: str, roles: froze
         check_roles(user, roles)
         await run_in_threadpool(visible_case, session, user, case_id)
         session.rollback()
-        await action(form, await get_temporal(request))
+        await action(form, CaseActions(request, await get_temporal(request)))
     except Problem as problem:
         session.rollback()
         if problem.status == 404:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from api.case_actions import CaseActions
 from api.deps import DbSession, get_temporal
 from api.errors import Problem
 from api.routes import reviews
@@ -72,7 +73,7 @@ async def decide(request: Request, task_id: str, session: DbSession, user: Exper
     try:
         parsed = body(DecisionIn, vote=values["vote"] or None, comments=values["comments"],
                       scores={k: v for k, v in scores.items() if v != ""})
-        await reviews.submit_decision(task_id, parsed, session, user, await get_temporal(request))
+        await reviews.submit_decision(task_id, parsed, session, user, CaseActions(request, await get_temporal(request)))
     except Problem as problem:
         session.rollback()
         return await run_in_threadpool(_task_page, request, session, user, task_id, error=problem, values=values,
@@ -85,7 +86,7 @@ async def recuse(request: Request, task_id: str, session: DbSession, user: Exper
     form = await form_of(request)
     try:
         await reviews.recuse(task_id, body(RecusalIn, reason=text(form, "reason")), session, user,
-                             await get_temporal(request))
+                             CaseActions(request, await get_temporal(request)))
     except Problem as problem:
         session.rollback()
         return await run_in_threadpool(_task_page, request, session, user, task_id, error=problem,

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from api.case_actions import CaseActions
 from api.deps import DbSession, SettingsDep, get_temporal
 from api.errors import Problem
 from api.routes import accounts, issuance, methodologies, scenarios
@@ -98,7 +99,7 @@ async def object_to(request: Request, notice_id: int, session: DbSession, settin
               "contact": text(form, "contact") or None}
     try:
         filed = await issuance.file_objection(notice_id, body(ObjectionIn, **values), request, session,
-                                              await get_temporal(request), settings)
+                                              CaseActions(request, await get_temporal(request)), settings)
     except Problem as problem:
         session.rollback()
         return await run_in_threadpool(_notice_page, request, session, notice_id, error=problem, values=values,
