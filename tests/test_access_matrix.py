@@ -71,7 +71,7 @@ async def world(app_client, make_actor, make_org, bureau, operator, session_fact
         "behaviour_description": "d"}))
     spec = await _ok(await c.post("/api/v1/scenario-specs", headers=operator.headers, json=MATRIX[
         "POST /api/v1/scenario-specs"].body))
-    await _ok(await c.post(f"/api/v1/scenario-specs/{spec['id']}/publish", headers=operator.headers), 200)
+    await _ok(await c.post(f"/api/v1/scenario-specs/{spec['id']}/publish", headers=operator.headers), 202)  # a publication is asked: the review decides
     expert = make_actor(Role.EXPERT)
     roster = await _ok(await c.post("/api/v1/experts", headers=bureau.headers, json={
         "user_id": expert.id, "name": "Prof. M", "expertise": []}))
