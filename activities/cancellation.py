@@ -18,8 +18,7 @@ from domain.contracts.cancellation import (
     ConfirmResult,
     ReleaseRequest,
 )
-from domain.errors import Refusal
-from domain.rules import STATUS, Kind
+from domain.rules import Refusal
 from settings import Settings
 from store import ledger
 from store.session import transaction
@@ -27,13 +26,9 @@ from store.session import transaction
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-_KINDS = {status: kind for kind, status in STATUS.items()}
-
-
 def _refused(exc: Refusal) -> ApplicationError:
     """The ledger's refusal as the kit's: its kind, the field and rule at fault, no retry."""
-    kind = _KINDS.get(exc.status, Kind.INVALID)
-    return ApplicationError(exc.message, {"field": exc.field, "rule": exc.rule}, type=kind.value, non_retryable=True)
+    return ApplicationError(exc.message, {"field": exc.field, "rule": exc.rule}, type=exc.kind.value, non_retryable=True)
 
 
 class CancellationActivities:

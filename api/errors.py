@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import Refusal
+from domain.rules import Refusal
 
 log = logging.getLogger("api.errors")
 
@@ -86,6 +86,14 @@ def forbidden(detail: str) -> Problem:
     return Problem(403, "Forbidden", detail)
 
 
+def refusal_problem(refusal: Refusal) -> Problem:
+    """The one mapping of a business refusal to problem+json: its status, the field and rule at fault, and
+    the further faults of a refusal of a whole input."""
+    errors = [{"field": e.field, "rule": e.rule, "message": e.message, **e.extra} for e in refusal.errors]
+    return Problem(refusal.status, title_for(refusal.status), refusal.message, field=refusal.field,
+                   rule=refusal.rule, errors=errors)
+
+
 def problem_response(p: Problem) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": p.title, "status": p.status}
     if p.detail:
@@ -120,8 +128,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Refusal)
     async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
-        return problem_response(Problem(exc.status, title_for(exc.status), exc.message,
-                                        field=exc.field, rule=exc.rule))
+        return problem_response(refusal_problem(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from domain.roles import OrganisationStatus, OrganisationType, Role, role_organisation_error
+from domain.rules import Refusal
 from settings import MissingSetting, get_settings
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -139,11 +140,11 @@ def cmd_calendar_load(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    except calendar_file.CalendarFileRefused as refused:
+    except Refusal as refused:
         print(f"{args.file}: refused whole, nothing loaded", file=sys.stderr)
         for e in refused.errors:
-            where = "file" if e.line is None else f"line {e.line}"
-            print(f"  {where}: {e.message} [{e.rule}]" + (f"\n    {e.text.strip()}" if e.text else ""),
+            text = e.extra.get("text", "")
+            print(f"  {e.field}: {e.message} [{e.rule}]" + (f"\n    {text.strip()}" if text else ""),
                   file=sys.stderr)
         return 1
     try:

@@ -13,9 +13,9 @@ A file with any error is refused whole: every error is reported with its line nu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 
+from domain.rules import Kind, Refusal
 from domain.working_days import OfficialYear, is_weekend
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -24,23 +24,10 @@ _DAY_LINE = re.compile(r"^(\S+)\s+(\S+)(?:\s+(.+))?$")
 _KINDS = {"off", "work"}
 
 
-@dataclass(frozen=True)
-class LineError:
-    line: int | None  # None: the file as a whole
-    text: str
-    rule: str
-    message: str
-
-
-class CalendarFileRefused(ValueError):
-    def __init__(self, errors: list[LineError]) -> None:
-        super().__init__(f"calendar file refused: {len(errors)} error(s)")
-        self.errors = errors
-
-
 def parse(text: str, *, expected_year: int | None = None) -> OfficialYear:
-    """Parse one year's file; raise CalendarFileRefused listing every error found."""
-    errors: list[LineError] = []
+    """Parse one year's file; raise a Refusal of the whole file listing every error found (each names its
+    line, or the file as a whole, as its field, with the line's text)."""
+    errors: list[Refusal] = []
     year: int | None = None
     notice: str | None = None
     days_off: dict[date, str] = {}
@@ -50,7 +37,8 @@ def parse(text: str, *, expected_year: int | None = None) -> OfficialYear:
     day_lines = 0
 
     def err(n: int | None, line: str, rule: str, message: str) -> None:
-        errors.append(LineError(n, line, rule, message))
+        errors.append(Refusal(Kind.INVALID, rule, message, "file" if n is None else f"line {n}",
+                              extra={"text": line}))
 
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -116,7 +104,8 @@ def parse(text: str, *, expected_year: int | None = None) -> OfficialYear:
     if not day_lines and year is not None:
         err(None, "", "no_days", "the file lists no days off and no working weekends")
     if errors:
-        raise CalendarFileRefused(errors)
+        raise Refusal(Kind.INVALID, "calendar_file", f"the calendar file is refused whole: {len(errors)} error(s)",
+                      errors=errors)
     assert year is not None
     return OfficialYear(year=year, days_off=days_off, working_weekends=working, notice=notice)
 

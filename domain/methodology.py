@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+
+from domain.rules import Kind, Refusal
 
 
 class Scope(StrEnum):
@@ -87,25 +88,19 @@ FACTOR_DECIMALS = 4
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
 
-class FactorError(ValueError):
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-
-
 def parse_factor(text: str) -> int:
     """"78.4" → 784000 ten-thousandths of a gram; refuses ≤ 0, more than 4 decimals, non-numbers."""
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError):
-        raise FactorError("decimal", f"'{text}' is not a decimal number") from None
+        raise _invalid(None, "decimal", f"'{text}' is not a decimal number") from None
     if not value.is_finite():
-        raise FactorError("decimal", f"'{text}' is not a decimal number")
+        raise _invalid(None, "decimal", f"'{text}' is not a decimal number")
     if value <= 0:
-        raise FactorError("positive", "the factor must be greater than 0")
+        raise _invalid(None, "positive", "the factor must be greater than 0")
     scaled = value * FACTOR_SCALE
     if scaled != scaled.to_integral_value():
-        raise FactorError("max_decimals", f"the factor has more than {FACTOR_DECIMALS} decimals")
+        raise _invalid(None, "max_decimals", f"the factor has more than {FACTOR_DECIMALS} decimals")
     return int(scaled)
 
 
@@ -115,46 +110,43 @@ def format_factor(ten_thousandths: int) -> str:
     return f"{whole}.{frac:04d}".rstrip("0").rstrip(".") if frac else str(whole)
 
 
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    rule: str
-    message: str
+def _invalid(field: str | None, rule: str, message: str) -> Refusal:
+    return Refusal(Kind.INVALID, rule, message, field)
 
 
-def check_behaviour_table(scope: Scope, rows: list[dict]) -> list[FieldError]:
+def check_behaviour_table(scope: Scope, rows: list[dict]) -> list[Refusal]:
     """Field errors of a behaviour table (rows: code, name, unit, daily_cap; factors parsed already).
 
     A personal methodology needs a table; a project methodology has none (its quantities come from
     monitoring reports, SPEC §2.4).
     """
-    errors: list[FieldError] = []
+    errors: list[Refusal] = []
     if scope == Scope.PROJECT:
         if rows:
-            errors.append(FieldError("behaviours", "not_allowed_for_project_scope",
+            errors.append(_invalid("behaviours", "not_allowed_for_project_scope",
                                      "a project methodology has no behaviour table"))
         return errors
     if not rows:
-        return [FieldError("behaviours", "required_for_personal_scope",
+        return [_invalid("behaviours", "required_for_personal_scope",
                            "a personal methodology needs a behaviour table")]
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
         code = row.get("code") or ""
         if not _CODE.match(code):
-            errors.append(FieldError(f"behaviours.{i}.code", "format",
+            errors.append(_invalid(f"behaviours.{i}.code", "format",
                                      "a behaviour code is lower-case letters, digits and '_' (e.g. metro_km)"))
         elif code in seen:
-            errors.append(FieldError(f"behaviours.{i}.code", "unique",
+            errors.append(_invalid(f"behaviours.{i}.code", "unique",
                                      f"behaviour code '{code}' is already used in row {seen[code]}"))
         else:
             seen[code] = i
         if not (row.get("name") or "").strip():
-            errors.append(FieldError(f"behaviours.{i}.name", "required", "a behaviour needs a name"))
+            errors.append(_invalid(f"behaviours.{i}.name", "required", "a behaviour needs a name"))
         if not (row.get("unit") or "").strip():
-            errors.append(FieldError(f"behaviours.{i}.unit", "required", "a behaviour needs a unit of quantity"))
+            errors.append(_invalid(f"behaviours.{i}.unit", "required", "a behaviour needs a unit of quantity"))
         cap = row.get("daily_cap")
         if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
-            errors.append(FieldError(f"behaviours.{i}.daily_cap", "positive_integer",
+            errors.append(_invalid(f"behaviours.{i}.daily_cap", "positive_integer",
                                      "the daily cap per person is a whole number of units greater than 0"))
     return errors
 

@@ -1,14 +1,16 @@
 """Refusals: the kinds of refusal and the stable rule codes every case workflow refuses with.
 
-A refusal has a kind (who the answer is for: 403 forbidden, 404 not_found, 409 conflict, 422 invalid)
-and a rule code. A code names the article where the rule comes from one (`art21.…`); the others are
+A refusal has a kind (who the answer is for: 403 forbidden, 404 not_found, 409 conflict, 422 invalid;
+413/415 for an uploaded file) and a rule code. A code names the article where the rule comes from one (`art21.…`); the others are
 the platform's own (who may act, at which stage, what a field must hold). The API shows the code as
 `rule` beside the `field` at fault.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from typing import Any
 
 
 class Kind(StrEnum):
@@ -16,9 +18,13 @@ class Kind(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     INVALID = "invalid"
+    TOO_LARGE = "too_large"  # an uploaded file over the limit
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"  # an uploaded file of a type not accepted
 
 
-STATUS: dict[Kind, int] = {Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404, Kind.CONFLICT: 409, Kind.INVALID: 422}
+STATUS: dict[Kind, int] = {Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404, Kind.CONFLICT: 409, Kind.INVALID: 422,
+                           Kind.TOO_LARGE: 413, Kind.UNSUPPORTED_MEDIA_TYPE: 415}
+KIND_OF_STATUS: dict[int, Kind] = {status: kind for kind, status in STATUS.items()}
 
 
 class Rule(StrEnum):
@@ -47,6 +53,10 @@ class Rule(StrEnum):
     ART21_PUBLISHED_IS_FINAL = "art21.published_is_final"
     # Art. 24: reductions of one facility and period are claimed once.
     ART24_DOUBLE_CLAIM = "art24.double_claim"
+    # Art. 24: a facility registered in another scheme for an overlapping period may not register here.
+    ART24_OTHER_SCHEME_OVERLAP = "art24.other_scheme_overlap"
+    # Art. 23: a key emitting unit's facilities inside its compliance boundary are not projects here.
+    ART23_KEY_EMITTER_BOUNDARY = "art23.key_emitter_boundary"
     # Art. 11: a methodology (or a revised version, with Art. 7) is published after the expert review.
     ART11_PANEL_APPROVAL = "art11.panel_approval"
     # Art. 14: a scenario is published only when its evaluation passed.
@@ -57,14 +67,30 @@ class Rule(StrEnum):
 
 
 class Refusal(Exception):
-    """A business refusal raised below the workflows (domain rules) with its kind and rule code."""
+    """The one business refusal of the platform (domain, store, activities, workflows' validators): its kind
+    (the HTTP status), the rule code, a message and the field at fault. A refusal of a whole input that
+    lists several faults (a specification, a calendar file) carries them in `errors`, each a Refusal; `extra`
+    adds facts to the error entry the API shows (e.g. the offending line of a file)."""
 
-    def __init__(self, kind: Kind, rule: Rule | str, message: str, field: str | None = None) -> None:
+    def __init__(self, kind: Kind | str, rule: Rule | str, message: str, field: str | None = None, *,
+                 errors: Sequence[Refusal] = (), extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.kind = Kind(kind)
         self.rule = str(rule)
         self.message = message
         self.field = field
+        self.errors = list(errors)
+        self.extra = dict(extra or {})
+
+    @classmethod
+    def of_status(cls, status: int, field: str | None, rule: str, message: str) -> Refusal:
+        """A refusal whose HTTP status is known (e.g. the ledger's SQL functions refuse with one)."""
+        return cls(KIND_OF_STATUS.get(status, Kind.INVALID), rule, message, field)
+
+    @classmethod
+    def all_of(cls, found: Sequence[Refusal]) -> Refusal:
+        """Several faults found at once, refused together: the first one leads, the others follow it."""
+        return cls(found[0].kind, found[0].rule, found[0].message, found[0].field, errors=found[1:])
 
     @property
     def status(self) -> int:

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from domain.rules import Kind, Refusal
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOTAL_WEIGHT = 100
 
@@ -58,34 +60,30 @@ class SpecItem:
     weight: int | None = None
 
 
-@dataclass(frozen=True)
-class Violation:
+def _invalid(field: str, rule: str, message: str) -> Refusal:
     """One broken rule: `field` is a dotted path into the request, `rule` a stable code."""
-
-    field: str
-    rule: str
-    message: str
+    return Refusal(Kind.INVALID, rule, message, field)
 
 
-def validate_spec(items: list[SpecItem], pass_mark: int) -> list[Violation]:
-    found: list[Violation] = []
+def validate_spec(items: list[SpecItem], pass_mark: int) -> list[Refusal]:
+    found: list[Refusal] = []
     if not 1 <= pass_mark <= TOTAL_WEIGHT:
-        found.append(Violation("pass_mark", "range", f"pass mark must be 1..{TOTAL_WEIGHT}"))
+        found.append(_invalid("pass_mark", "range", f"pass mark must be 1..{TOTAL_WEIGHT}"))
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item.code in seen:
-            found.append(Violation(f"items.{i}.code", "unique", f"item code '{item.code}' appears twice"))
+            found.append(_invalid(f"items.{i}.code", "unique", f"item code '{item.code}' appears twice"))
         seen.add(item.code)
         if item.kind == ItemKind.GATE and item.weight is not None:
-            found.append(Violation(f"items.{i}.weight", "gate_has_no_weight", "a gate item passes or fails; it has no weight"))
+            found.append(_invalid(f"items.{i}.weight", "gate_has_no_weight", "a gate item passes or fails; it has no weight"))
         if item.kind == ItemKind.WEIGHTED and (item.weight is None or item.weight < 1):
-            found.append(Violation(f"items.{i}.weight", "positive", "a weighted item needs a weight of at least 1"))
+            found.append(_invalid(f"items.{i}.weight", "positive", "a weighted item needs a weight of at least 1"))
     weighted = [it for it in items if it.kind == ItemKind.WEIGHTED]
     if not weighted:
-        found.append(Violation("items", "weighted_required", "a specification needs at least one weighted item"))
+        found.append(_invalid("items", "weighted_required", "a specification needs at least one weighted item"))
     total = sum(it.weight or 0 for it in weighted)
     if weighted and total != TOTAL_WEIGHT:
-        found.append(Violation("items", "weights_sum_to_100", f"weights sum to {total}, not {TOTAL_WEIGHT}"))
+        found.append(_invalid("items", "weights_sum_to_100", f"weights sum to {total}, not {TOTAL_WEIGHT}"))
     return found
 
 
@@ -108,41 +106,41 @@ class SelfScore:
     def passes(self) -> bool:
         return not self.failing_gates and self.total >= self.pass_mark
 
-    def refusals(self) -> list[Violation]:
+    def refusals(self) -> list[Refusal]:
         """Why an application with this self-assessment is refused (empty when it passes)."""
-        found = [Violation(f"items.{code}", "gate_failed", f"gate item '{code}' does not pass")
+        found = [_invalid(f"items.{code}", "gate_failed", f"gate item '{code}' does not pass")
                  for code in self.failing_gates]
         if self.total < self.pass_mark:
-            found.append(Violation("total_score", "below_pass_mark",
+            found.append(_invalid("total_score", "below_pass_mark",
                                    f"self-score {self.total} is below the pass mark {self.pass_mark}; "
                                    f"items short of full marks: {', '.join(self.short_items) or 'none'}"))
         return found
 
 
-def check_answers(items: list[SpecItem], answers: list[ItemAnswer]) -> list[Violation]:
+def check_answers(items: list[SpecItem], answers: list[ItemAnswer]) -> list[Refusal]:
     """Every item answered exactly once, in the form its kind needs, within its range."""
-    found: list[Violation] = []
+    found: list[Refusal] = []
     by_code = {it.code: it for it in items}
     seen: set[str] = set()
     for i, a in enumerate(answers):
         item = by_code.get(a.code)
         if item is None:
-            found.append(Violation(f"items.{i}.code", "unknown_item", f"'{a.code}' is not an item of this specification"))
+            found.append(_invalid(f"items.{i}.code", "unknown_item", f"'{a.code}' is not an item of this specification"))
             continue
         if a.code in seen:
-            found.append(Violation(f"items.{i}.code", "unique", f"item '{a.code}' answered twice"))
+            found.append(_invalid(f"items.{i}.code", "unique", f"item '{a.code}' answered twice"))
         seen.add(a.code)
         if item.kind == ItemKind.GATE:
             if a.passed is None or a.score is not None:
-                found.append(Violation(f"items.{i}.passed", "gate_needs_pass", f"gate item '{a.code}' takes passed true/false, no score"))
+                found.append(_invalid(f"items.{i}.passed", "gate_needs_pass", f"gate item '{a.code}' takes passed true/false, no score"))
         else:
             if a.score is None or a.passed is not None:
-                found.append(Violation(f"items.{i}.score", "weighted_needs_score", f"weighted item '{a.code}' takes a score, not passed"))
+                found.append(_invalid(f"items.{i}.score", "weighted_needs_score", f"weighted item '{a.code}' takes a score, not passed"))
             elif not 0 <= a.score <= (item.weight or 0):
-                found.append(Violation(f"items.{i}.score", "range", f"score of '{a.code}' must be 0..{item.weight}"))
+                found.append(_invalid(f"items.{i}.score", "range", f"score of '{a.code}' must be 0..{item.weight}"))
     for code in by_code:
         if code not in seen:
-            found.append(Violation("items", "missing_item", f"item '{code}' is not answered"))
+            found.append(_invalid("items", "missing_item", f"item '{code}' is not answered"))
     return found
 
 

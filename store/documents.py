@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain import documents as rules
-from domain.errors import Refusal
+from domain.rules import Kind, Refusal
 from domain.roles import AUTHORITIES, Role
 from store import audit, cases
 from store.identity import now_utc
@@ -60,7 +60,7 @@ def store_content(
     """
     name = clean_filename(filename)
     if not name:
-        raise Refusal(422, "file", "filename_required", "the uploaded file needs a filename with an extension")
+        raise Refusal(Kind.INVALID, "filename_required", "the uploaded file needs a filename with an extension", "file")
     tmp_dir = documents_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
@@ -72,8 +72,8 @@ def store_content(
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise Refusal(413, "file", "max_size",
-                                  f"the file is larger than the limit of {max_bytes} bytes")
+                    raise Refusal(Kind.TOO_LARGE, "max_size",
+                                  f"the file is larger than the limit of {max_bytes} bytes", "file")
                 digest.update(chunk)
                 out.write(chunk)
             out.flush()
@@ -105,9 +105,9 @@ def _accepted_type(path: Path, filename: str, declared_type: str | None) -> str:
     media_type = rules.check(filename, declared_type, head, members)
     if media_type is None or not _well_formed(path, media_type):
         allowed = ", ".join(sorted(rules.MEDIA_TYPE_BY_EXTENSION))
-        raise Refusal(415, "file", "media_type",
+        raise Refusal(Kind.UNSUPPORTED_MEDIA_TYPE, "media_type",
                       "the file must be a PDF, office file or image whose content, extension and declared "
-                      f"type agree (allowed extensions: {allowed})")
+                      f"type agree (allowed extensions: {allowed})", "file")
     return media_type
 
 
@@ -189,12 +189,12 @@ def attach(session: Session, document_ids: Iterable[int], case_id: str, user: Us
         select(Document).where(Document.id.in_(ids)).order_by(Document.id).with_for_update())}
     not_own = [i for i in ids if i not in docs or not _owns(user, docs[i])]
     if not_own:
-        raise Refusal(422, "document_ids", "own_documents",
-                      f"documents {not_own} do not exist or were not uploaded by your organisation")
+        raise Refusal(Kind.INVALID, "own_documents",
+                      f"documents {not_own} do not exist or were not uploaded by your organisation", "document_ids")
     elsewhere = [i for i in ids if docs[i].case_id not in (None, case_id)]
     if elsewhere:
-        raise Refusal(422, "document_ids", "not_attached_elsewhere",
-                      f"documents {elsewhere} are already attached to another case")
+        raise Refusal(Kind.INVALID, "not_attached_elsewhere",
+                      f"documents {elsewhere} are already attached to another case", "document_ids")
     when = now_utc()
     for i in ids:
         doc = docs[i]

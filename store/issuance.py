@@ -1,6 +1,6 @@
 """Projects and their eligibility (Art. 18, 23, 24), the bureau's reference lists, issuance cases.
 
-Eligibility refusals raise `Ineligible` naming the field and the rule; the API turns it into 422.
+Eligibility refusals raise `domain.rules.Refusal` (invalid) naming the field and the rule; the API answers 422.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from domain.issuance import Stage
 from domain.roles import OrganisationStatus, OrganisationType
+from domain.rules import Kind, Refusal, Rule
 from store.models.identity import Organisation
 from store.models.methodology import Methodology, MethodologyVersion
 from store.models.issuance import (
@@ -26,12 +27,6 @@ from store.models.issuance import (
 
 # A monitoring period of a case in these stages no longer claims its dates (Art. 24).
 RELEASED_STAGES = (Stage.WITHDRAWN.value, Stage.REJECTED.value)
-
-
-class Ineligible(Exception):
-    def __init__(self, field: str, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.rule, self.message = field, rule, message
 
 
 @dataclass(frozen=True)
@@ -50,15 +45,16 @@ def published_project_methodology(session: Session, version_id: int) -> Methodol
         .join(Methodology, Methodology.id == MethodologyVersion.methodology_id)
         .where(MethodologyVersion.id == version_id)).mappings().first()
     if row is None:
-        raise Ineligible("methodology_version_id", "published",
-                         f"methodology version {version_id} is not a published methodology version")
+        raise Refusal(Kind.INVALID, "published",
+                      f"methodology version {version_id} is not a published methodology version", "methodology_version_id")
     if row["scope"] != "project":
-        raise Ineligible("methodology_version_id", "project_scope",
-                         f"methodology {row['code']} has scope '{row['scope']}'; projects need scope 'project'")
+        raise Refusal(Kind.INVALID, "project_scope",
+                      f"methodology {row['code']} has scope '{row['scope']}'; projects need scope 'project'",
+                      "methodology_version_id")
     if row["status"] != "current" or row["methodology_status"] != "active":
-        raise Ineligible("methodology_version_id", "current",
-                         f"methodology {row['code']} v{row['version_no']} is not the current version "
-                         f"(version {row['status']}, methodology {row['methodology_status']})")
+        raise Refusal(Kind.INVALID, "current",
+                      f"methodology {row['code']} v{row['version_no']} is not the current version "
+                      f"(version {row['status']}, methodology {row['methodology_status']})", "methodology_version_id")
     return MethodologyRef(version_id=row["id"], code=row["code"], version_no=row["version_no"])
 
 
@@ -118,15 +114,18 @@ def register_project(session: Session, draft: ProjectDraft, *, user_id: int, at:
     methodology = published_project_methodology(session, draft.methodology_version_id)
     emitter = key_emitter_boundary_conflict(session, draft.organisation_id, draft.facility_id, draft.start_date, None)
     if emitter is not None:
-        raise Ineligible("facility_id", "key_emitter_boundary",
-                         f"the developer is a key emitting unit ({emitter.scheme} ETS) and facility "
-                         f"{draft.facility_id} is inside its compliance boundary (Art. 23)")
+        # Art. 23: a key emitting unit's facilities inside its compliance boundary are not eligible.
+        raise Refusal(Kind.INVALID, Rule.ART23_KEY_EMITTER_BOUNDARY,
+                      f"the developer is a key emitting unit ({emitter.scheme} ETS) and facility "
+                      f"{draft.facility_id} is inside its compliance boundary (Art. 23)", "facility_id")
     for i, reg in enumerate(draft.other_registrations):
         # The project claims from its start date on, so any other registration reaching that far overlaps.
         if reg.period_end is None or reg.period_end >= draft.start_date:
-            raise Ineligible(f"other_registrations.{i}", "other_scheme_overlap",
-                             f"facility {draft.facility_id} is registered in {reg.scheme} ({reg.registration_id}) "
-                             f"for a period overlapping the project from {draft.start_date} (Art. 24)")
+            # Art. 24: no double claiming across schemes.
+            raise Refusal(Kind.INVALID, Rule.ART24_OTHER_SCHEME_OVERLAP,
+                          f"facility {draft.facility_id} is registered in {reg.scheme} ({reg.registration_id}) "
+                          f"for a period overlapping the project from {draft.start_date} (Art. 24)",
+                          f"other_registrations.{i}")
     project = Project(
         organisation_id=draft.organisation_id, methodology_version_id=methodology.version_id,
         methodology_code=methodology.code, methodology_version=methodology.version_no, name=draft.name,

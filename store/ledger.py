@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from domain import serials
-from domain.errors import Refusal
+from domain.rules import Refusal
 from store.models.ledger import (
     Cancellation,
     Certificate,
@@ -178,7 +178,7 @@ def find_block(session: Session, serial: str) -> UnitBlock | None:
 
 
 def _refuse(status: int, field_: str, rule: str, message: str) -> Refusal:
-    return Refusal(status, field_, rule, message)
+    return Refusal.of_status(status, field_, rule, message)
 
 
 # The SQLSTATE the ledger's functions refuse with (ledger_refuse); DETAIL holds the problem as JSON.
@@ -194,7 +194,7 @@ def _refusals() -> Iterator[None]:
         if getattr(exc.orig, "pgcode", None) != REFUSAL_SQLSTATE:
             raise
         problem = json.loads(exc.orig.diag.message_detail)  # type: ignore[union-attr]
-        raise Refusal(problem["status"], problem["field"], problem["rule"], problem["message"]) from None
+        raise Refusal.of_status(problem["status"], problem["field"], problem["rule"], problem["message"]) from None
 
 
 # --- locks and accounts -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from domain.policy import DEFAULT_POLICY, PolicyParameters
+from domain.rules import Kind, Refusal
 from store import audit
 from store.models.identity import User
 from store.models.policy import PolicyChange
@@ -17,12 +18,6 @@ from store.models.policy import PolicyChange
 PARAMETERS = tuple(PolicyParameters.model_fields)
 # Changes are validated against the changes already scheduled: one change at a time.
 _POLICY_LOCK = 0x7A4E_0002
-
-
-class PolicyChangeRefused(ValueError):
-    def __init__(self, field: str, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.rule, self.message = field, rule, message
 
 
 def effective(session: Session, at: datetime) -> PolicyParameters:
@@ -62,10 +57,10 @@ def schedule_change(
     parameter is unknown, the instant is past, or the parameters would be invalid at its effective
     instant or at any later scheduled change."""
     if parameter not in PARAMETERS:
-        raise PolicyChangeRefused("parameter", "unknown_parameter",
-                                  f"'{parameter}' is not a policy parameter (known: {', '.join(PARAMETERS)})")
+        raise Refusal(Kind.INVALID, "unknown_parameter",
+                      f"'{parameter}' is not a policy parameter (known: {', '.join(PARAMETERS)})", "parameter")
     if effective_from < now:
-        raise PolicyChangeRefused("effective_from", "not_in_past", "a change may not take effect in the past")
+        raise Refusal(Kind.INVALID, "not_in_past", "a change may not take effect in the past", "effective_from")
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _POLICY_LOCK})
     with session.begin_nested():  # the trial change disappears if it is refused
         change = PolicyChange(parameter=parameter, value=value, effective_from=effective_from, reason=reason,
@@ -84,10 +79,10 @@ def schedule_change(
     return change
 
 
-def _refusal(parameter: str, value: int, exc: ValidationError, later: datetime | None) -> PolicyChangeRefused:
+def _refusal(parameter: str, value: int, exc: ValidationError, later: datetime | None) -> Refusal:
     err = exc.errors()[0]
     description = PolicyParameters.model_fields[parameter].description
     message = f"{parameter} = {value}: {err['msg']}" + (f" ({description})" if description else "")
     if later is not None:
         message += f", together with the change scheduled for {later.isoformat()}"
-    return PolicyChangeRefused("value", err["type"], message)
+    return Refusal(Kind.INVALID, err["type"], message, "value")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from activities.cancellation import CancellationActivities
 from domain.contracts.cancellation import ConfirmRequest
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
-from domain.errors import Refusal
+from domain.rules import Refusal
 from domain.roles import Role
 from store import ledger
 from store.models.audit import AuditEvent
@@ -269,7 +269,7 @@ def test_confirmation_retried_after_a_crash_retires_once_and_numbers_have_no_gap
             ledger.confirm_cancellation(s, n, at=later(3), year=2026, actor_user_id=operator.id)
             if rollback:
                 s.rollback()
-                raise Refusal(409, "x", "x", "rolled back on purpose")
+                raise Refusal("conflict", "x", "rolled back on purpose", "x")
             s.commit()
 
     with ThreadPoolExecutor(16) as pool:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from api.app import create_app
 from domain.contracts.cases import CaseAccessGrant, CaseMirror
-from domain.errors import Refusal
+from domain.rules import Refusal
 from domain.roles import OrganisationStatus, Role
 from store import cases, documents
 from store.models.audit import AuditEvent

@@ -200,7 +200,7 @@ async def test_accounting_report_refusals(flow, make_org, make_actor, bureau):
         "organisation_id": project["organisation_id"], "scheme": "hubei",
         "boundary_facility_ids": [project["facility_id"]], "effective_from": "2025-06-01"})
     r = await flow.file(expect=422)
-    assert r["errors"][0]["rule"] == "key_emitter_boundary"
+    assert r["errors"][0]["rule"] == "art23.key_emitter_boundary"
     other = make_actor(Role.APPLICANT)
     body = {"period_start": "2025-01-01", "period_end": "2025-03-31", "claimed_tco2e": "1",
             "benefit_sharing": "x", "verifier_organisation_id": flow.verifier_org_id}

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from activities.issuance import IssuanceActivities
 from domain import serials
 from domain.contracts.issuance import IssueRequest
-from domain.errors import Refusal
+from domain.rules import Refusal
 from domain.roles import OrganisationType, Role
 from store import ledger
 from store.models.ledger import InstitutionalAccount, Issuance, SerialSeries, UnitBlock

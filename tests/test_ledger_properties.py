@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from domain.errors import Refusal
+from domain.rules import Refusal
 from domain.roles import Role
 from store import ledger
 from store.models.ledger import InstitutionalAccount

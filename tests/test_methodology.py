@@ -25,7 +25,8 @@ from cli.demo import load_demo
 from cli.main import main as cli_main
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.contracts.methodology import reevaluation_reminders_id
-from domain.methodology import FactorError, format_factor, parse_factor
+from domain.methodology import format_factor, parse_factor
+from domain.rules import Refusal
 from domain.policy import PolicyParameters
 from domain.roles import Role
 from store import audit, methodology
@@ -223,7 +224,7 @@ def test_factors_are_exact_ten_thousandths():
     assert format_factor(784_000) == "78.4" and format_factor(200) == "0.02" and format_factor(1_500_000) == "150"
     for bad, rule in (("0", "positive"), ("-1", "positive"), ("1.23456", "max_decimals"), ("x", "decimal"),
                       ("NaN", "decimal"), ("Infinity", "decimal")):
-        with pytest.raises(FactorError) as e:
+        with pytest.raises(Refusal) as e:
             parse_factor(bad)
         assert e.value.rule == rule
 

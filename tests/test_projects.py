@@ -68,7 +68,7 @@ async def test_key_emitter_may_not_register_inside_its_boundary(client, develope
     r = await client.post("/api/v1/projects", json=_project(vid), headers=developer.headers)
     assert r.status_code == 422
     error = r.json()["errors"][0]
-    assert (error["field"], error["rule"]) == ("facility_id", "key_emitter_boundary")
+    assert (error["field"], error["rule"]) == ("facility_id", "art23.key_emitter_boundary")
     assert "Art. 23" in error["message"]
     # Outside the boundary, the same developer may register.
     r = await client.post("/api/v1/projects", json=_project(vid, facility_id="FAC-0099"), headers=developer.headers)
@@ -94,7 +94,7 @@ async def test_other_scheme_registration_for_an_overlapping_period_is_refused(
     r = await client.post("/api/v1/projects", json=body, headers=developer.headers)
     assert r.status_code == 422
     error = r.json()["errors"][0]
-    assert (error["field"], error["rule"]) == ("other_registrations.0", "other_scheme_overlap")
+    assert (error["field"], error["rule"]) == ("other_registrations.0", "art24.other_scheme_overlap")
     assert "Art. 24" in error["message"]
 
 

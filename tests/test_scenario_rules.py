@@ -10,7 +10,7 @@ G, W = r.ItemKind.GATE, r.ItemKind.WEIGHTED
 SPEC = [r.SpecItem("G1", G), r.SpecItem("W1", W, 60), r.SpecItem("W2", W, 40)]
 
 
-def rules_of(found: list[r.Violation]) -> set[tuple[str, str]]:
+def rules_of(found: list[r.Refusal]) -> set[tuple[str, str]]:
     return {(v.field, v.rule) for v in found}
 
 

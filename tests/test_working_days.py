@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 
 from cli.main import main as cli_main
 from domain import calendar_file
-from domain.calendar_file import CalendarFileRefused
+from domain.rules import Refusal
 from domain.contracts.calendar import Deadline, DeadlineRequest
 from domain.roles import Role
 from domain.working_days import SHANGHAI, OfficialYear, PeriodEnd, WorkingDayCalendar
@@ -142,17 +142,18 @@ def test_the_documented_example_parses_and_renders_back():
     ("year: 2027\n", None, "no_days"),
 ])
 def test_each_rule_of_the_file_format(body, line, rule):
-    with pytest.raises(CalendarFileRefused) as refused:
+    with pytest.raises(Refusal) as refused:
         calendar_file.parse(body)
-    assert [(e.line, e.rule) for e in refused.value.errors] == [(line, rule)]
+    assert [(e.field, e.rule) for e in refused.value.errors] == [("file" if line is None else f"line {line}", rule)]
 
 
 def test_every_error_of_a_file_is_reported_with_its_line():
     body = "# 2027\nyear: 2027\n\n2027-01-01 off New Year\n2027-01-02 off New Year\n2026-10-01 off National Day\n"
-    with pytest.raises(CalendarFileRefused) as refused:
+    with pytest.raises(Refusal) as refused:
         calendar_file.parse(body, expected_year=2027)
-    assert [(e.line, e.rule, e.text) for e in refused.value.errors] == [
-        (5, "off_on_weekend", "2027-01-02 off New Year"), (6, "date_outside_year", "2026-10-01 off National Day")]
+    assert [(e.field, e.rule, e.extra["text"]) for e in refused.value.errors] == [
+        ("line 5", "off_on_weekend", "2027-01-02 off New Year"),
+        ("line 6", "date_outside_year", "2026-10-01 off National Day")]
 
 
 # --- the API -----------------------------------------------------------------------------------

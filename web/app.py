@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import Problem, problem_response
-from domain.errors import Refusal
+from domain.rules import Refusal
 from web.auth import SignInRequired, sign_in_url
 from web.render import render
 

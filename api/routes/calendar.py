@@ -14,7 +14,7 @@ from api.errors import Problem, conflict, unprocessable
 from api.temporal import announce_calendar_loaded
 from api.schemas.calendar import CalendarDayOut, CalendarYearLoaded, CalendarYearOut, CalendarYearSummary, DeadlineOut
 from domain import calendar_file
-from domain.calendar_file import MAX_YEAR, MIN_YEAR, CalendarFileRefused
+from domain.calendar_file import MAX_YEAR, MIN_YEAR
 from store import calendar
 from store.issuance import provisional_publicity_case_ids
 from store.identity import now_utc
@@ -100,13 +100,7 @@ def load_year(
     request: Request,
     replace: bool = False,
 ):
-    try:
-        parsed = calendar_file.parse(text, expected_year=year)
-    except CalendarFileRefused as refused:
-        errors = [{"field": "file" if e.line is None else f"line {e.line}", "rule": e.rule, "message": e.message,
-                   "text": e.text} for e in refused.errors]
-        raise Problem(422, "Unprocessable request",
-                      f"the calendar file is refused whole: {len(errors)} error(s)", errors=errors) from None
+    parsed = calendar_file.parse(text, expected_year=year)  # a refused file: 422 listing every error
     try:
         result = calendar.load_year(session, parsed, replace=replace, now=now_utc(),
                                     loaded_by=f"user {actor.id} ({actor.role})",

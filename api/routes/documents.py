@@ -16,7 +16,7 @@ from api.errors import Problem, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.documents import DocumentCreated, DocumentOut
 from domain.documents import DocumentKind
-from domain.errors import Refusal
+from domain.rules import Kind, Refusal
 from store import documents
 from store.models.documents import Document
 
@@ -42,7 +42,7 @@ _UPLOAD_BODY = {
 
 
 def _too_large(limit: int) -> Refusal:
-    return Refusal(413, "file", "max_size", f"the file is larger than the limit of {limit} bytes")
+    return Refusal(Kind.TOO_LARGE, "max_size", f"the file is larger than the limit of {limit} bytes", "file")
 
 
 async def _capped(stream: AsyncIterator[bytes], cap: int, limit: int) -> AsyncIterator[bytes]:

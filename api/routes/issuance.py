@@ -165,7 +165,7 @@ async def file_accounting_report(
         emitter = key_emitter_boundary_conflict(session, project.organisation_id, project.facility_id,
                                                 body.period_start, body.period_end)
         if emitter is not None:
-            raise unprocessable("period_start", "key_emitter_boundary",
+            raise unprocessable("period_start", Rule.ART23_KEY_EMITTER_BOUNDARY.value,
                                 f"during this period the developer is a key emitting unit ({emitter.scheme} ETS) "
                                 f"with facility {project.facility_id} inside its boundary (Art. 23)")
         earlier = overlapping_period(session, project.id, body.period_start, body.period_end)

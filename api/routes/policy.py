@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 
 from api.deps import Authority, Bureau, DbSession
-from api.errors import unprocessable
 from api.idempotency import run_once
 from api.schemas.policy import PolicyChangeCreate, PolicyChangeOut, PolicyOut, ScheduledChangeOut
 from store import policy
@@ -38,12 +37,9 @@ def schedule_change(
 ):
     def create():
         now = now_utc()
-        try:
-            change = policy.schedule_change(
-                session, parameter=body.parameter, value=body.value, effective_from=body.effective_from or now,
-                reason=body.reason, actor=actor, now=now)
-        except policy.PolicyChangeRefused as refused:
-            raise unprocessable(refused.field, refused.rule, refused.message) from None
+        change = policy.schedule_change(
+            session, parameter=body.parameter, value=body.value, effective_from=body.effective_from or now,
+            reason=body.reason, actor=actor, now=now)
         return PolicyChangeOut.model_validate(change)
 
     return run_once(session, user=actor, scope="policy_changes", key=idempotency_key,

@@ -12,9 +12,10 @@ from api.deps import Applicant, DbSession
 from api.errors import not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.issuance import ProjectCreate, ProjectOut
+from domain.rules import Refusal
 from store import audit, methodology
 from store.identity import now_utc
-from store.issuance import Ineligible, OtherRegistration, ProjectDraft, register_project
+from store.issuance import OtherRegistration, ProjectDraft, register_project
 from store.models.issuance import Project
 
 router = APIRouter(tags=["projects"])
@@ -59,11 +60,10 @@ def create_project(
         at = now_utc()
         try:
             project = register_project(session, draft, user_id=actor.id, at=at)
-        except Ineligible as refusal:
-            field = refusal.field
-            if field == "methodology_version_id" and body.methodology_code is not None:
-                field = "methodology_code"  # the caller named the version by its code
-            raise unprocessable(field, refusal.rule, refusal.message)
+        except Refusal as refusal:
+            if refusal.field == "methodology_version_id" and body.methodology_code is not None:
+                refusal.field = "methodology_code"  # the caller named the version by its code
+            raise
         audit.record(session, action="project.registered", entity_type="project", entity_id=project.id,
                      occurred_at=at, actor_user_id=actor.id, actor_role=actor.role,
                      details={"methodology_version_id": project.methodology_version_id,

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.case_actions import Actions, CaseActions
 from api.deps import Authority, CurrentUser, DbSession, Expert
-from api.errors import Problem, conflict, forbidden, not_found
+from api.errors import conflict, forbidden, not_found
 from api.schemas.review import (
     DecisionIn,
     DecisionOut,
@@ -101,7 +101,8 @@ def _precheck_panel(session: Session, r: Review, expert_ids: list[int], field: s
             review_id=r.review_id, expert_ids=expert_ids, applicant_organisation_id=r.applicant_organisation_id,
             verifier_organisation_id=r.verifier_organisation_id))
     except Refusal as refused:
-        raise Problem(422, "Unprocessable request", refused.message, field=field, rule=refused.rule) from None
+        refused.field = field  # the field of this request that named the experts
+        raise
 
 
 def _own_task(session: Session, user: User, task_id: str) -> tuple[ReviewTaskRow, Review]:

@@ -52,6 +52,7 @@ from domain.contracts.scenario import (
     spec_case_id,
 )
 from domain.roles import AUTHORITIES, Role
+from domain.rules import Refusal
 from store import audit, cases, documents, policy, scenarios
 from store.models.cases import Case
 from store.models.documents import Document
@@ -73,9 +74,8 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _violations(found: list[rules.Violation]) -> Problem:
-    return Problem(422, "Unprocessable request", found[0].message,
-                   errors=[{"field": v.field, "rule": v.rule, "message": v.message} for v in found])
+def _violations(found: list[Refusal]) -> Refusal:
+    return Refusal.all_of(found)
 
 
 def _is_authority(user: User | None) -> bool:

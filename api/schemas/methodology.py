@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.errors import Problem
 from domain.contracts.methodology import BehaviourType, MethodologyContent
 from domain.methodology import (
-    FactorError,
     MethodologyDomain,
     ReevaluationOutcome,
     Scope,
@@ -18,6 +17,7 @@ from domain.methodology import (
     format_factor,
     parse_factor,
 )
+from domain.rules import Refusal
 
 
 class BehaviourIn(BaseModel):
@@ -59,8 +59,8 @@ class MethodologyIn(BaseModel):
         for i, b in enumerate(self.behaviours):
             try:
                 factors.append(parse_factor(b.factor))
-            except FactorError as e:
-                errors.append({"field": f"{prefix}behaviours.{i}.factor", "rule": e.rule, "message": str(e)})
+            except Refusal as e:
+                errors.append({"field": f"{prefix}behaviours.{i}.factor", "rule": e.rule, "message": e.message})
         if errors:
             raise Problem(422, "Unprocessable request", f"{errors[0]['field']}: {errors[0]['message']}",
                           errors=errors)

@@ -67,7 +67,7 @@ async def _upload(request: Request, session, user: User, settings) -> list[int]:
     try:
         return await run_in_threadpool(store)
     except Exception as exc:
-        from domain.errors import Refusal
+        from domain.rules import Refusal
 
         if isinstance(exc, Refusal):
             raise Problem(exc.status, "Unprocessable request", exc.message, field=exc.field, rule=exc.rule) from None

@@ -12,7 +12,7 @@ round trips. Cancellations and freezes use the same pieces (`ledger_lock`, `ledg
 `ledger_move`) from Python.
 
 A refusal is raised as SQLSTATE TPH01 with the problem (status, field, rule, message) as JSON in
-DETAIL; store/ledger.py turns it into domain.errors.Refusal. The statement is rolled back with it, so
+DETAIL; store/ledger.py turns it into domain.rules.Refusal. The statement is rolled back with it, so
 a refused trade leaves nothing behind (its claimed reference included).
 """
 from __future__ import annotations
