@@ -86,12 +86,19 @@ def forbidden(detail: str) -> Problem:
     return Problem(403, "Forbidden", detail)
 
 
+def refused(status: int, message: str, field: str | None, rule: str,
+            errors: list[dict[str, Any]] | None = None) -> Problem:
+    """The one mapping of a business refusal (a domain Refusal, a workflow's refusal) to problem+json: its
+    status, errors[0] naming the field at fault (or none) and the rule, then any further faults."""
+    if field is None and not errors:
+        errors = [{"field": None, "rule": rule, "message": message}]  # every 4xx has errors[]
+    return Problem(status, title_for(status), message, field=field, rule=rule, errors=errors)
+
+
 def refusal_problem(refusal: Refusal) -> Problem:
-    """The one mapping of a business refusal to problem+json: its status, the field and rule at fault, and
-    the further faults of a refusal of a whole input."""
-    errors = [{"field": e.field, "rule": e.rule, "message": e.message, **e.extra} for e in refusal.errors]
-    return Problem(refusal.status, title_for(refusal.status), refusal.message, field=refusal.field,
-                   rule=refusal.rule, errors=errors)
+    """A domain Refusal as problem+json, with the further faults of a refusal of a whole input."""
+    return refused(refusal.status, refusal.message, refusal.field, refusal.rule,
+                   [{"field": e.field, "rule": e.rule, "message": e.message, **e.extra} for e in refusal.errors])
 
 
 def problem_response(p: Problem) -> JSONResponse:

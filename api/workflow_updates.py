@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFa
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Problem, title_for
+from api.errors import Problem, refused, title_for
 from domain.contracts.cases import LAST_ACTION_QUERY, LastAction, action_key, action_update_id
 
 DEFAULT_STATUSES = {"forbidden": 403, "not_found": 404, "conflict": 409, "invalid": 422}
@@ -38,12 +38,7 @@ def refusal(exc: BaseException, statuses: Mapping[str, int] | None = None) -> Pr
     if status is None:
         return None
     detail = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-    if detail.get("field"):
-        return Problem(status, title_for(status), cause.message, field=detail["field"],
-                       rule=detail.get("rule") or cause.type)
-    # No field named: errors[] still says the rule (every 4xx has errors[]).
-    return Problem(status, title_for(status), cause.message,
-                   errors=[{"field": None, "rule": cause.type, "message": cause.message}])
+    return refused(status, cause.message, detail.get("field") or None, detail.get("rule") or cause.type)
 
 
 class CaseClosed(Problem):

@@ -20,11 +20,12 @@ class PolicyParameters(BaseModel):
     review_reminder_working_days: int = Field(default=2, ge=0, le=30)
     revision_days: int = Field(default=30, ge=1, le=365)  # calendar days for the applicant to resubmit
     max_revision_rounds: int = Field(default=3, ge=1, le=10)
-    # SPEC §2.2 methodology re-evaluation (Art. 11).
+    # SPEC §2.2 methodology re-evaluation (Art. 7: the bureau evaluates and revises methodologies).
     methodology_reevaluation_years: int = Field(default=2, ge=1, le=10)
     methodology_reevaluation_reminder_days: int = Field(default=60, ge=1, le=365)
-    # SPEC §2.3 scenario evaluation (Art. 14, 16).
+    # SPEC §2.3 scenario evaluation (Art. 14).
     scenario_pass_mark: int = Field(default=80, ge=1, le=100)
+    # How long a label is valid: a policy choice of the platform; no article sets it.
     scenario_label_validity_years: int = Field(default=3, ge=1, le=10)
     scenario_expiry_reminder_days: int = Field(default=60, ge=1, le=365)
     # SPEC §2.4 objections during publicity.

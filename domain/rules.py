@@ -64,6 +64,14 @@ class Rule(StrEnum):
     # Art. 29: the operator confirms or rejects an application to cancel once; the holder may withdraw it
     # before that.
     ART29_ALREADY_DECIDED = "art29.already_decided"
+    # Art. 29: a cancelled (retired) unit never moves again. Raised by the ledger's SQL (ledger_move).
+    ART29_UNITS_RETIRED = "art29.units_retired"
+    # Art. 33: a frozen account, frozen units, or a suspended or terminated participant can neither trade nor
+    # cancel. Raised by the ledger's SQL (ledger_check_may_move, ledger_move) and store/ledger.py.
+    ART33_ACCOUNT_FROZEN = "art33.account_frozen"
+    ART33_UNITS_FROZEN = "art33.units_frozen"
+    ART33_PARTICIPANT_SUSPENDED = "art33.participant_suspended"
+    ART33_PARTICIPANT_TERMINATED = "art33.participant_terminated"
 
 
 class Refusal(Exception):

@@ -35,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from domain import serials
-from domain.rules import Refusal
+from domain.rules import Refusal, Rule
 from store.models.ledger import (
     Cancellation,
     Certificate,
@@ -470,7 +470,7 @@ def release_cancellation(session: Session, cancellation_id: int, *, status: str,
     if c.status == status:
         return c
     if c.status != "reserved":
-        raise _refuse(409, "cancellation", "art29.already_decided", f"cancellation {c.id} is already {c.status}")
+        raise _refuse(409, "cancellation", Rule.ART29_ALREADY_DECIDED, f"cancellation {c.id} is already {c.status}")
     lock_accounts(session, writes=[c.account_id])
     _move(session, c.account_id, None, of_cancellation=c.id, need="reserved", field_="cancellation", kind="released",
           at=at, to_account=c.account_id, state="held", reason=reason, actor_user_id=actor_user_id,
@@ -495,13 +495,13 @@ def confirm_cancellation(session: Session, cancellation_id: int, *, at: datetime
         assert cert is not None
         return cert
     if c.status != "reserved":
-        raise _refuse(409, "cancellation", "art29.already_decided", f"cancellation {c.id} is already {c.status}")
+        raise _refuse(409, "cancellation", Rule.ART29_ALREADY_DECIDED, f"cancellation {c.id} is already {c.status}")
     lock_accounts(session, writes=[c.account_id])
     account = session.get(InstitutionalAccount, c.account_id)
     assert account is not None
     session.refresh(account)
     if account.frozen_at is not None:
-        raise _refuse(409, "cancellation", "art33.account_frozen",
+        raise _refuse(409, "cancellation", Rule.ART33_ACCOUNT_FROZEN,
                       f"account {account.account_number} is frozen: {account.frozen_reason} / 账户已冻结")
     moved = _move(session, c.account_id, None, of_cancellation=c.id, need="reserved", field_="cancellation",
                   kind="retired", at=at, to_account=c.account_id, state="retired", cancellation_id=c.id,

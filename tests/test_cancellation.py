@@ -221,6 +221,10 @@ async def test_an_identical_retry_answers_the_first_result_and_another_payload_i
     assert later_retry.status_code == 200 and later_retry.json() == first.json()
     other = await client.post(url, headers=operator.headers, json={"reason": "another reason"})
     assert other.status_code == 409, other.text
+    with session_factory() as s, pytest.raises(Refusal) as refused:  # Art. 29: decided once
+        ledger.release_cancellation(s, x["cancellation_id"], status="withdrawn", reason="late", at=later(1),
+                                    actor_user_id=None)
+    assert (refused.value.status, refused.value.rule) == (409, "art29.already_decided")
     assert await holdings(client, h) == {"held": 50, "reserved": 0, "frozen": 0, "retired": 0}
     with session_factory() as s:
         released = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == x["case_id"],

@@ -103,6 +103,7 @@ async def test_a_published_issuance_case_cannot_be_withdrawn(flow):
     refused = await flow.call("POST", f"/issuance-cases/{case_id}/withdrawal", flow.developer, 409,
                               json={"reason": "Changed our mind."})
     assert "published" in refused.json()["detail"]
+    assert refused.json()["errors"][0]["rule"] == "art21.published_is_final"
     issued = await flow.issue(case_id)
     assert issued["tonnes"] == 1000
 

@@ -123,7 +123,7 @@ async def test_an_unruled_objection_holds_publicity_open_past_its_end(flow):
     objection_id = await _objection(flow, case_id)
     # The bureau cannot rule before the developer answered or the answer period passed.
     early = await _rule(flow, case_id, objection_id, upheld=False, expect=409)
-    assert "may answer" in early.json()["detail"]
+    assert "may answer" in early.json()["detail"] and early.json()["errors"][0]["rule"] == "art20.answer_period"
     await flow.skip_past_publicity(case_id)
     await flow.skip(timedelta(days=3))
     case = await flow.state(case_id)
@@ -131,7 +131,8 @@ async def test_an_unruled_objection_holds_publicity_open_past_its_end(flow):
     assert [t["kind"] for t in (await _case_view(flow, case_id))["open_tasks"]] == ["objection"]
     notice = await flow.notice(case_id)
     assert notice["open"] and notice["remaining_seconds"] >= 0
-    await flow.object(notice["id"], expect=409)  # the period itself is over: no new objections
+    late = await flow.object(notice["id"], expect=409)  # the period itself is over: no new objections
+    assert late.json()["errors"][0]["rule"] == "art20.publicity_over"
     answered = (await _answer(flow, case_id, objection_id)).json()
     assert (await _answer(flow, case_id, objection_id)).json() == answered  # a retry changes nothing
     await _rule(flow, case_id, objection_id, upheld=False)
@@ -225,7 +226,7 @@ async def test_only_the_commissioned_verifier_acts_and_within_the_claim(flow, ma
                     json={"verified_tco2e": "1", "conclusion": "early"})
     await flow.call("POST", f"/issuance-cases/{case_id}/verifier-response", flow.verifier, json={"accept": True})
     too_much = await flow.report(case_id, verified="100.001", expect=422)
-    assert "exceeds the claimed" in too_much["detail"]
+    assert "exceeds the claimed" in too_much["detail"] and too_much["errors"][0]["rule"] == "art21.within_claim"
     assert too_much["errors"][0]["field"] == "verified_tco2e"  # issue 10: the 422 names the field
     await flow.report(case_id, verified="100")
     # A verifier of the same body but from another case's point of view is still refused elsewhere:
@@ -360,6 +361,7 @@ async def test_panel_revision_then_approval_and_a_rejected_case(flow):
     refused = await flow.call("POST", f"/issuance-cases/{rejected}/decision", flow.bureau, 422,
                               json={"publish": True, "reason": "Publish anyway."})
     assert "did not approve" in refused.json()["detail"]
+    assert refused.json()["errors"][0]["rule"] == "art21.panel_approval"
     await flow.call("POST", f"/issuance-cases/{rejected}/decision", flow.operator, 403,
                     json={"publish": False, "reason": "x"})
     await flow.call("POST", f"/issuance-cases/{rejected}/decision", flow.bureau,

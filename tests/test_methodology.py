@@ -702,6 +702,6 @@ async def test_with_revise_after_last_round_decision_the_bureau_decides_but_cann
     await flow.conclude(case, "revise", ["Still unclear."])
     await flow.wait_stage(applicant, case["id"], "publication_decision")
     r = await flow.post(bureau, case["id"], "publication", {"decision": "publish"}, status=422)
-    assert "did not approve" in r["detail"]
+    assert "did not approve" in r["detail"] and r["errors"][0]["rule"] == "art11.panel_approval"
     case = await flow.post(bureau, case["id"], "publication", {"decision": "reject", "reason": "Not approved."})
     assert case["stage"] == "rejected"

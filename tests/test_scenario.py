@@ -402,6 +402,7 @@ async def test_revise_round_then_rejection_when_the_panel_mean_is_below_the_pass
     r = await client.post(f"{API}/scenario-cases/{case_id}/decision", json={"decision": "publish"},
                           headers=operator.headers)
     assert r.status_code == 422 and "75.00" in r.json()["detail"]
+    assert r.json()["errors"][0]["rule"] == "art14.evaluation_passed"
     r = await client.post(f"{API}/scenario-cases/{case_id}/decision",
                           json={"decision": "reject", "reasons": "Food waste measures insufficient"},
                           headers=operator.headers)

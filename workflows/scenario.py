@@ -258,8 +258,8 @@ class ScenarioEvaluation(CaseWorkflow):
 
 @workflow.defn(name=LABEL_WORKFLOW)
 class ScenarioLabelLifetime(CaseWorkflow):
-    """Durable timers of a label: remind the operator and the scenario before it expires (Art. 16),
-    then expire it."""
+    """Durable timers of a label: remind the operator and the scenario before it expires, then expire it
+    (the label's validity is a policy choice, `scenario_label_validity_years`; no article sets it)."""
 
     CASE_TYPE = LABEL_CASE_TYPE
     ENTITY_TYPE = "scenario_case"

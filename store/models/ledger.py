@@ -79,7 +79,8 @@ class Issuance(Base):
     vintage: Mapped[int] = mapped_column(Integer)
     verified_grams: Mapped[int] = mapped_column(BigInteger)
     tonnes: Mapped[int] = mapped_column(BigInteger)
-    # Art. 21 issues whole tonnes; the fraction is recorded here and never issued.
+    # The scheme's rules issue whole tonnes (SPEC §2.6; not an article of the measures); the fraction is
+    # recorded here and never issued.
     remainder_grams: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[datetime]
     issued_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -20,7 +20,7 @@ class MethodologyCase(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[str] = mapped_column(String(100), unique=True)
     applicant_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
-    commissioned: Mapped[bool] = mapped_column(default=False)  # registered by the bureau (Art. 9)
+    commissioned: Mapped[bool] = mapped_column(default=False)  # registered by the bureau, which commissioned it (Art. 10)
     created_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(String(300))
     code_suggestion: Mapped[str | None] = mapped_column(String(60))
