@@ -19,7 +19,7 @@ def vintage(period_end: date) -> int:
     return period_end.year
 
 
-class Stage(StrEnum):
+class IssuanceStage(StrEnum):
     AWAITING_VERIFIER = "awaiting_verifier"  # the commissioned verifier accepts or declines
     VERIFIER_DECLINED = "verifier_declined"  # the developer commissions another verifier
     VERIFICATION = "verification"  # the verifier works: asks for corrections or files the report
@@ -35,4 +35,6 @@ class Stage(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+# The process's modules say `Stage`; the class's own name keeps the OpenAPI schema name unique.
+Stage = IssuanceStage
 FINAL_STAGES = frozenset({Stage.ISSUED, Stage.REJECTED, Stage.WITHDRAWN})

@@ -108,3 +108,10 @@ async def test_every_instant_in_an_answer_is_utc_with_z(client, bureau):
     assert int(r.headers["content-length"]) == len(r.content)
     policy = (await client.get("/api/v1/policy")).json()
     assert policy["as_of"].endswith("Z")
+
+
+async def test_schema_names_are_unique_and_unmangled(client):
+    # FastAPI names a schema `module__Class` when two modules reuse a class name (`CaseOut`, `Stage`):
+    # every schema class has a name of its own.
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    assert [name for name in schemas if "__" in name] == []

@@ -18,7 +18,7 @@ from api.deps import CurrentUser, DbSession, SettingsDep, ensure_may_act
 from api.errors import Problem, not_found, unprocessable
 from api.routes.accounts import may_see_account
 from api.routes.ledger import in_transaction, parse_ranges
-from api.schemas.ledger import CancellationIn, CancellationOut, DecisionIn
+from api.schemas.ledger import CancellationIn, CancellationOut, CancellationDecisionIn
 from domain.contracts import cancellation as c
 from domain.contracts.cases import Actor
 from domain.roles import AUTHORITIES, Role
@@ -146,7 +146,7 @@ async def confirm(cancellation_id: int, session: DbSession, user: CurrentUser, a
 
 @router.post("/cancellations/{cancellation_id}/reject", response_model=CancellationOut,
              summary="Reject with a reason (operator): the units are released")
-async def reject(cancellation_id: int, body: DecisionIn, session: DbSession, user: CurrentUser,
+async def reject(cancellation_id: int, body: CancellationDecisionIn, session: DbSession, user: CurrentUser,
                  actions: Actions):
     ensure_may_act(user)
     if not (body.reason or "").strip():
@@ -157,7 +157,7 @@ async def reject(cancellation_id: int, body: DecisionIn, session: DbSession, use
 
 @router.post("/cancellations/{cancellation_id}/withdraw", response_model=CancellationOut,
              summary="Withdraw before the decision (holder): the units are released")
-async def withdraw(cancellation_id: int, body: DecisionIn, session: DbSession, user: CurrentUser,
+async def withdraw(cancellation_id: int, body: CancellationDecisionIn, session: DbSession, user: CurrentUser,
                    actions: Actions):
     ensure_may_act(user)
     return await _send(session, user, actions, cancellation_id, c.UPDATE_WITHDRAW,

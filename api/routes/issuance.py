@@ -33,12 +33,12 @@ from api.routes.documents import file_response
 from api.schemas.issuance import (
     AccountingReport,
     AmendmentIn,
-    AnswerIn,
+    ObjectionAnswerIn,
     ApplicationIn,
-    CaseOut,
+    IssuanceCaseOut,
     CommentsIn,
     CommissionIn,
-    DecisionIn,
+    IssuanceDecisionIn,
     IssuedReductionOut,
     NoticeOut,
     ObjectionFiledOut,
@@ -114,10 +114,10 @@ def _document_ids(session: Session, case_ids: list[str]) -> dict[str, list[int]]
 
 
 def _case_out(session: Session, case: IssuanceCase, state: c.IssuanceState | None,
-              document_ids: list[int] | None = None) -> CaseOut:
+              document_ids: list[int] | None = None) -> IssuanceCaseOut:
     if document_ids is None:
         document_ids = _document_ids(session, [case.case_id])[case.case_id]
-    return CaseOut(
+    return IssuanceCaseOut(
         document_ids=document_ids,
         case_id=case.case_id, project_id=case.project_id, organisation_id=case.organisation_id,
         period_start=case.period_start, period_end=case.period_end, claimed_tco2e=_tonnes(case.claimed_grams),
@@ -140,7 +140,7 @@ def _double_claim(other: IssuanceCase) -> Problem:
 
 # --- the accounting report starts the case ---------------------------------------------------------
 
-@router.post("/projects/{project_id}/issuance-cases", status_code=201, response_model=CaseOut,
+@router.post("/projects/{project_id}/issuance-cases", status_code=201, response_model=IssuanceCaseOut,
              summary="File the accounting report of a monitoring period and commission an accredited verifier")
 async def file_accounting_report(
     project_id: int,
@@ -151,7 +151,7 @@ async def file_accounting_report(
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ):
-    def create() -> CaseOut:
+    def create() -> IssuanceCaseOut:
         # The project row lock serialises filings, so two overlapping periods cannot both pass the check.
         project = session.get(Project, project_id, with_for_update=True)
         if project is None or project.organisation_id != actor.organisation_id:
@@ -211,7 +211,7 @@ async def file_accounting_report(
         return response, project.name, cases.deployment_id(session)
 
     response, project_name, deployment_id = await run_in_threadpool(file)
-    out = CaseOut.model_validate_json(response.body)
+    out = IssuanceCaseOut.model_validate_json(response.body)
     # Also on a replayed request: a start lost after the commit is made good.
     await actions.start(
         c.ISSUANCE_WORKFLOW,
@@ -223,7 +223,7 @@ async def file_accounting_report(
     return response
 
 
-@router.get("/issuance-cases", response_model=list[CaseOut], summary="Issuance cases the caller may see")
+@router.get("/issuance-cases", response_model=list[IssuanceCaseOut], summary="Issuance cases the caller may see")
 def list_cases(session: DbSession, user: CurrentUser, project_id: int | None = None):
     q = select(IssuanceCase).order_by(IssuanceCase.id)
     if Role(user.role) not in AUTHORITIES:
@@ -236,7 +236,7 @@ def list_cases(session: DbSession, user: CurrentUser, project_id: int | None = N
     return [_case_out(session, case, None, documents[case.case_id]) for case in found]
 
 
-@router.get("/issuance-cases/{case_id}", response_model=CaseOut, summary="One case with its live state")
+@router.get("/issuance-cases/{case_id}", response_model=IssuanceCaseOut, summary="One case with its live state")
 async def get_case(case_id: str, session: DbSession, user: CurrentUser, actions: Actions):
     case = await run_in_threadpool(_visible_case, session, user, case_id)
     try:
@@ -336,7 +336,7 @@ async def submit_application(case_id: str, body: ApplicationIn, session: DbSessi
 
 @router.post("/issuance-cases/{case_id}/decision", response_model=c.IssuanceState,
              summary="The bureau publishes the reduction or rejects it with a reason")
-async def decide(case_id: str, body: DecisionIn, session: DbSession, user: Bureau, actions: Actions):
+async def decide(case_id: str, body: IssuanceDecisionIn, session: DbSession, user: Bureau, actions: Actions):
     return await _act(session, user, actions, case_id, c.UPDATE_DECIDE,
                       c.Decision(actor=_actor(user), **body.model_dump()))
 
@@ -466,7 +466,7 @@ def list_objections(case_id: str, session: DbSession, user: CurrentUser):
 
 @router.post("/issuance-cases/{case_id}/objections/{objection_id}/answer", response_model=c.ObjectionState,
              summary="The developer answers an objection")
-async def answer_objection(case_id: str, objection_id: int, body: AnswerIn, session: DbSession, user: Applicant,
+async def answer_objection(case_id: str, objection_id: int, body: ObjectionAnswerIn, session: DbSession, user: Applicant,
                            actions: Actions):
     return await _act(session, user, actions, case_id, c.UPDATE_ANSWER_OBJECTION,
                       c.ObjectionAnswer(actor=_actor(user), objection_id=objection_id, answer=body.answer),

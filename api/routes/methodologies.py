@@ -36,10 +36,10 @@ from api.schemas.methodology import (
     ReevaluationDecisionIn,
     ReevaluationIn,
     ReevaluationOut,
-    ResubmissionIn,
+    MethodologyResubmissionIn,
     VersionOut,
     VersionSummary,
-    WithdrawalIn,
+    MethodologyWithdrawalIn,
 )
 from domain.contracts.cases import Actor
 from domain.contracts.methodology import (
@@ -247,7 +247,7 @@ async def decide_completeness(case_no: int, body: CompletenessIn, session: DbSes
 
 @router.post("/methodologies/{case_no}/resubmission", response_model=MethodologyCaseOut,
              summary="Applicant: resubmit the amended methodology (after a return or a revision request)")
-async def resubmit(case_no: int, body: ResubmissionIn, session: DbSession, user: ApplicantOrBureau,
+async def resubmit(case_no: int, body: MethodologyResubmissionIn, session: DbSession, user: ApplicantOrBureau,
                    actions: Actions):
     content = body.to_content()
 
@@ -273,7 +273,7 @@ async def resubmit(case_no: int, body: ResubmissionIn, session: DbSession, user:
 
 @router.post("/methodologies/{case_no}/withdrawal", response_model=MethodologyCaseOut,
              summary="Applicant: withdraw the methodology (possible until publication)")
-async def withdraw(case_no: int, body: WithdrawalIn, session: DbSession, user: ApplicantOrBureau,
+async def withdraw(case_no: int, body: MethodologyWithdrawalIn, session: DbSession, user: ApplicantOrBureau,
                    actions: Actions):
     case = await run_in_threadpool(_visible_case, session, user, case_no)
     return await _act(session, actions, user, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(user), reason=body.reason))

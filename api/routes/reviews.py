@@ -15,7 +15,7 @@ from api.case_actions import Actions, CaseActions
 from api.deps import Authority, CurrentUser, DbSession, Expert
 from api.errors import conflict, forbidden, not_found
 from api.schemas.review import (
-    DecisionIn,
+    ReviewDecisionIn,
     DecisionOut,
     DecisionReceipt,
     ExpertTaskOut,
@@ -186,13 +186,13 @@ def list_review_tasks(session: DbSession, user: Expert, status: Literal["open", 
             for t, r in store.tasks_of_expert(session, expert.id, done=status == "done", limit=limit, offset=offset)]
 
 
-def _same(task: ReviewTaskRow, body: DecisionIn) -> bool:
+def _same(task: ReviewTaskRow, body: ReviewDecisionIn) -> bool:
     return (task.vote, task.comments, task.scores) == (body.vote.value, body.comments, body.scores)
 
 
 @router.post("/review-tasks/{task_id}/decision", response_model=DecisionReceipt,
              summary="Submit the decision on one's own task (final; the same decision again is harmless)")
-async def submit_decision(task_id: str, body: DecisionIn, session: DbSession, user: Expert, actions: Actions):
+async def submit_decision(task_id: str, body: ReviewDecisionIn, session: DbSession, user: Expert, actions: Actions):
     task, r = await run_in_threadpool(_own_task, session, user, task_id)
     if task.status == TaskStatus.DECIDED:
         if not _same(task, body):

@@ -18,18 +18,18 @@ from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.scenarios import (
     ApplicationCreate,
-    CaseOut,
-    DecisionIn,
+    ScenarioCaseOut,
+    ScenarioDecisionIn,
     LabelOut,
     LabelStatus,
-    ResubmissionIn,
+    ScenarioResubmissionIn,
     ScenarioCreate,
     ScenarioOut,
     SelfAssessmentCreate,
     SelfAssessmentOut,
     SpecCreate,
     SpecOut,
-    WithdrawalIn,
+    ScenarioWithdrawalIn,
 )
 from domain import scenario_rules as rules
 from domain.contracts.cases import Actor
@@ -282,7 +282,7 @@ def _attach_evidence(session: Session, assessment: SelfAssessment, case_id: str,
 
 # --- evaluation applications: one workflow per case ---
 
-@router.post("/scenarios/{scenario_id}/applications", status_code=201, response_model=CaseOut,
+@router.post("/scenarios/{scenario_id}/applications", status_code=201, response_model=ScenarioCaseOut,
              summary="Apply for evaluation (refused with 422 naming the failing items)")
 async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, actor: Applicant,
                 actions: Actions, settings: SettingsDep,
@@ -327,13 +327,13 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
     return resp
 
 
-def _case_out(case: ScenarioCase, state: ScenarioCaseState | None, mirrored: str | None = None) -> CaseOut:
+def _case_out(case: ScenarioCase, state: ScenarioCaseState | None, mirrored: str | None = None) -> ScenarioCaseOut:
     """The workflow's live state; without it (engine unreachable) the mirrored stage from PostgreSQL. A
     published case reads expired once its label has (the label's own workflow expires it)."""
     stage = state.stage if state else Stage(mirrored or case.outcome or Stage.CHECKING)
     if mirrored == Stage.EXPIRED:
         stage = Stage.EXPIRED
-    return CaseOut(
+    return ScenarioCaseOut(
         case_id=case.case_id, scenario_id=case.scenario_id, spec_id=case.spec_id,
         self_assessment_id=case.self_assessment_id, round_no=state.round_no if state else case.round_no,
         stage=stage, submitted_at=case.submitted_at,
@@ -360,7 +360,7 @@ def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
 
 
-async def _update(session: Session, actions: CaseActions, case: ScenarioCase, name: str, arg: Any) -> CaseOut:
+async def _update(session: Session, actions: CaseActions, case: ScenarioCase, name: str, arg: Any) -> ScenarioCaseOut:
     """Send a human action (the kit's update ids: an identical retry answers as the first did, another
     payload for the same step is refused); the workflow's refusal becomes 403/409/422 naming the reason."""
     seq = await run_in_threadpool(cases.seq, session, case.case_id)
@@ -378,7 +378,7 @@ def _mirrored_stage(session: Session, case_id: str) -> str | None:
     return mirrored.stage if mirrored else None
 
 
-@router.get("/scenario-cases/{case_id}", response_model=CaseOut)
+@router.get("/scenario-cases/{case_id}", response_model=ScenarioCaseOut)
 async def get_case(case_id: str, session: DbSession, user: CurrentUser, actions: Actions):
     def read() -> tuple[ScenarioCase, str | None]:
         return _visible_case(session, user, case_id), _mirrored_stage(session, case_id)
@@ -392,16 +392,16 @@ async def get_case(case_id: str, session: DbSession, user: CurrentUser, actions:
         return _case_out(case, None, mirrored)
 
 
-@router.post("/scenario-cases/{case_id}/withdraw", response_model=CaseOut,
+@router.post("/scenario-cases/{case_id}/withdraw", response_model=ScenarioCaseOut,
              summary="Withdraw the application (until publication)")
-async def withdraw(case_id: str, body: WithdrawalIn, session: DbSession, actor: Applicant, actions: Actions):
+async def withdraw(case_id: str, body: ScenarioWithdrawalIn, session: DbSession, actor: Applicant, actions: Actions):
     case = await run_in_threadpool(_visible_case, session, actor, case_id)
     return await _update(session, actions, case, UPDATE_WITHDRAW, Withdrawal(actor=_actor(actor), reason=body.reason))
 
 
-@router.post("/scenario-cases/{case_id}/resubmission", response_model=CaseOut,
+@router.post("/scenario-cases/{case_id}/resubmission", response_model=ScenarioCaseOut,
              summary="Resubmit after the panel asked for revision, with a new self-assessment")
-async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor: Applicant, actions: Actions):
+async def resubmit(case_id: str, body: ScenarioResubmissionIn, session: DbSession, actor: Applicant, actions: Actions):
     def check() -> ScenarioCase:
         case = _visible_case(session, actor, case_id)
         scenario = session.get(Scenario, case.scenario_id)
@@ -416,9 +416,9 @@ async def resubmit(case_id: str, body: ResubmissionIn, session: DbSession, actor
                          Resubmission(actor=_actor(actor), self_assessment_id=body.self_assessment_id))
 
 
-@router.post("/scenario-cases/{case_id}/decision", response_model=CaseOut,
+@router.post("/scenario-cases/{case_id}/decision", response_model=ScenarioCaseOut,
              summary="Publish (label, validity, inclusion) or reject with reasons (operator)")
-async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Operator, actions: Actions):
+async def decide(case_id: str, body: ScenarioDecisionIn, session: DbSession, actor: Operator, actions: Actions):
     case = await run_in_threadpool(_visible_case, session, actor, case_id)
     return await _update(session, actions, case, UPDATE_DECIDE, OperatorDecision(
         actor=_actor(actor), decision=body.decision, reasons=body.reasons, validity_years=body.validity_years,

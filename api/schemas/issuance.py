@@ -266,7 +266,7 @@ class ObjectionIn(BaseModel):
     contact: str | None = Field(default=None, max_length=200)
 
 
-class AnswerIn(BaseModel):
+class ObjectionAnswerIn(BaseModel):
     answer: str = Field(min_length=1, max_length=20000)
 
 
@@ -279,7 +279,7 @@ class ApplicationIn(BaseModel):
     statement: str = Field(default="", max_length=20000)
 
 
-class DecisionIn(BaseModel):
+class IssuanceDecisionIn(BaseModel):
     publish: bool
     reason: str = Field(min_length=1, max_length=20000)
 
@@ -333,7 +333,7 @@ class ObjectionFiledOut(BaseModel):
     answer_due: datetime
 
 
-class CaseOut(BaseModel):
+class IssuanceCaseOut(BaseModel):
     case_id: str
     project_id: int
     organisation_id: int

@@ -215,7 +215,7 @@ class CancellationOut(BaseModel):
     certificate_number: str | None
 
 
-class DecisionIn(BaseModel):
+class CancellationDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=4000, pattern=r"^[^\x00]*$")

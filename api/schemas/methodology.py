@@ -71,7 +71,7 @@ class MethodologyIn(BaseModel):
                                       daily_cap=b.daily_cap) for b, f in zip(self.behaviours, factors)])
 
 
-class ResubmissionIn(MethodologyIn):
+class MethodologyResubmissionIn(MethodologyIn):
     note: str | None = Field(default=None, max_length=20000, description="what changed")
 
 
@@ -89,7 +89,7 @@ class PublicationIn(BaseModel):
     reason: str | None = Field(default=None, max_length=20000, description="required when rejecting")
 
 
-class WithdrawalIn(BaseModel):
+class MethodologyWithdrawalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=4000)

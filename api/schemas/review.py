@@ -51,7 +51,7 @@ class ReplacementIn(BaseModel):
     expert_id: int
 
 
-class DecisionIn(BaseModel):
+class ReviewDecisionIn(BaseModel):
     vote: Vote
     comments: str = Field(min_length=1, max_length=20000)
     scores: dict[str, int] = Field(default_factory=dict, description="criterion code -> 0..max_score")

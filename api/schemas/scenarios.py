@@ -74,7 +74,7 @@ class ScenarioOut(BaseModel):
     created_at: datetime
 
 
-class AnswerIn(BaseModel):
+class ItemAnswerIn(BaseModel):
     code: str = Field(pattern=CODE)
     passed: bool | None = Field(default=None, description="gate items")
     score: int | None = Field(default=None, description="weighted items: 0..weight")
@@ -83,7 +83,7 @@ class AnswerIn(BaseModel):
 
 
 class SelfAssessmentCreate(BaseModel):
-    items: list[AnswerIn] = Field(min_length=1, max_length=200)
+    items: list[ItemAnswerIn] = Field(min_length=1, max_length=200)
 
 
 class AnswerOut(BaseModel):
@@ -111,22 +111,22 @@ class ApplicationCreate(BaseModel):
     self_assessment_id: int
 
 
-class ResubmissionIn(BaseModel):
+class ScenarioResubmissionIn(BaseModel):
     self_assessment_id: int
 
 
-class WithdrawalIn(BaseModel):
+class ScenarioWithdrawalIn(BaseModel):
     reason: str = Field(min_length=1, max_length=4000)
 
 
-class DecisionIn(BaseModel):
+class ScenarioDecisionIn(BaseModel):
     decision: Decision
     reasons: str = Field(default="", max_length=20000)
     validity_years: int | None = Field(default=None, ge=1, le=10, description="default: policy")
     include: bool = Field(default=True, description="include the scenario in the platform")
 
 
-class CaseOut(BaseModel):
+class ScenarioCaseOut(BaseModel):
     case_id: str
     scenario_id: int
     spec_id: int

@@ -54,7 +54,7 @@ CHECK_SCENARIO_APPLICATION = "check_scenario_application"
 PUBLISH_SCENARIO_LABEL = "publish_scenario_label"
 
 
-class Stage(StrEnum):
+class ScenarioStage(StrEnum):
     CHECKING = "checking"
     IN_REVIEW = "in_review"  # the panel review child runs (panel formation, expert scoring)
     RETURNED = "returned"  # revise: waiting for the applicant's resubmission
@@ -67,6 +67,8 @@ class Stage(StrEnum):
     EXPIRED = "expired"
 
 
+# The process's modules say `Stage`; the class's own name keeps the OpenAPI schema name unique.
+Stage = ScenarioStage
 TERMINAL = frozenset({Stage.REFUSED, Stage.WITHDRAWN, Stage.REJECTED, Stage.EXPIRED})
 # The evaluation case ends here; PUBLISHED becomes EXPIRED when its label expires.
 CLOSED = TERMINAL | {Stage.PUBLISHED}

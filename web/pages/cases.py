@@ -24,10 +24,10 @@ from api.case_actions import CaseActions
 from api.deps import DbSession, check_roles, get_temporal
 from api.errors import Problem, not_found
 from api.routes import issuance, methodologies, reviews, scenarios, workflows_admin
-from api.schemas.issuance import AnswerIn, ApplicationIn, DecisionIn, RulingIn, VerifierResponseIn
-from api.schemas.methodology import CompletenessIn, PublicationIn, WithdrawalIn
+from api.schemas.issuance import ApplicationIn, IssuanceDecisionIn, ObjectionAnswerIn, RulingIn, VerifierResponseIn
+from api.schemas.methodology import CompletenessIn, MethodologyWithdrawalIn, PublicationIn
 from api.schemas.review import PanelIn, ReplacementIn
-from api.schemas.scenarios import DecisionIn as ScenarioDecisionIn
+from api.schemas.scenarios import ScenarioDecisionIn
 from domain.review_rules import conflict_reasons
 from domain.roles import AUTHORITIES, Role
 from store import audit
@@ -195,7 +195,7 @@ async def methodology_publication(request: Request, case_id: str, session: DbSes
 async def methodology_withdrawal(request: Request, case_id: str, session: DbSession, user: Person):
     async def act(form, client):
         await methodologies.withdraw(_case_no(session, user, case_id),
-                                     body(WithdrawalIn, reason=text(form, "reason") or None), session, user, client)
+                                     body(MethodologyWithdrawalIn, reason=text(form, "reason") or None), session, user, client)
     return await _act(request, session, user, case_id, frozenset({Role.APPLICANT, Role.BUREAU_ADMIN}), act)
 
 
@@ -220,7 +220,7 @@ async def issuance_application(request: Request, case_id: str, session: DbSessio
 @router.post("/cases/{case_id}/issuance/objections/{objection_id}/answer")
 async def issuance_answer(request: Request, case_id: str, objection_id: int, session: DbSession, user: Person):
     async def act(form, client):
-        await issuance.answer_objection(case_id, objection_id, body(AnswerIn, answer=text(form, "answer")),
+        await issuance.answer_objection(case_id, objection_id, body(ObjectionAnswerIn, answer=text(form, "answer")),
                                         session, user, client)
     return await _act(request, session, user, case_id, APPLICANT, act)
 
@@ -236,7 +236,7 @@ async def issuance_ruling(request: Request, case_id: str, objection_id: int, ses
 @router.post("/cases/{case_id}/issuance/decision")
 async def issuance_decision(request: Request, case_id: str, session: DbSession, user: Person):
     async def act(form, client):
-        await issuance.decide(case_id, body(DecisionIn, publish=text(form, "decision") == "publish",
+        await issuance.decide(case_id, body(IssuanceDecisionIn, publish=text(form, "decision") == "publish",
                                             reason=text(form, "reason")), session, user, client)
     return await _act(request, session, user, case_id, BUREAU, act)
 

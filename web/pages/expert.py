@@ -14,7 +14,7 @@ from api.case_actions import CaseActions
 from api.deps import DbSession, get_temporal
 from api.errors import Problem
 from api.routes import reviews
-from api.schemas.review import DecisionIn, RecusalIn
+from api.schemas.review import ReviewDecisionIn, RecusalIn
 from domain.roles import Role
 from store import calendar, documents
 from store.identity import now_utc
@@ -71,7 +71,7 @@ async def decide(request: Request, task_id: str, session: DbSession, user: Exper
     scores = {k.removeprefix("score."): v.strip() for k, v in form.items() if k.startswith("score.")}
     values = {"vote": text(form, "vote"), "comments": text(form, "comments"), "scores": scores}
     try:
-        parsed = body(DecisionIn, vote=values["vote"] or None, comments=values["comments"],
+        parsed = body(ReviewDecisionIn, vote=values["vote"] or None, comments=values["comments"],
                       scores={k: v for k, v in scores.items() if v != ""})
         await reviews.submit_decision(task_id, parsed, session, user, CaseActions(request, await get_temporal(request)))
     except Problem as problem:
