@@ -5,12 +5,12 @@ crash moves the units once; business refusals (a frozen account) fail the action
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.clock import SHANGHAI
 from domain.contracts.cancellation import (
     CONFIRM_CANCELLATION,
     RELEASE_CANCELLATION,
@@ -23,7 +23,6 @@ from settings import Settings
 from store import ledger
 from store.session import transaction
 
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _refused(exc: Refusal) -> ApplicationError:
@@ -40,7 +39,7 @@ class CancellationActivities:
         try:
             with transaction(self.session_factory) as session:
                 cert = ledger.confirm_cancellation(session, r.cancellation_id, at=r.at,
-                                                   year=r.at.astimezone(_SHANGHAI).year, actor_user_id=r.actor_user_id)
+                                                   year=r.at.astimezone(SHANGHAI).year, actor_user_id=r.actor_user_id)
                 return ConfirmResult(certificate_number=cert.number, quantity=cert.quantity,
                                      serial_ranges=list(cert.serial_ranges))
         except Refusal as exc:

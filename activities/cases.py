@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from domain.clock import now_utc
 from domain.contracts.cases import (
     GRANT_CASE_ACCESS,
     MIRROR_CASE,
@@ -22,7 +23,6 @@ from domain.contracts.cases import (
 )
 from settings import Settings
 from store import cases
-from store.identity import now_utc
 from store.session import transaction
 
 

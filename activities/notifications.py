@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from domain import notifications as rules
+from domain.clock import now_utc
 from domain.contracts.notifications import NOTIFY, Notification
 from settings import Settings
 from store import notifications
-from store.identity import now_utc
 from store.models.identity import Organisation
 from store.models.notifications import Notification as NotificationRow
 from store.models.notifications import WebhookDelivery

@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.contracts.cases import CaseStep
-from domain.contracts.panel import CHECK_PANEL, PanelCheck, PanelMember, ReviewMirror
+from domain.review import CHECK_PANEL, PanelCheck, PanelMember, ReviewMirror
 from domain.contracts.review import REVIEW_CASE_TYPE
 from domain.rules import Refusal
 from settings import Settings

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain import scenario_rules as rules
+from domain import scenario as rules
 from domain.contracts.cases import CaseStep
 from domain.contracts.review import ReviewCriterion
 from domain.contracts.scenario import (

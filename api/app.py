@@ -29,7 +29,7 @@ async def _purge_unattached_uploads(app: FastAPI) -> None:
     from starlette.concurrency import run_in_threadpool
 
     from store.documents import purge_unattached
-    from store.identity import now_utc
+    from domain.clock import now_utc
 
     settings: Settings = app.state.settings
     while True:

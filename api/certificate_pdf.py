@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -21,9 +20,10 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
+from domain.clock import SHANGHAI
+
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 SEAL_LINES = ("武汉市碳普惠登记平台（运营管理机构）注销确认专用", "Wuhan Carbon-Inclusion Registry (operator): cancellation confirmed")
 
 
@@ -55,7 +55,7 @@ def render_certificate(cert: dict[str, Any]) -> bytes:
     c.drawCentredString(width / 2, height - 56 * mm, f"证书编号 No. {cert['number']}")
 
     issued: datetime = cert["issued_at"]
-    local = issued.astimezone(_SHANGHAI)
+    local = issued.astimezone(SHANGHAI)
     fields = [
         ("受益方 Beneficiary", cert["beneficiary"]),
         ("注销用途 Purpose", cert["purpose"] + (f"：{cert['purpose_text']}" if cert.get("purpose_text") else "")),

@@ -131,7 +131,7 @@ def cmd_audit_verify(_: argparse.Namespace) -> int:
 def cmd_calendar_load(args: argparse.Namespace) -> int:
     from domain import calendar_file
     from store import calendar
-    from store.identity import now_utc
+    from domain.clock import now_utc
     from store.session import transaction
 
     try:
@@ -257,7 +257,7 @@ def cmd_documents_purge(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from store.documents import purge_unattached
-    from store.identity import now_utc
+    from domain.clock import now_utc
 
     settings = get_settings()
     now = now_utc()

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
-from zoneinfo import ZoneInfo
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def shanghai_today(now: datetime) -> date:
-    """Dates of the scheme are local dates in Asia/Shanghai (SPEC §3)."""
-    return now.astimezone(SHANGHAI).date()
 
 
 def vintage(period_end: date) -> int:
@@ -37,4 +29,4 @@ class IssuanceStage(StrEnum):
 
 # The process's modules say `Stage`; the class's own name keeps the OpenAPI schema name unique.
 Stage = IssuanceStage
-FINAL_STAGES = frozenset({Stage.ISSUED, Stage.REJECTED, Stage.WITHDRAWN})
+TERMINAL_STAGES = frozenset({Stage.ISSUED, Stage.REJECTED, Stage.WITHDRAWN})

@@ -53,6 +53,8 @@ class Rule(StrEnum):
     ART21_PUBLISHED_IS_FINAL = "art21.published_is_final"
     # Art. 24: reductions of one facility and period are claimed once.
     ART24_DOUBLE_CLAIM = "art24.double_claim"
+    # Art. 24: a project's monitoring periods do not overlap (its own earlier, still-standing periods).
+    ART24_OVERLAPPING_PERIOD = "art24.overlapping_period"
     # Art. 24: a facility registered in another scheme for an overlapping period may not register here.
     ART24_OTHER_SCHEME_OVERLAP = "art24.other_scheme_overlap"
     # Art. 23: a key emitting unit's facilities inside its compliance boundary are not projects here.

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from domain.contracts.panel import ReviewStage, TaskStatus
+from domain.review import ReviewStage, TaskStatus
 from store.models.cases import Case
 from store.models.review import Review, ReviewTaskRow
 

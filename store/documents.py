@@ -17,10 +17,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain import documents as rules
+from domain.clock import now_utc
 from domain.rules import Kind, Refusal
 from domain.roles import AUTHORITIES, Role
 from store import audit, cases
-from store.identity import now_utc
 from store.models.documents import Document
 from store.models.identity import User
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from domain.clock import now_utc  # (also imported from here by code written before domain/clock.py)
 from domain.roles import OrganisationStatus, OrganisationType, Role
 from store import audit
 from store.models.identity import ApiToken, Organisation, User
@@ -18,10 +19,6 @@ TOKEN_PREFIX = "tph_"
 
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def create_organisation(

@@ -5,12 +5,15 @@ Eligibility refusals raise `domain.rules.Refusal` (invalid) naming the field and
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import and_, any_, literal, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from domain.clock import shanghai_today
 from domain.issuance import Stage
 from domain.roles import OrganisationStatus, OrganisationType
 from domain.rules import Kind, Refusal, Rule
@@ -155,6 +158,76 @@ def facility_claim(session: Session, facility_id: str, start: date, end: date) -
         IssuanceCase.facility_id == facility_id, IssuanceCase.stage.not_in(RELEASED_STAGES),
         IssuanceCase.period_start <= end, IssuanceCase.period_end >= start,
     ).order_by(IssuanceCase.id).limit(1)).first()
+
+
+def check_verifier(session: Session, organisation_id: int, field: str, today: date) -> None:
+    """Art. 19: only a verification body accredited today may be commissioned."""
+    if accreditation_on(session, organisation_id, today) is None:
+        raise Refusal(Kind.INVALID, "accredited",
+                      f"organisation {organisation_id} is not an active verification body accredited today", field)
+
+
+def double_claim(other: IssuanceCase) -> Refusal:
+    # Art. 24: reductions of one facility and period are claimed once, across projects and developers.
+    return Refusal(Kind.CONFLICT, Rule.ART24_DOUBLE_CLAIM,
+                   f"facility {other.facility_id} is already claimed for {other.period_start}..{other.period_end} "
+                   f"by {other.case_id}; reductions may not be claimed twice (Art. 24)", "period_start")
+
+
+@dataclass(frozen=True)
+class AccountingReportDraft:
+    period_start: date
+    period_end: date
+    claimed_grams: int
+    benefit_sharing: str
+    verifier_organisation_id: int
+
+
+def file_accounting_report(session: Session, project: Project, draft: AccountingReportDraft, *, user_id: int,
+                           at: datetime) -> IssuanceCase:
+    """Check the accounting report of a monitoring period (Art. 19, 23, 24) before anything is written, then
+    add its case row (`case_id` still provisional: the caller sets it from the row's id). The caller holds
+    the project's row lock, so two overlapping periods of one project cannot both pass the check."""
+    if draft.period_start < project.start_date:
+        raise Refusal(Kind.INVALID, "after_project_start",
+                      f"the monitoring period starts before the project ({project.start_date})", "period_start")
+    today = shanghai_today(at)
+    if draft.period_end > today:
+        raise Refusal(Kind.INVALID, "not_in_future", f"the monitoring period cannot end after today ({today})",
+                      "period_end")
+    emitter = key_emitter_boundary_conflict(session, project.organisation_id, project.facility_id,
+                                            draft.period_start, draft.period_end)
+    if emitter is not None:
+        # Art. 23: not while the developer is a key emitting unit whose boundary holds the facility.
+        raise Refusal(Kind.INVALID, Rule.ART23_KEY_EMITTER_BOUNDARY,
+                      f"during this period the developer is a key emitting unit ({emitter.scheme} ETS) "
+                      f"with facility {project.facility_id} inside its boundary (Art. 23)", "period_start")
+    earlier = overlapping_period(session, project.id, draft.period_start, draft.period_end)
+    if earlier is not None:
+        raise Refusal(Kind.INVALID, Rule.ART24_OVERLAPPING_PERIOD,
+                      f"the period overlaps {earlier.case_id} ({earlier.period_start}..{earlier.period_end}); "
+                      "reductions may not be claimed twice (Art. 24)", "period_start")
+    check_verifier(session, draft.verifier_organisation_id, "verifier_organisation_id", today)
+    claimed = facility_claim(session, project.facility_id, draft.period_start, draft.period_end)
+    if claimed is not None:
+        raise double_claim(claimed)
+    case = IssuanceCase(
+        case_id=f"new-{uuid.uuid4().hex}", project_id=project.id, organisation_id=project.organisation_id,
+        facility_id=project.facility_id, period_start=draft.period_start, period_end=draft.period_end,
+        claimed_grams=draft.claimed_grams, benefit_sharing=draft.benefit_sharing,
+        verifier_organisation_id=draft.verifier_organisation_id, stage=Stage.AWAITING_VERIFIER.value,
+        filed_by_user_id=user_id, filed_at=at, updated_at=at)
+    session.add(case)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as err:
+        # Another project claimed the facility's period at the same moment: the constraint decided.
+        claimed = facility_claim(session, project.facility_id, draft.period_start, draft.period_end)
+        if claimed is None or "ex_issuance_cases_facility_period" not in str(err.orig):
+            raise
+        raise double_claim(claimed) from None
+    return case
 
 
 def provisional_publicity_case_ids(session: Session) -> list[str]:

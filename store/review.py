@@ -8,11 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from domain.contracts.panel import PanelCheck, PanelMember, ReviewMirror, TaskStatus
-from domain.review_rules import conflict_reasons
+from domain.clock import now_utc
+from domain.review import PanelCheck, PanelMember, ReviewMirror, TaskStatus, conflict_reasons
 from domain.rules import Kind, Refusal
 from store import audit
-from store.identity import now_utc
 from store.models.identity import User
 from store.models.review import Expert, Review, ReviewTaskRow
 

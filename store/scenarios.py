@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from domain import scenario_rules as rules
+from domain import scenario as rules
 from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest, SpecFacts
+from domain.rules import Kind, Refusal
+from store import audit
 from store.models.cases import Case
+from store.models.identity import User
 from store.models.scenario import (
     EvaluationSpec,
+    EvaluationSpecItem,
     ScenarioCase,
     ScenarioLabel,
     ScenarioLabelCounter,
@@ -20,12 +25,67 @@ from store.models.scenario import (
     SelfAssessment,
 )
 
+_SPEC_VERSION_LOCK = 0x7A4E_5C00  # with the category's hash: one draft at a time takes a version number
+
 
 def current_spec(session: Session, category: str) -> EvaluationSpec | None:
     """The newest published version of a category's spec: new self-assessments use it."""
     return session.scalar(select(EvaluationSpec).where(
         EvaluationSpec.category == category, EvaluationSpec.status == "published",
     ).order_by(EvaluationSpec.version.desc()).limit(1))
+
+
+@dataclass(frozen=True)
+class SpecItemDraft:
+    code: str
+    name: str
+    description: str | None
+    kind: rules.ItemKind
+    weight: int | None
+
+
+def check_spec(items: list[SpecItemDraft], pass_mark: int) -> None:
+    """Refuse a specification whose items or pass mark break the rules, naming every fault at once."""
+    found = rules.validate_spec([rules.SpecItem(i.code, i.kind, i.weight) for i in items], pass_mark)
+    if found:
+        raise Refusal.all_of(found)
+
+
+def draft_spec(session: Session, *, category: str, title: str, pass_mark: int, items: list[SpecItemDraft],
+               actor: User, at: datetime) -> EvaluationSpec:
+    """A draft evaluation specification (Art. 12: the operator drafts it), the next version of its category;
+    a refused one stores nothing."""
+    check_spec(items, pass_mark)
+    # Versions of a category are numbered in order; the lock keeps two drafts from taking one number.
+    session.execute(select(func.pg_advisory_xact_lock(_SPEC_VERSION_LOCK, func.hashtext(category))))
+    version = (session.scalar(select(func.max(EvaluationSpec.version))
+                              .where(EvaluationSpec.category == category)) or 0) + 1
+    spec = EvaluationSpec(category=category, version=version, title=title, status="draft", pass_mark=pass_mark,
+                          created_by=actor.id, created_at=at,
+                          items=[EvaluationSpecItem(position=n, code=i.code, name=i.name, description=i.description,
+                                                    kind=i.kind.value, weight=i.weight)
+                                 for n, i in enumerate(items)])
+    session.add(spec)
+    session.flush()
+    audit.record(session, action="scenario_spec.drafted", entity_type="scenario_spec", entity_id=spec.id,
+                 occurred_at=spec.created_at, actor_user_id=actor.id, actor_role=actor.role,
+                 details={"category": spec.category, "version": version, "pass_mark": pass_mark})
+    return spec
+
+
+def ask_spec_publication(session: Session, spec: EvaluationSpec, review_id: str) -> None:
+    """Art. 12: a draft goes to the bureau's expert panel before it is published (locked by the caller).
+    Asking again for a spec in review or published changes nothing."""
+    if spec.status == "returned":
+        raise Refusal(Kind.CONFLICT, "returned", f"the expert panel did not approve version {spec.version} of "
+                      f"{spec.category}; draft a new version")
+    if spec.status == "draft":
+        current = current_spec(session, spec.category)
+        if current is not None and current.version > spec.version:
+            raise Refusal(Kind.CONFLICT, "newer_version_published",
+                          f"version {current.version} of {spec.category} is already published; "
+                          f"draft version {spec.version} would go back in time")
+        spec.status, spec.review_id = "in_review", review_id
 
 
 def save_spec_review(session: Session, facts: SpecFacts, at: datetime) -> None:

@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from domain.clock import now_utc
 from domain.roles import OrganisationStatus
 from store import audit, passwords
-from store.identity import now_utc
 from store.models.identity import User
 from store.models.web import SignInThrottle, WebInvitation, WebSession
 

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +16,7 @@ from activities import audit as audit_activities
 from activities import review as review_activities
 from activities.cases import CaseActivities
 from activities.registry import collect
+from domain.clock import SHANGHAI
 from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
 from domain.contracts.cases import RECORD_CASE_STEP, CaseMirror, CaseStep
 from domain.contracts.notifications import Notification
@@ -80,7 +80,6 @@ async def eventually(check: Callable[[], object], timeout: float = 15.0):
         await asyncio.sleep(0.05)
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @activity.defn(name=COMPUTE_DEADLINE)

@@ -8,8 +8,8 @@ from sqlalchemy.exc import DBAPIError
 import pytest
 
 from cli.main import main as cli_main
+from domain.clock import now_utc
 from store import audit
-from store.identity import now_utc
 from store.models.audit import AuditEvent
 
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from domain.clock import now_utc
 from domain.roles import OrganisationStatus, OrganisationType, Role
-from store.identity import now_utc
 from store.models.identity import ApiToken
 
 

@@ -175,7 +175,7 @@ async def test_overlapping_periods_are_refused_until_the_earlier_case_is_withdra
     first = (await flow.file(period=("2025-01-01", "2025-06-30")))["case_id"]
     r = await flow.file(period=("2025-06-30", "2025-12-31"), expect=422)
     error = r["errors"][0]
-    assert (error["field"], error["rule"]) == ("period_start", "overlapping_period") and first in error["message"]
+    assert (error["field"], error["rule"]) == ("period_start", "art24.overlapping_period") and first in error["message"]
     await flow.file(period=("2025-07-01", "2025-12-31"))  # adjacent, not overlapping
     await flow.until(first, "awaiting_verifier")
     await flow.call("POST", f"/issuance-cases/{first}/withdrawal", flow.developer, json={"reason": "Wrong meter data."})

@@ -46,3 +46,43 @@ def test_the_rule_sees_a_forbidden_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from sqlalchemy import select\nif TYPE_CHECKING:\n    import pydantic\n")
     assert _imports(bad) == {"sqlalchemy"}
+
+
+def _blocking_calls_in_async_defs(source: str) -> list[str]:
+    """Calls an `async def` makes itself (not in a nested def or lambda run in a thread) that reach the
+    database: a method of `session`, or a sync helper of the same module given the session."""
+    tree = ast.parse(source)
+    sync_helpers = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    found: list[str] = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Call):
+                name = ast.unparse(child.func)
+                gets_session = any(isinstance(a, ast.Name) and a.id == "session" for a in child.args)
+                if name.startswith("session.") or (name in sync_helpers and gets_session):
+                    found.append(f"{where}: {ast.unparse(child)[:80]}")
+            visit(child, where)
+
+    for node in tree.body:
+        if isinstance(node, ast.AsyncFunctionDef):
+            visit(node, node.name)
+    return found
+
+
+def test_async_routes_make_no_blocking_database_calls_on_the_event_loop():
+    # An async route does its database work in run_in_threadpool / Actions.read (or is a plain `def`).
+    # get_session closes a session that holds no connection on the loop (no I/O; see its comment).
+    allowed = {"api/deps.py": ["get_session: session.in_transaction()", "get_session: session.close()"]}
+    offending = {str(p.relative_to(ROOT)): calls for p in sorted((ROOT / "api").rglob("*.py"))
+                 if (calls := _blocking_calls_in_async_defs(p.read_text()))}
+    assert offending == allowed
+
+
+def test_the_rule_sees_a_blocking_call_in_an_async_route():
+    source = ("def _visible(session, i):\n    return session.get(X, i)\n"
+              "async def route(session):\n    row = session.get(X, 1)\n    _visible(session, 2)\n"
+              "    await run_in_threadpool(_visible, session, 3)\n")
+    assert len(_blocking_calls_in_async_defs(source)) == 2

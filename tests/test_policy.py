@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
+from domain.clock import now_utc
 from domain.policy import DEFAULT_POLICY, PolicyParameters
 from domain.roles import Role
 from store import policy
-from store.identity import now_utc
 from store.models.audit import AuditEvent
 from store.models.policy import PolicyChange
 from store.models.identity import User

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.contracts.review import ReviewCriterion, Vote
-from domain.review_rules import conflict_reasons, mean_score_hundredths, panel_outcome, score_problems
+from domain.review import conflict_reasons, mean_score_hundredths, panel_outcome, score_problems
 
 A, V, R = Vote.APPROVE, Vote.REVISE, Vote.REJECT
 

@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 
 from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
 from domain.contracts.cases import CaseView
-from domain.contracts.panel import (
+from domain.review import (
     decide_update_id,
     form_panel_update_id,
     recuse_update_id,

@@ -519,7 +519,7 @@ async def test_after_the_last_revision_round_a_revise_outcome_goes_to_the_operat
     r = await client.post(f"{API}/scenario-cases/{case_id}/resubmission", json={"self_assessment_id": revised["id"]},
                           headers=applicant.headers)
     assert r.status_code == 200, r.text
-    # Round 2 of at most 2 (as in every process, domain.review_rules.after_panel): no third round.
+    # Round 2 of at most 2 (as in every process, domain.review.after_panel): no third round.
     await panel_decides(client, operator, experts, case_id, revise)
     case = await wait_stage(client, operator, case_id, "awaiting_decision")
     assert (case["round_no"], case["panel_outcome"]) == (2, "revise")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from domain import scenario_rules as r
+from domain import scenario as r
 
 G, W = r.ItemKind.GATE, r.ItemKind.WEIGHTED
 SPEC = [r.SpecItem("G1", G), r.SpecItem("W1", W, 60), r.SpecItem("W2", W, 40)]

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import update
 
 from api.app import create_app
+from domain.clock import now_utc
 from domain.roles import OrganisationType, Role
 from store import web_auth
-from store.identity import now_utc
 from store.models.identity import User
 from store.models.web import SignInThrottle, WebInvitation
 from tests.web_helpers import PASSWORD, person

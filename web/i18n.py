@@ -11,16 +11,16 @@ import gettext
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel.support import Translations
+
+from domain.clock import SHANGHAI
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANG_COOKIE = "tph_lang"
 DEFAULT = "zh-CN"
 # The page language (BCP 47, for <html lang>) -> its catalogue (gettext locale name), None: the msgids.
 LANGUAGES: dict[str, str | None] = {"zh-CN": "zh_CN", "en": None}
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def N_(message: str) -> str:

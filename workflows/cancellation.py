@@ -23,8 +23,8 @@ with workflow.unsafe.imports_passed_through():
         CANCELLATION_WORKFLOW,
         CASE_TYPE,
         CONFIRM_CANCELLATION,
-        FINAL_STAGES,
         RELEASE_CANCELLATION,
+        TERMINAL_STAGES,
         UPDATE_DECIDE,
         UPDATE_WITHDRAW,
         CancellationStart,
@@ -77,7 +77,7 @@ class CancellationCaseWorkflow(CaseWorkflow):
                           "due": due.end.isoformat()}, policy=policy,
                          tell=[Tell("applied", self._subject("申请注销待确认 / cancellation awaiting confirmation"),
                                     roles=[OPERATOR])])
-        await self.follow(FINAL_STAGES, {Stage.AWAITING_DECISION: self._awaiting_decision})
+        await self.follow(TERMINAL_STAGES, {Stage.AWAITING_DECISION: self._awaiting_decision})
         await self.close()
         return self.s
 

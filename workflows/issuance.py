@@ -58,8 +58,8 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
     )
     from domain.contracts.review import ReviewOutcome, Vote
-    from domain.issuance import FINAL_STAGES, Stage
-    from domain.review_rules import AfterPanel, after_panel
+    from domain.issuance import TERMINAL_STAGES, Stage
+    from domain.review import AfterPanel, after_panel
     from domain.roles import Role
     from domain.rules import Kind, Rule
     from workflows.kit import CaseWorkflow, Grant, Tell, action, refuse, stage_in
@@ -103,7 +103,7 @@ class IssuanceCaseWorkflow(CaseWorkflow):
         await self.begin("filed", developer, {"claimed_grams": start.claimed_grams},
                          tell=self._tell(Stage.AWAITING_VERIFIER, "filed"),
                          grants=[Grant("verifier", organisation_id=self.s.verifier_organisation_id)])
-        await self.follow(FINAL_STAGES, {
+        await self.follow(TERMINAL_STAGES, {
             Stage.PUBLICITY: self._publicity,
             Stage.EVALUATION: lambda: self.after_review(self._evaluated),
             Stage.REVISION: lambda: self.when_due(self.s.revision_due, self._not_resubmitted)})
@@ -465,7 +465,7 @@ class IssuanceCaseWorkflow(CaseWorkflow):
 
     def _check_withdrawal(self, w: Withdrawal) -> None:
         self._as_developer(w.actor)
-        if self.s.stage in FINAL_STAGES:
+        if self.s.stage in TERMINAL_STAGES:
             raise refuse(Kind.CONFLICT, Rule.STAGE,
                          f"{self.s.case_id} is {self.s.stage.value} and can no longer be withdrawn")
         if self.s.stage == Stage.PUBLISHED:

@@ -305,10 +305,10 @@ class CaseWorkflow:
         except asyncio.TimeoutError:
             pass
 
-    async def follow(self, final: Container[Any], waits: Mapping[Any, Callable[[], Awaitable[None]]]) -> None:
-        """The main loop: until the case reaches a final stage, run what its stage waits on (a timer, a
-        review round), or else wait for the next change."""
-        while self.stage not in final:
+    async def follow(self, terminal: Container[Any], waits: Mapping[Any, Callable[[], Awaitable[None]]]) -> None:
+        """The main loop: until the case reaches a terminal stage (the process's TERMINAL_STAGES), run what
+        its stage waits on (a timer, a review round), or else wait for the next change."""
+        while self.stage not in terminal:
             wait = waits.get(self.stage)
             await (wait() if wait is not None else self.next_change())
 

@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         add_years,
     )
-    from domain.review_rules import AfterPanel, after_panel
+    from domain.review import AfterPanel, after_panel
     from domain.roles import Role
     from domain.rules import Kind, Rule
     from workflows.kit import CaseWorkflow, Tell, action, refuse

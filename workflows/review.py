@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
     from domain.contracts.cases import Actor, OpenTask
-    from domain.contracts.panel import (
+    from domain.review import (
         CHECK_PANEL,
         PanelCheck,
         PanelMember,
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ReviewRequest,
         SubmitDecision,
     )
-    from domain.review_rules import mean_score_hundredths, panel_outcome, score_problems
+    from domain.review import mean_score_hundredths, panel_outcome, score_problems
     from domain.rules import Kind, Rule
     from workflows.kit import CaseWorkflow, Grant, Tell, action, refuse
 

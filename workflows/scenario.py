@@ -18,13 +18,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import scenario_rules as rules
+    from domain import scenario as rules
     from domain.contracts.cases import Actor, OpenTask
     from domain.contracts.review import ReviewOutcome, Vote, review_workflow_id
     from domain.contracts.scenario import (
         CASE_TYPE,
         CHECK_SCENARIO_APPLICATION,
-        CLOSED,
         LABEL_CASE_TYPE,
         LABEL_WORKFLOW,
         PUBLISH_SCENARIO_LABEL,
@@ -32,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SCENARIO_WORKFLOW,
         SPEC_CASE_TYPE,
         SPEC_WORKFLOW,
+        TERMINAL_STAGES,
         UPDATE_DECIDE,
         UPDATE_RESUBMIT,
         UPDATE_WITHDRAW,
@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Withdrawal,
     )
-    from domain.review_rules import AfterPanel, after_panel
+    from domain.review import AfterPanel, after_panel
     from domain.roles import Role
     from domain.rules import Kind, Rule
     from workflows.kit import CaseWorkflow, Tell, action, refuse, stage_in
@@ -99,7 +99,7 @@ class ScenarioEvaluation(CaseWorkflow):
                 await self._close(Stage.REFUSED, "refused", None, _reason(err))
             else:
                 await self._review_round()
-        await self.follow(CLOSED, {Stage.IN_REVIEW: lambda: self.after_review(self._reviewed),
+        await self.follow(TERMINAL_STAGES, {Stage.IN_REVIEW: lambda: self.after_review(self._reviewed),
                                    Stage.RETURNED: lambda: self.when_due(self.state.deadline, self._not_resubmitted)})
         await self.close()
         return self.state
@@ -190,7 +190,7 @@ class ScenarioEvaluation(CaseWorkflow):
 
     def _check_withdraw(self, w: Withdrawal) -> None:
         self._as_applicant(w.actor)
-        if self.stage in CLOSED:
+        if self.stage in TERMINAL_STAGES:
             raise refuse(Kind.CONFLICT, Rule.STAGE, f"the case is {self.stage.value}; withdrawal ends at the decision")
 
     @action(UPDATE_WITHDRAW, check=_check_withdraw)

@@ -15,9 +15,9 @@ from api.temporal import announce_calendar_loaded
 from api.schemas.calendar import CalendarDayOut, CalendarYearLoaded, CalendarYearOut, CalendarYearSummary, DeadlineOut
 from domain import calendar_file
 from domain.calendar_file import MAX_YEAR, MIN_YEAR
+from domain.clock import now_utc
 from store import calendar
 from store.issuance import provisional_publicity_case_ids
-from store.identity import now_utc
 from store.models.calendar import DAY_OFF, WORKING_DAY, CalendarYear
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])

@@ -5,7 +5,6 @@ and the public register of issued reductions."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -13,7 +12,6 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.case_actions import Actions, CaseActions
@@ -51,20 +49,15 @@ from api.schemas.issuance import (
 )
 from api.temporal import announce_calendar_loaded
 from domain import serials
+from domain.clock import now_utc, shanghai_today
 from domain.contracts import issuance as c
 from domain.contracts.cases import Actor
-from domain.issuance import Stage, shanghai_today
+from domain.issuance import Stage
 from domain.roles import AUTHORITIES, Role
 from domain.rules import Rule
 from store import audit, cases, documents, ledger
-from store.identity import now_utc
-from store.issuance import (
-    accreditation_on,
-    facility_claim,
-    key_emitter_boundary_conflict,
-    overlapping_period,
-    provisional_publicity_case_ids,
-)
+from store.issuance import AccountingReportDraft, check_verifier, provisional_publicity_case_ids
+from store.issuance import file_accounting_report as file_report
 from store.models.cases import Case
 from store.models.documents import Document
 from store.models.identity import Organisation, User
@@ -126,18 +119,6 @@ def _case_out(session: Session, case: IssuanceCase, state: c.IssuanceState | Non
         stage=state.stage.value if state else case.stage, state=state.model_dump(mode="json") if state else None)
 
 
-def _check_verifier(session: Session, organisation_id: int, field: str) -> None:
-    if accreditation_on(session, organisation_id, shanghai_today(now_utc())) is None:
-        raise unprocessable(field, "accredited",
-                            f"organisation {organisation_id} is not an active verification body accredited today")
-
-
-def _double_claim(other: IssuanceCase) -> Problem:
-    return Problem(409, "Conflict", f"facility {other.facility_id} is already claimed for "
-                   f"{other.period_start}..{other.period_end} by {other.case_id}; reductions may not be claimed twice "
-                   "(Art. 24)", field="period_start", rule=Rule.ART24_DOUBLE_CLAIM.value)
-
-
 # --- the accounting report starts the case ---------------------------------------------------------
 
 @router.post("/projects/{project_id}/issuance-cases", status_code=201, response_model=IssuanceCaseOut,
@@ -156,44 +137,11 @@ async def file_accounting_report(
         project = session.get(Project, project_id, with_for_update=True)
         if project is None or project.organisation_id != actor.organisation_id:
             raise not_found(f"project {project_id}")
-        if body.period_start < project.start_date:
-            raise unprocessable("period_start", "after_project_start",
-                                f"the monitoring period starts before the project ({project.start_date})")
-        today = shanghai_today(now_utc())
-        if body.period_end > today:
-            raise unprocessable("period_end", "not_in_future", f"the monitoring period cannot end after today ({today})")
-        emitter = key_emitter_boundary_conflict(session, project.organisation_id, project.facility_id,
-                                                body.period_start, body.period_end)
-        if emitter is not None:
-            raise unprocessable("period_start", Rule.ART23_KEY_EMITTER_BOUNDARY.value,
-                                f"during this period the developer is a key emitting unit ({emitter.scheme} ETS) "
-                                f"with facility {project.facility_id} inside its boundary (Art. 23)")
-        earlier = overlapping_period(session, project.id, body.period_start, body.period_end)
-        if earlier is not None:
-            raise unprocessable("period_start", "overlapping_period",
-                                f"the period overlaps {earlier.case_id} ({earlier.period_start}..{earlier.period_end}); "
-                                "reductions may not be claimed twice (Art. 24)")
-        _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
-        claimed = facility_claim(session, project.facility_id, body.period_start, body.period_end)
-        if claimed is not None:
-            raise _double_claim(claimed)
         at = now_utc()
-        case = IssuanceCase(
-            case_id=f"new-{uuid.uuid4().hex}", project_id=project.id, organisation_id=project.organisation_id,
-            facility_id=project.facility_id,
+        case = file_report(session, project, AccountingReportDraft(
             period_start=body.period_start, period_end=body.period_end, claimed_grams=body.claimed_grams,
-            benefit_sharing=body.benefit_sharing, verifier_organisation_id=body.verifier_organisation_id,
-            stage=Stage.AWAITING_VERIFIER.value, filed_by_user_id=actor.id, filed_at=at, updated_at=at)
-        session.add(case)
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError as err:
-            # Another project claimed the facility's period at the same moment: the constraint decided.
-            claimed = facility_claim(session, project.facility_id, body.period_start, body.period_end)
-            if claimed is None or "ex_issuance_cases_facility_period" not in str(err.orig):
-                raise
-            raise _double_claim(claimed) from None
+            benefit_sharing=body.benefit_sharing, verifier_organisation_id=body.verifier_organisation_id),
+            user_id=actor.id, at=at)
         case.case_id = c.case_id_for(case.id)
         audit.record(session, action="issuance.accounting_report_filed", entity_type="issuance_case",
                      entity_id=case.case_id, case_id=case.case_id, occurred_at=at, actor_user_id=actor.id,
@@ -281,7 +229,7 @@ async def commission_verifier(case_id: str, body: CommissionIn, session: DbSessi
                               actions: Actions):
     def check() -> None:
         _visible_case(session, user, case_id)
-        _check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id")
+        check_verifier(session, body.verifier_organisation_id, "verifier_organisation_id", shanghai_today(now_utc()))
 
     await run_in_threadpool(check)
     return await _act(session, user, actions, case_id, c.UPDATE_COMMISSION_VERIFIER,
@@ -315,7 +263,7 @@ async def file_verification_report(case_id: str, body: VerificationReportIn, ses
     def check() -> None:
         claimed = _visible_case(session, user, case_id).claimed_grams
         if verified > claimed:  # the case refuses it too; here the answer names the field
-            raise unprocessable("verified_tco2e", "at_most_claimed",
+            raise unprocessable("verified_tco2e", Rule.ART21_WITHIN_CLAIM.value,
                                 f"the verified quantity ({body.verified_tco2e} t) exceeds the claimed quantity "
                                 f"({_tonnes(claimed)} t)")
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentUser, DbSession
 from api.errors import not_found
 from api.schemas.notifications import InboxEntry, InboxPage
+from domain.clock import now_utc
 from store import notifications
-from store.identity import now_utc
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Header
 from api.deps import Authority, Bureau, DbSession
 from api.idempotency import run_once
 from api.schemas.policy import PolicyChangeCreate, PolicyChangeOut, PolicyOut, ScheduledChangeOut
+from domain.clock import now_utc
 from store import policy
-from store.identity import now_utc
 
 router = APIRouter(prefix="/policy", tags=["policy"])
 

@@ -12,9 +12,9 @@ from api.deps import Applicant, DbSession
 from api.errors import not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.issuance import ProjectCreate, ProjectOut
+from domain.clock import now_utc
 from domain.rules import Refusal
 from store import audit, methodology
-from store.identity import now_utc
 from store.issuance import OtherRegistration, ProjectDraft, register_project
 from store.models.issuance import Project
 

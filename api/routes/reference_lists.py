@@ -21,10 +21,10 @@ from api.schemas.issuance import (
     Revocation,
     VerificationBodyOut,
 )
-from domain.issuance import shanghai_today
+from domain.clock import shanghai_today
+from domain.clock import now_utc
 from domain.roles import OrganisationStatus, OrganisationType
 from store import audit
-from store.identity import now_utc
 from store.issuance import accreditation_on
 from store.models.identity import Organisation
 from store.models.issuance import KeyEmitter, VerifierAccreditation

@@ -27,7 +27,7 @@ from api.schemas.review import (
     ReviewOut,
     TaskOut,
 )
-from domain.contracts.panel import (
+from domain.review import (
     PanelCheck,
     ReviewStage,
     TaskStatus,

@@ -4,7 +4,6 @@ evaluation applications (one `ScenarioEvaluation` workflow per case) and the pub
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -31,7 +30,8 @@ from api.schemas.scenarios import (
     SpecOut,
     ScenarioWithdrawalIn,
 )
-from domain import scenario_rules as rules
+from domain import scenario as rules
+from domain.clock import now_utc
 from domain.contracts.cases import Actor
 from domain.contracts.review import review_workflow_id
 from domain.contracts.scenario import (
@@ -59,7 +59,6 @@ from store.models.documents import Document
 from store.models.identity import Organisation, User
 from store.models.scenario import (
     EvaluationSpec,
-    EvaluationSpecItem,
     Scenario,
     ScenarioCase,
     ScenarioLabel,
@@ -68,10 +67,6 @@ from store.models.scenario import (
 )
 
 router = APIRouter(tags=["scenarios"])
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _violations(found: list[Refusal]) -> Refusal:
@@ -88,26 +83,14 @@ def _is_authority(user: User | None) -> bool:
              summary="Create a draft evaluation specification (next version of its category)")
 def create_spec(body: SpecCreate, session: DbSession, actor: Operator,
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
-    pass_mark = body.pass_mark if body.pass_mark is not None else policy.effective(session, _now()).scenario_pass_mark
-    found = rules.validate_spec([rules.SpecItem(i.code, i.kind, i.weight) for i in body.items], pass_mark)
-    if found:
-        raise _violations(found)
+    pass_mark = body.pass_mark if body.pass_mark is not None else policy.effective(session, now_utc()).scenario_pass_mark
+    items = [scenarios.SpecItemDraft(code=i.code, name=i.name, description=i.description, kind=i.kind, weight=i.weight)
+             for i in body.items]
+    scenarios.check_spec(items, pass_mark)  # refused before the Idempotency-Key is looked at
 
     def create():
-        # Versions of a category are numbered in order; the lock keeps two drafts from taking one number.
-        session.execute(select(func.pg_advisory_xact_lock(0x7A4E_5C00, func.hashtext(body.category.value))))
-        version = (session.scalar(select(func.max(EvaluationSpec.version))
-                                  .where(EvaluationSpec.category == body.category.value)) or 0) + 1
-        spec = EvaluationSpec(category=body.category.value, version=version, title=body.title, status="draft",
-                              pass_mark=pass_mark, created_by=actor.id, created_at=_now(),
-                              items=[EvaluationSpecItem(position=n, code=i.code, name=i.name, description=i.description,
-                                                        kind=i.kind.value, weight=i.weight)
-                                     for n, i in enumerate(body.items)])
-        session.add(spec)
-        session.flush()
-        audit.record(session, action="scenario_spec.drafted", entity_type="scenario_spec", entity_id=spec.id,
-                     occurred_at=spec.created_at, actor_user_id=actor.id, actor_role=actor.role,
-                     details={"category": spec.category, "version": version, "pass_mark": pass_mark})
+        spec = scenarios.draft_spec(session, category=body.category.value, title=body.title, pass_mark=pass_mark,
+                                    items=items, actor=actor, at=now_utc())
         return SpecOut.model_validate(spec)
 
     return run_once(session, user=actor, scope="scenario-specs", key=idempotency_key,
@@ -122,15 +105,7 @@ async def publish_spec(spec_id: int, session: DbSession, actor: Operator, action
         spec = session.scalar(select(EvaluationSpec).where(EvaluationSpec.id == spec_id).with_for_update())
         if spec is None:
             raise not_found(f"evaluation specification {spec_id}")
-        if spec.status == "returned":
-            raise conflict(f"the expert panel did not approve version {spec.version} of {spec.category}; "
-                           "draft a new version", rule="returned")
-        if spec.status == "draft":
-            current = scenarios.current_spec(session, spec.category)
-            if current is not None and current.version > spec.version:
-                raise conflict(f"version {current.version} of {spec.category} is already published; "
-                               f"draft version {spec.version} would go back in time", rule="newer_version_published")
-            spec.status, spec.review_id = "in_review", review_workflow_id(spec_case_id(spec.id), 1)
+        scenarios.ask_spec_publication(session, spec, review_workflow_id(spec_case_id(spec.id), 1))
         start = SpecStart(case_id=spec_case_id(spec.id), deployment_id=cases.deployment_id(session), spec_id=spec.id,
                           category=spec.category, version=spec.version, title=spec.title, requested_by=_actor(actor))
         answer = SpecOut.model_validate(spec)
@@ -186,7 +161,7 @@ def create_scenario(body: ScenarioCreate, session: DbSession, actor: Applicant,
         session.add(scenario)
         session.flush()
         audit.record(session, action="scenario.drafted", entity_type="scenario", entity_id=scenario.id,
-                     occurred_at=_now(), actor_user_id=actor.id, actor_role=actor.role,
+                     occurred_at=now_utc(), actor_user_id=actor.id, actor_role=actor.role,
                      details={"category": scenario.category, "district": scenario.district})
         session.refresh(scenario)
         return ScenarioOut.model_validate(scenario)
@@ -241,7 +216,7 @@ def create_self_assessment(scenario_id: int, body: SelfAssessmentCreate, session
         session.add(assessment)
         session.flush()
         audit.record(session, action="scenario.self_assessed", entity_type="scenario", entity_id=scenario.id,
-                     occurred_at=_now(), actor_user_id=actor.id, actor_role=actor.role,
+                     occurred_at=now_utc(), actor_user_id=actor.id, actor_role=actor.role,
                      details={"self_assessment_id": assessment.id, "spec_id": spec.id,
                               "total_score": result.total, "passes": result.passes})
         session.refresh(assessment)
@@ -303,7 +278,7 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
         seq = session.scalar(select(func.nextval("scenario_cases_id_seq")))
         case = ScenarioCase(id=seq, case_id=scenario_case_id(seq), scenario_id=scenario.id, spec_id=spec.id,
                             self_assessment_id=assessment.id, round_no=1, submitted_by=actor.id,
-                            submitted_at=_now())
+                            submitted_at=now_utc())
         session.add(case)
         session.flush()
         _attach_evidence(session, assessment, case.case_id, actor)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.contracts.review import Vote
 from domain.contracts.scenario import Decision, Stage
-from domain.scenario_rules import ItemKind, ScenarioCategory, WuhanDistrict
+from domain.scenario import ItemKind, ScenarioCategory, WuhanDistrict
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
 

@@ -38,7 +38,7 @@ class Stage(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-FINAL_STAGES = frozenset({Stage.CONFIRMED, Stage.REJECTED, Stage.WITHDRAWN})
+TERMINAL_STAGES = frozenset({Stage.CONFIRMED, Stage.REJECTED, Stage.WITHDRAWN})
 
 
 class CancellationStart(BaseModel):

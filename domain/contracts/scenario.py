@@ -69,9 +69,9 @@ class ScenarioStage(StrEnum):
 
 # The process's modules say `Stage`; the class's own name keeps the OpenAPI schema name unique.
 Stage = ScenarioStage
-TERMINAL = frozenset({Stage.REFUSED, Stage.WITHDRAWN, Stage.REJECTED, Stage.EXPIRED})
-# The evaluation case ends here; PUBLISHED becomes EXPIRED when its label expires.
-CLOSED = TERMINAL | {Stage.PUBLISHED}
+# The evaluation case ends here (every process names its end `TERMINAL_STAGES`); a PUBLISHED scenario's
+# label lives on in its own workflow, which makes it EXPIRED.
+TERMINAL_STAGES = frozenset({Stage.REFUSED, Stage.WITHDRAWN, Stage.REJECTED, Stage.EXPIRED, Stage.PUBLISHED})
 
 
 class ScenarioApplication(BaseModel):

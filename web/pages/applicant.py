@@ -19,12 +19,11 @@ from api.errors import Problem
 from api.routes import issuance, methodologies, projects
 from api.schemas.issuance import AccountingReport
 from api.schemas.methodology import MethodologyIn
+from domain.clock import now_utc, shanghai_today
 from domain.documents import DocumentKind
-from domain.issuance import shanghai_today
 from domain.methodology import MethodologyDomain, Scope
 from domain.roles import OrganisationStatus, OrganisationType, Role
 from store import documents
-from store.identity import now_utc
 from store.issuance import accreditation_on
 from store.models.cases import Case
 from store.models.identity import Organisation, User

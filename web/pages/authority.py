@@ -15,9 +15,9 @@ from api.case_actions import CaseActions
 from api.deps import DbSession, SettingsDep
 from api.errors import Problem
 from api.routes import workflows_admin
+from domain.clock import now_utc
 from domain.roles import Role
 from store import calendar, dashboard
-from store.identity import now_utc
 from store.models.identity import User
 from web.auth import roles_page
 from web.pages.common import page_router

@@ -28,10 +28,10 @@ from api.schemas.issuance import ApplicationIn, IssuanceDecisionIn, ObjectionAns
 from api.schemas.methodology import CompletenessIn, MethodologyWithdrawalIn, PublicationIn
 from api.schemas.review import PanelIn, ReplacementIn
 from api.schemas.scenarios import ScenarioDecisionIn
-from domain.review_rules import conflict_reasons
+from domain.clock import now_utc
+from domain.review import conflict_reasons
 from domain.roles import AUTHORITIES, Role
 from store import audit
-from store.identity import now_utc
 from store.models.cases import Case
 from store.models.identity import Organisation, User
 from store.models.methodology import MethodologyCase

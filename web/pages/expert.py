@@ -15,9 +15,9 @@ from api.deps import DbSession, get_temporal
 from api.errors import Problem
 from api.routes import reviews
 from api.schemas.review import ReviewDecisionIn, RecusalIn
+from domain.clock import now_utc
 from domain.roles import Role
 from store import calendar, documents
-from store.identity import now_utc
 from store.models.documents import Document
 from store.models.identity import User
 from store.models.review import ReviewTaskRow

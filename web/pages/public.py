@@ -15,9 +15,9 @@ from api.deps import DbSession, SettingsDep, get_temporal
 from api.errors import Problem
 from api.routes import accounts, issuance, methodologies, scenarios
 from api.schemas.issuance import ObjectionIn
+from domain.clock import now_utc
 from domain.working_days import SHANGHAI, WorkingDayCalendar
 from store import calendar
-from store.identity import now_utc
 from store.models.documents import Document
 from web.auth import PageUser
 from web.pages.common import body, form_of, page_router, see_other, text

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
+from domain.clock import SHANGHAI
 from domain.rules import Kind, Refusal
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOTAL_WEIGHT = 100
 
 
