@@ -54,6 +54,16 @@ class Rule(StrEnum):
     # Art. 29: the operator confirms or rejects an application to cancel once; the holder may withdraw it
     # before that.
     ART29_ALREADY_DECIDED = "art29.already_decided"
+    # Art. 33: while the participant owning a case is suspended, nothing is done on the case (it is paused).
+    ART33_PARTICIPANT_SUSPENDED = "art33.participant_suspended"
+    # Art. 33: one measure in force per participant; a termination is final, only a suspension is lifted.
+    ART33_MEASURE_IN_FORCE = "art33.measure_in_force"
+    ART33_TERMINATION_FINAL = "art33.termination_final"
+    ART33_ALREADY_LIFTED = "art33.already_lifted"
+    # Art. 34: the report's handler is a bureau or operator user, never one of the reported organisation.
+    ART34_HANDLER = "art34.handler"
+    # Art. 34: the handler acknowledges, then concludes, in that order, once.
+    ART34_STAGE = "art34.stage"
 
 
 class Refusal(Exception):
