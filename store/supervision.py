@@ -154,5 +154,6 @@ def cases_of_participant(session: Session, organisation_id: int) -> list[str]:
 
 
 def sanctions_in_force(session: Session) -> list[tuple[Sanction, Organisation]]:
-    return list(session.execute(select(Sanction, Organisation).join(Organisation, Organisation.id == Sanction.organisation_id)
-                                .where(Sanction.stage != "lifted").order_by(Sanction.id)).tuples())
+    rows = session.execute(select(Sanction, Organisation).join(Organisation, Organisation.id == Sanction.organisation_id)
+                           .where(Sanction.stage != "lifted").order_by(Sanction.id))
+    return [(s, o) for s, o in rows]

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.case_actions import Actions
 from api.deps import Authority, Bureau, DbSession, OptionalUser, SettingsDep, require_roles
-from api.errors import Problem, not_found, unprocessable
+from api.errors import Problem, conflict, not_found, unprocessable
 from api.schemas.supervision import (
     AssignmentIn,
     ConclusionIn,
@@ -40,7 +40,7 @@ from api.schemas.supervision import (
 from domain.contracts import report as rc
 from domain.contracts import sanction as sc
 from domain.contracts.cases import Actor
-from domain.roles import OrganisationType, Role
+from domain.roles import AUTHORITIES, OrganisationType, Role
 from store import cases, sealing, supervision
 from store.models.identity import Organisation, User
 from store.models.supervision import Report, Sanction
@@ -206,7 +206,9 @@ async def impose(body: SanctionIn, session: DbSession, user: Sanctioner, actions
 
     def create() -> tuple[dict[str, Any], sc.SanctionStart, bool]:
         org = session.get(Organisation, body.organisation_id)
-        if org is not None and org.org_type == OrganisationType.GOVERNMENT.value:
+        authority = session.scalar(select(User.id).where(User.organisation_id == body.organisation_id,
+                                                         User.role.in_([r.value for r in AUTHORITIES])).limit(1))
+        if org is not None and (org.org_type == OrganisationType.GOVERNMENT.value or authority is not None):
             raise unprocessable("organisation_id", "art33.participant",
                                 "the authorities are not participants a sanction applies to")
         with transaction_of(session):
@@ -261,8 +263,12 @@ def get_sanction(sanction_id: int, session: DbSession, user: Overseer):
 async def reinstate(sanction_id: int, body: ReinstatementIn, session: DbSession, user: Sanctioner,
                     actions: Actions):
     def seq() -> int:
-        if session.get(Sanction, sanction_id) is None:
+        found = session.get(Sanction, sanction_id)
+        if found is None:
             raise not_found(f"sanction {sanction_id}")
+        # Also refused by the case; said here too, as an ended case answers no action.
+        if found.measure == sc.TERMINATE:
+            raise conflict("a termination is final / 终止不可恢复", rule="art33.termination_final", field="sanction")
         return cases.seq(session, sc.case_id(sanction_id))
 
     step = await run_in_threadpool(seq)
