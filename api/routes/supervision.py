@@ -262,18 +262,19 @@ def get_sanction(sanction_id: int, session: DbSession, user: Overseer):
              summary="Reinstate a suspended participant (operator or exchange): everything is undone")
 async def reinstate(sanction_id: int, body: ReinstatementIn, session: DbSession, user: Sanctioner,
                     actions: Actions):
-    def seq() -> int:
+    def check() -> None:
         found = session.get(Sanction, sanction_id)
         if found is None:
             raise not_found(f"sanction {sanction_id}")
         # Also refused by the case; said here too, as an ended case answers no action.
         if found.measure == sc.TERMINATE:
             raise conflict("a termination is final / 终止不可恢复", rule="art33.termination_final", field="sanction")
-        return cases.seq(session, sc.case_id(sanction_id))
 
-    step = await run_in_threadpool(seq)
+    await run_in_threadpool(check)
+    # A sanction is reinstated once: the update id does not follow the case's steps, so the same request
+    # retried while the first is still under way (a worker died mid-way) joins it instead of being refused.
     await actions.action(sc.case_id(sanction_id), sc.UPDATE_REINSTATE,
-                         sc.Reinstatement(actor=_actor(user), reason=body.reason), seq=step,
+                         sc.Reinstatement(actor=_actor(user), reason=body.reason), seq="once",
                          result_type=sc.SanctionState)
     return await actions.read(lambda s: _sanction_out(s.get(Sanction, sanction_id)))
 
