@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.roles import Role
-from store import ledger
+from store import calendar, ledger
 from store.models.audit import AuditEvent
 from store.models.identity import Organisation
 from store.models.ledger import Cancellation, InstitutionalAccount
@@ -112,7 +112,14 @@ async def test_suspension_pauses_freezes_and_reinstatement_undoes_it(client, wor
         assert s.scalar(select(InstitutionalAccount.frozen_at).where(
             InstitutionalAccount.account_number == h.number)) is None
     view = await _until_view(temporal_env, x["case_id"], "awaiting_decision")
-    assert view.paused is None and view.deadline > before.deadline  # moved on by the pause
+    # The deadline runs again from the reinstatement with the working days it had left at the pause.
+    with session_factory() as s:
+        cal = calendar.current(s)
+        steps = {e.action: e for e in s.scalars(select(AuditEvent).where(AuditEvent.case_id == x["case_id"]))}
+    paused_at, resumed_at = steps["cancellation.paused"].occurred_at, steps["cancellation.resumed"].occurred_at
+    left = cal.remaining(paused_at, before.deadline)
+    assert steps["cancellation.paused"].details["working_days_left"] == left
+    assert view.paused is None and view.deadline == cal.period_end(resumed_at, left).end > before.deadline
     assert (await client.get("/api/v1/public/sanctions")).json() == []
     r = await client.post(f"/api/v1/cancellations/{x['cancellation_id']}/confirm", headers=operator.headers)
     assert r.status_code == 200 and r.json()["status"] == "confirmed"
@@ -149,3 +156,18 @@ async def test_termination_withdraws_open_cases_and_is_final(client, worker, hol
     r = await client.post("/api/v1/sanctions", headers=operator.headers,
                           json={"organisation_id": operator.user.organisation_id, "measure": "suspend", "reason": "r"})
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "art33.participant"
+
+
+async def test_concurrent_identical_sanctions_impose_one(client, worker, holder, operator, session_factory):
+    h = holder
+    body = {"organisation_id": h.org_id, "measure": "suspend", "reason": "once"}
+    same = await asyncio.gather(*(client.post("/api/v1/sanctions", json=body,
+                                              headers={**operator.headers, "Idempotency-Key": "k"}) for _ in range(16)))
+    assert {r.status_code for r in same} <= {200, 201} and len({r.json()["sanction_id"] for r in same}) == 1
+    other = await asyncio.gather(*(client.post("/api/v1/sanctions", json=body, headers=operator.headers)
+                                   for _ in range(8)))
+    assert {r.status_code for r in other} == {409}
+    n = same[0].json()["sanction_id"]
+    await _until(lambda: _sanction_stage(session_factory, n) == "in_force")
+    with session_factory() as s:
+        assert len(s.scalars(select(Sanction)).all()) == 1

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from cryptography.fernet import InvalidToken
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.roles import OrganisationType, Role
-from store import ledger, sealing
+from store import sealing
 from store.models.audit import AuditEvent
-from store.models.identity import Organisation
-from store.models.ledger import Cancellation, InstitutionalAccount
-from store.models.supervision import Report, Sanction
-from tests.ledger_helpers import issue_units, make_project
+from store.models.supervision import Report
 
 NAME, CONTACT = "举报人张三Zhang", "zhang.whistle@example.cn 13800138000"
 
@@ -161,3 +160,24 @@ async def test_report_reminders_and_overdue_escalation(client, worker, make_org,
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == case_id)).all()
         assert s.get(Report, n).overdue is True
     assert "report.ack_reminder_sent" in actions and "report.ack_overdue" in actions
+
+
+def test_sealed_reporters_open_with_old_keys_and_rotate_to_the_new_one(settings, session_factory, make_org):
+    from store.supervision import receipt_hash
+
+    old = settings.model_copy(update={"secret_key": SecretStr("old-key-0123456789")})
+    sealed = sealing.seal(old, {"name": NAME, "contact": CONTACT})
+    with session_factory() as s, s.begin():
+        s.add(Report(reported_organisation_id=make_org().id, content="c", evidence_document_ids=[],
+                     reporter_sealed=sealed, receipt_hash=receipt_hash("x"), source_hash="s",
+                     filed_at=datetime.now(timezone.utc), stage="awaiting_assignment", overdue=False))
+    new_only = settings.model_copy(update={"secret_key": SecretStr("new-key-9876543210")})
+    with pytest.raises(InvalidToken):
+        sealing.unseal(new_only, sealed)
+    both = new_only.model_copy(update={"old_secret_keys": SecretStr("spare, old-key-0123456789")})
+    assert sealing.unseal(both, sealed)["name"] == NAME
+    with session_factory() as s, s.begin():
+        assert sealing.rotate(s, both) == 1
+    with session_factory() as s:
+        resealed = s.scalar(select(Report.reporter_sealed))
+    assert resealed != sealed and sealing.unseal(new_only, resealed)["contact"] == CONTACT

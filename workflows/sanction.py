@@ -14,7 +14,6 @@ worker dying anywhere in the middle resumes where the history stands and ends in
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -29,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         SANCTION_STATE_QUERY,
         SANCTION_WORKFLOW,
         SET_PARTICIPANT_STATUS,
-        SUSPEND,
         TERMINATE,
         UPDATE_REINSTATE,
         CasesRequest,
