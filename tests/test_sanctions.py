@@ -87,6 +87,11 @@ async def test_suspension_pauses_freezes_and_reinstatement_undoes_it(client, wor
     view = await _until_view(temporal_env, x["case_id"], "paused")
     assert view.paused.sanction_case_id == f"sanction-{n}" and "working days left" in view.paused.note
     assert view.stage_before_pause == "awaiting_decision" and view.open_tasks == []
+    admin = await client.get(f"/api/v1/admin/cases/{x['case_id']}", headers=operator.headers)
+    assert admin.status_code == 200, admin.text
+    assert admin.json()["stage"] == "paused" and admin.json()["paused"]["sanction_case_id"] == f"sanction-{n}"
+    admin = (await client.get(f"/api/v1/admin/cases/sanction-{n}", headers=operator.headers)).json()
+    assert admin["stage"] == "in_force"
     r = await client.post(f"/api/v1/cancellations/{x['cancellation_id']}/confirm", headers=operator.headers)
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "art33.participant_suspended"
     assert f"sanction-{n}" in r.json()["detail"]
