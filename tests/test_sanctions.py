@@ -60,6 +60,9 @@ async def test_suspension_pauses_freezes_and_reinstatement_undoes_it(client, wor
     while before.deadline is None:  # the case computes its deadline first
         await asyncio.sleep(0.1)
         before = await _view(temporal_env, x["case_id"])
+    m = (await client.post("/api/v1/methodologies", headers=h.actor.headers, json={
+        "title": "光伏", "scope": "project", "domain": "energy_substitution", "summary": "s"})).json()
+    await _until_view(temporal_env, m["case_id"], "completeness_check")
     n_report = (await _file(client, h.org_id)).json()["report_id"]
     # Only the operator or the exchange imposes (Art. 33).
     body = {"organisation_id": h.org_id, "measure": "suspend", "reason": "虚假材料 / forged documents",
@@ -78,7 +81,7 @@ async def test_suspension_pauses_freezes_and_reinstatement_undoes_it(client, wor
         assert s.get(Organisation, h.org_id).status == "suspended"
         assert s.scalar(select(InstitutionalAccount.frozen_at).where(
             InstitutionalAccount.account_number == h.number)) is not None
-        assert s.get(Sanction, n).cases_told == [x["case_id"]]
+        assert s.get(Sanction, n).cases_told == sorted([x["case_id"], m["case_id"]])
         progress = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == f"sanction-{n}")
                              .order_by(AuditEvent.id)).all()
     assert progress == ["sanction.imposed", "sanction.status_set", "sanction.cases_told_suspend",
@@ -95,6 +98,10 @@ async def test_suspension_pauses_freezes_and_reinstatement_undoes_it(client, wor
     r = await client.post(f"/api/v1/cancellations/{x['cancellation_id']}/confirm", headers=operator.headers)
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "art33.participant_suspended"
     assert f"sanction-{n}" in r.json()["detail"]
+    await _until_view(temporal_env, m["case_id"], "paused")
+    r = await client.post(f"/api/v1/methodologies/{m['id']}/completeness", headers=bureau.headers,
+                          json={"decision": "accept"})
+    assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "art33.participant_suspended", r.text
     # Its users cannot act.
     r = await client.post(f"/api/v1/cancellations/{x['cancellation_id']}/withdraw", headers=h.actor.headers, json={})
     assert r.status_code in (401, 403)
@@ -128,6 +135,10 @@ async def test_suspension_pauses_freezes_and_reinstatement_undoes_it(client, wor
     assert (await client.get("/api/v1/public/sanctions")).json() == []
     r = await client.post(f"/api/v1/cancellations/{x['cancellation_id']}/confirm", headers=operator.headers)
     assert r.status_code == 200 and r.json()["status"] == "confirmed"
+    await _until_view(temporal_env, m["case_id"], "completeness_check")
+    r = await client.post(f"/api/v1/methodologies/{m['id']}/completeness", headers=bureau.headers,
+                          json={"decision": "accept"})
+    assert r.status_code == 200, r.text
 
 
 async def _until_view(temporal_env, case_id, stage) -> CaseView:
@@ -143,6 +154,11 @@ async def test_termination_withdraws_open_cases_and_is_final(client, worker, hol
                                                              session_factory, temporal_env):
     h = holder
     x = await _cancellation(client, h)
+    m = await client.post("/api/v1/methodologies", headers=h.actor.headers, json={
+        "title": "光伏", "scope": "project", "domain": "energy_substitution", "summary": "s"})
+    assert m.status_code == 201, m.text
+    m = m.json()
+    await _until_view(temporal_env, m["case_id"], "completeness_check")
     exchange = make_actor(Role.EXCHANGE)
     r = await client.post("/api/v1/sanctions", headers=exchange.headers,
                           json={"organisation_id": h.org_id, "measure": "terminate", "reason": "泄露用户信息"})
@@ -155,6 +171,11 @@ async def test_termination_withdraws_open_cases_and_is_final(client, worker, hol
         assert (c.status, c.decision_reason) == ("withdrawn", "泄露用户信息")
         assert s.get(Organisation, h.org_id).status == "terminated"
         assert ledger.balance(s, ledger.find_account(s, h.number).id) == 20  # released, then frozen
+    with session_factory() as s:
+        withdrawn = s.scalars(select(AuditEvent.action).where(AuditEvent.case_id == m["case_id"])).all()
+    assert "methodology.withdrawn_by_sanction" in withdrawn
+    r = await client.get(f"/api/v1/methodologies/{m['id']}", headers=operator.headers)
+    assert r.json()["stage"] == "withdrawn", r.text
     r = await client.post(f"/api/v1/sanctions/{n}/reinstatement", json={"reason": "r"}, headers=exchange.headers)
     assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "art33.termination_final"
     # Government organisations are not participants.
