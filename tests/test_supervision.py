@@ -162,7 +162,8 @@ async def test_report_reminders_and_overdue_escalation(client, worker, make_org,
     assert "report.ack_reminder_sent" in actions and "report.ack_overdue" in actions
 
 
-def test_sealed_reporters_open_with_old_keys_and_rotate_to_the_new_one(settings, session_factory, make_org):
+def test_sealed_reporters_open_with_old_keys_and_rotate_to_the_new_one(settings, session_factory, make_org,
+                                                                       monkeypatch, database_url, capsys):
     from store.supervision import receipt_hash
 
     old = settings.model_copy(update={"secret_key": SecretStr("old-key-0123456789")})
@@ -176,8 +177,19 @@ def test_sealed_reporters_open_with_old_keys_and_rotate_to_the_new_one(settings,
         sealing.unseal(new_only, sealed)
     both = new_only.model_copy(update={"old_secret_keys": SecretStr("spare, old-key-0123456789")})
     assert sealing.unseal(both, sealed)["name"] == NAME
-    with session_factory() as s, s.begin():
-        assert sealing.rotate(s, both) == 1
+    # `tanpuhui reports reseal` with the new key in force and the old one listed.
+    from cli.main import main as cli_main
+    from settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TANPUHUI_SECRET_KEY", "new-key-9876543210")
+    monkeypatch.setenv("TANPUHUI_OLD_SECRET_KEYS", "spare, old-key-0123456789")
+    get_settings.cache_clear()
+    try:
+        assert cli_main(["reports", "reseal"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert "re-sealed 1 reporter" in capsys.readouterr().out
     with session_factory() as s:
         resealed = s.scalar(select(Report.reporter_sealed))
     assert resealed != sealed and sealing.unseal(new_only, resealed)["contact"] == CONTACT
