@@ -197,3 +197,34 @@ async def test_concurrent_identical_sanctions_impose_one(client, worker, holder,
     await _until(lambda: _sanction_stage(session_factory, n) == "in_force")
     with session_factory() as s:
         assert len(s.scalars(select(Sanction)).all()) == 1
+
+
+async def test_every_open_case_is_told_at_once(client, worker, session_factory, make_actor, operator, temporal_env):
+    """A participant with many open cases: one sanction pauses them all (and the figure is printed)."""
+    import time
+
+    a = make_actor(Role.APPLICANT)
+    project = make_project(session_factory, a.user.organisation_id, a.id)
+    issue_units(session_factory, project, a.user.organisation_id, 40, key=f"issuance-many-{a.id}")
+    with session_factory() as s, s.begin():
+        number = ledger.ensure_account(s, a.user.organisation_id).account_number
+    h = type("Holder", (), {"actor": a, "number": number})
+    xs = [await _cancellation(client, h, quantity=1) for _ in range(MANY)]
+    for x in xs:
+        await _until_view(temporal_env, x["case_id"], "awaiting_decision")
+    started = time.monotonic()
+    r = await client.post("/api/v1/sanctions", headers=operator.headers,
+                          json={"organisation_id": a.user.organisation_id, "measure": "suspend", "reason": "many"})
+    n = r.json()["sanction_id"]
+    await _until(lambda: _sanction_stage(session_factory, n) == "in_force")
+    in_force = time.monotonic() - started
+    for x in xs:
+        await _until_view(temporal_env, x["case_id"], "paused")
+    all_paused = time.monotonic() - started
+    print(f"\nsanction of a participant with {MANY} open cases: in force after {in_force:.2f} s, "
+          f"all paused after {all_paused:.2f} s")
+    with session_factory() as s:
+        assert len(s.get(Sanction, n).cases_told) == MANY
+
+
+MANY = 25
