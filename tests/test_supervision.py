@@ -193,3 +193,23 @@ def test_sealed_reporters_open_with_old_keys_and_rotate_to_the_new_one(settings,
     with session_factory() as s:
         resealed = s.scalar(select(Report.reporter_sealed))
     assert resealed != sealed and sealing.unseal(new_only, resealed)["contact"] == CONTACT
+
+
+async def test_a_report_whose_case_did_not_start_starts_at_its_assignment(client, worker, make_org, bureau, operator,
+                                                                          session_factory, temporal_env):
+    """Filing answers the receipt code even when Temporal is away (the report is stored); the bureau's
+    assignment starts the case then, its deadlines counted from the filing."""
+    from store.supervision import receipt_hash
+
+    with session_factory() as s, s.begin():
+        row = Report(reported_organisation_id=make_org().id, content="c", evidence_document_ids=[],
+                     reporter_sealed=None, receipt_hash=receipt_hash("lost-start"), source_hash="s",
+                     filed_at=datetime.now(timezone.utc), stage="awaiting_assignment", overdue=False)
+        s.add(row)
+        s.flush()
+        n = row.id
+    r = await client.post(f"/api/v1/reports/{n}/assignment", json={"handler_user_id": operator.id},
+                          headers=bureau.headers)
+    assert r.status_code == 200 and r.json()["stage"] == "awaiting_acknowledgement", r.text
+    assert r.json()["ack_due"] is not None
+    assert (await client.get("/api/v1/reports/receipt/lost-start")).json()["stage"] == "awaiting_acknowledgement"

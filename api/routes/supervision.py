@@ -11,6 +11,7 @@ audit event, log line or search attribute.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from datetime import datetime, timezone
@@ -46,6 +47,7 @@ from store.models.identity import Organisation, User
 from store.models.supervision import Report, Sanction
 
 router = APIRouter(tags=["supervision"])
+log = logging.getLogger(__name__)
 
 Sanctioner = Annotated[User, Depends(require_roles(Role.OPERATOR_ADMIN, Role.EXCHANGE))]
 Overseer = Annotated[User, Depends(require_roles(Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN, Role.EXCHANGE))]
@@ -88,15 +90,27 @@ async def file_report(body: ReportIn, request: Request, session: DbSession, user
         except Exception:
             session.rollback()
             raise
-        start = rc.ReportStart(case_id=rc.case_id(report.id), deployment_id=cases.deployment_id(session),
-                               report_id=report.id, reported_organisation_id=report.reported_organisation_id,
-                               filed_at=now)
+        start = _start_of(session, report)
         session.commit()
         return report, start
 
     report, start = await run_in_threadpool(store)
-    await actions.start(rc.REPORT_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue)
+    try:
+        await actions.start(rc.REPORT_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue)
+    except Problem as exc:
+        if exc.status not in (503, 504):
+            raise
+        # The report is stored and the reporter must get the receipt code (it is not kept to be shown
+        # again): the case is started when the bureau assigns it (assign_report), its deadlines still
+        # counted from the filing.
+        log.warning("%s stored; its case starts at the assignment (Temporal answered %s)", start.case_id, exc.status)
     return ReportFiledOut(report_id=report.id, receipt_code=code, stage=report.stage, filed_at=report.filed_at)
+
+
+def _start_of(session: Session, report: Report) -> rc.ReportStart:
+    return rc.ReportStart(case_id=rc.case_id(report.id), deployment_id=cases.deployment_id(session),
+                          report_id=report.id, reported_organisation_id=report.reported_organisation_id,
+                          filed_at=report.filed_at)
 
 
 def _progress(r: Report) -> dict[str, Any]:
@@ -159,13 +173,16 @@ async def _report_action(session: Session, user: User, actions, settings, report
              summary="The bureau assigns (or reassigns) the handler: a bureau or operator user, not of the reported")
 async def assign_report(report_id: int, body: AssignmentIn, session: DbSession, user: Bureau, actions: Actions,
                         settings: SettingsDep):
-    def handler() -> User:
+    def handler() -> tuple[User, rc.ReportStart]:
+        start = _start_of(session, _report(session, report_id))
         h = session.get(User, body.handler_user_id)
         if h is None or not h.active:
             raise unprocessable("handler_user_id", "exists", f"user {body.handler_user_id} does not exist")
-        return h
+        return h, start
 
-    h = await run_in_threadpool(handler)
+    h, start = await run_in_threadpool(handler)
+    # A case whose start was lost when the report was filed (Temporal away) starts now; otherwise nothing.
+    await actions.start(rc.REPORT_WORKFLOW, start, id=start.case_id, task_queue=settings.task_queue)
     return await _report_action(session, user, actions, settings, report_id, rc.UPDATE_ASSIGN, rc.Assignment(
         actor=_actor(user), handler_user_id=h.id, handler_role=h.role, handler_organisation_id=h.organisation_id))
 
