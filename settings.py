@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # Secrets: webhook signing falls back to per-organisation secrets; this one encrypts
     # reporters' identities at rest (Art. 34) and signs nothing else.
     secret_key: SecretStr = Field(default=SecretStr("dev-only-change-me"), alias="TANPUHUI_SECRET_KEY")
+    # Earlier secret keys, comma-separated, newest first: sealed reporter identities are still opened with
+    # them (and re-sealed with the current key by `tanpuhui`'s rotation, store.sealing.rotate).
+    old_secret_keys: SecretStr = Field(default=SecretStr(""), alias="TANPUHUI_OLD_SECRET_KEYS")
+    # Reports (Art. 34): caps per source address (kept only as a keyed hash) and per reported participant.
+    reports_per_source_per_hour: int = Field(default=5, alias="REPORTS_PER_SOURCE_PER_HOUR", ge=1)
+    reports_per_participant_per_hour: int = Field(default=30, alias="REPORTS_PER_PARTICIPANT_PER_HOUR", ge=1)
     token_ttl_days: int = Field(default=90, alias="TOKEN_TTL_DAYS", ge=1)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, alias="MAX_UPLOAD_BYTES", ge=1)
     activity_threads: int = Field(default=16, alias="ACTIVITY_THREADS", ge=1)

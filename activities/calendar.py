@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
+from domain.contracts.calendar import (
+    COMPUTE_DEADLINE,
+    RESUME_DEADLINE,
+    Deadline,
+    DeadlineRequest,
+    ResumeRequest,
+    Resumed,
+)
 from settings import Settings
 from store import calendar
 
@@ -23,6 +30,13 @@ class CalendarActivities:
             cal = calendar.current(session)
         result = cal.period_end(req.start, req.working_days, req.not_before)
         return Deadline(end=result.end, provisional=result.provisional)
+
+    @activity.defn(name=RESUME_DEADLINE)
+    def resume_deadline(self, req: ResumeRequest) -> Resumed:
+        with self.session_factory() as session:
+            cal = calendar.current(session)
+        left = cal.remaining(req.paused_at, req.due)
+        return Resumed(end=cal.period_end(req.resumed_at, left).end, remaining_working_days=left)
 
 
 def activities(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:

@@ -245,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_parser("purge", help="delete uploads never attached to a case after UNATTACHED_UPLOAD_RETENTION_HOURS"
                     ).set_defaults(key="documents.purge")
 
+    rep = sub.add_parser("reports", help="reports (举报, Art. 34)").add_subparsers(dest="reports_cmd", required=True)
+    rep.add_parser("reseal", help="re-seal every reporter under TANPUHUI_SECRET_KEY (after moving the old key into "
+                   "TANPUHUI_OLD_SECRET_KEYS; docs/supervision.md)").set_defaults(key="reports.reseal")
+
     demo = sub.add_parser("demo", help="load demo data through the API of a running system (docs/methodology.md)")
     demo.add_argument("--api-url", default="http://127.0.0.1:8000")
     demo.add_argument("--token", default=None, help="a bureau_admin bearer token (or TANPUHUI_TOKEN)")
@@ -266,6 +270,17 @@ def cmd_documents_purge(args: argparse.Namespace) -> int:
                                    older_than=now - timedelta(hours=settings.unattached_upload_retention_hours))
     print(f"removed {len(removed)} unattached upload(s) older than "
           f"{settings.unattached_upload_retention_hours} h")
+    return 0
+
+
+@command("reports.reseal")
+def cmd_reports_reseal(_: argparse.Namespace) -> int:
+    from store import sealing
+    from store.session import transaction
+
+    with transaction(_session_factory()) as session:
+        count = sealing.rotate(session, get_settings())
+    print(f"re-sealed {count} reporter(s) under the current key; the old keys may now be dropped")
     return 0
 
 

@@ -32,6 +32,11 @@ class PolicyParameters(BaseModel):
     objection_answer_working_days: int = Field(default=5, ge=1, le=30)
     # Art. 29: the operator confirms or rejects an application to cancel within this many working days.
     cancellation_confirm_working_days: int = Field(default=5, ge=1, le=30)
+    # Art. 34: the handler of a report acknowledges it (3 working days: the receipt is a formality, and a
+    # reporter left without an answer for a week files again) and concludes it (20 working days: about
+    # a month, the usual period of a petition (信访) answer, enough to ask the participant for its side).
+    report_ack_working_days: int = Field(default=3, ge=1, le=30)
+    report_conclude_working_days: int = Field(default=20, ge=2, le=120)
     # SPEC §2.1 (Art. 11, 14, 21): what a panel's "revise" counts as in the last allowed round, the same
     # in every process: "reject" (as if the panel rejected) or "decision" (the authority decides; as the
     # panel did not approve, only a rejection can follow).
@@ -44,6 +49,13 @@ class PolicyParameters(BaseModel):
             raise PydanticCustomError(
                 "reminder_before_task_start",
                 "review_reminder_working_days must be less than review_task_working_days")
+        return self
+
+    @model_validator(mode="after")
+    def _report_ack_before_conclusion(self) -> PolicyParameters:
+        if self.report_ack_working_days >= self.report_conclude_working_days:
+            raise PydanticCustomError("ack_before_conclusion",
+                                      "report_ack_working_days must be less than report_conclude_working_days")
         return self
 
 

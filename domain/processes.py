@@ -4,4 +4,5 @@
 
 from __future__ import annotations
 
-PROCESSES: tuple[str, ...] = ("review", "methodology", "scenario", "issuance", "cancellation")
+PROCESSES: tuple[str, ...] = ("review", "methodology", "scenario", "issuance", "cancellation", "report",
+                                 "sanction")

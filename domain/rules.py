@@ -72,8 +72,17 @@ class Rule(StrEnum):
     # cancel. Raised by the ledger's SQL (ledger_check_may_move, ledger_move) and store/ledger.py.
     ART33_ACCOUNT_FROZEN = "art33.account_frozen"
     ART33_UNITS_FROZEN = "art33.units_frozen"
+    # Also: while the participant owning a case is suspended, nothing is done on the case (it is paused).
     ART33_PARTICIPANT_SUSPENDED = "art33.participant_suspended"
     ART33_PARTICIPANT_TERMINATED = "art33.participant_terminated"
+    # Art. 33: one measure in force per participant; a termination is final, only a suspension is lifted.
+    ART33_MEASURE_IN_FORCE = "art33.measure_in_force"
+    ART33_TERMINATION_FINAL = "art33.termination_final"
+    ART33_ALREADY_LIFTED = "art33.already_lifted"
+    # Art. 34: the report's handler is a bureau or operator user, never one of the reported organisation.
+    ART34_HANDLER = "art34.handler"
+    # Art. 34: the handler acknowledges, then concludes, in that order, once.
+    ART34_STAGE = "art34.stage"
 
 
 class Refusal(Exception):

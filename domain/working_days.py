@@ -65,6 +65,19 @@ class WorkingDayCalendar:
             return True
         return not is_weekend(d) and d not in self._off
 
+    def remaining(self, at: datetime, end: datetime) -> int:
+        """Full working days of a period ending at `end` (a period_end) still to run at `at`: the
+        working days after `at`'s day (its own day too when `at` is midnight) and before `end`. A paused
+        period resumes with this many: period_end(resumed_at, remaining(paused_at, end))."""
+        local, stop = at.astimezone(SHANGHAI), end.astimezone(SHANGHAI)
+        day = local.date() if local.time() == time(0) else local.date() + _DAY
+        last = stop.date() if stop.time() != time(0) else stop.date() - _DAY
+        count = 0
+        while day <= last:
+            count += self.is_working_day(day)
+            day += _DAY
+        return count
+
     def period_end(self, start: datetime, working_days: int, not_before: datetime | None = None) -> PeriodEnd:
         """End of the `working_days`-th full working day after `start` (rules in the module docstring)."""
         if start.tzinfo is None or (not_before is not None and not_before.tzinfo is None):

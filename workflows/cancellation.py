@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Withdrawal,
     )
-    from domain.contracts.cases import Actor
+    from domain.contracts.cases import Actor, ParticipantMeasure
     from domain.contracts.policy import SNAPSHOT_POLICY, PolicySnapshotRequest
     from domain.policy import PolicyParameters
     from domain.roles import Role
@@ -195,6 +195,18 @@ class CancellationCaseWorkflow(CaseWorkflow):
         await self.step(Stage.WITHDRAWN, "withdrawn", w.actor, {"reason": w.reason},
                         tell=[Tell("withdrawn", self._subject("注销申请已撤回 / withdrawn"), roles=[OPERATOR])])
         return self.s
+
+    # --- Art. 33: the holder is terminated ---------------------------------------------------------
+
+    async def on_terminated(self, m: ParticipantMeasure) -> None:
+        """The reservation is released (withdrawn with the sanction's reason), then the case is."""
+        await self.act(RELEASE_CANCELLATION, ReleaseRequest(
+            cancellation_id=self.s.cancellation_id, status="withdrawn", reason=m.reason, at=workflow.now(),
+            actor_user_id=m.actor_user_id or self.start.applicant.user_id))
+        self.s.reason = m.reason
+        await self.step(Stage.WITHDRAWN, "withdrawn_by_sanction", None,
+                        {"sanction": m.sanction_case_id, "reason": m.reason},
+                        tell=self._tell_holder("withdrawn_by_sanction", "参与主体被终止，注销申请撤回 / withdrawn: terminated"))
 
     # --- queries ---------------------------------------------------------------------------------
 

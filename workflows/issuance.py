@@ -15,7 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.contracts.calendar import COMPUTE_DEADLINE, Deadline, DeadlineRequest
-    from domain.contracts.cases import Actor, OpenTask
+    from domain.contracts.cases import Actor, OpenTask, ParticipantMeasure
     from domain.contracts.issuance import (
         CASE_TYPE,
         ISSUANCE_STATE_QUERY,
@@ -480,6 +480,18 @@ class IssuanceCaseWorkflow(CaseWorkflow):
         await self._enter(Stage.WITHDRAWN, "withdrawn", w.actor, {"reason": w.reason},
                           close=self._close_notice(p, "withdrawn") if p is not None and not p.closed else None)
         return self.s
+
+    async def on_terminated(self, m: ParticipantMeasure) -> None:
+        """Art. 33: the developer is terminated: the case is withdrawn with the reason and its publicity
+        notice closed, as a withdrawal would; a published case stays (Art. 21: published is final)."""
+        details = {"reason": m.reason, "sanction": m.sanction_case_id}
+        if self.s.stage == Stage.PUBLISHED:
+            await self._enter(self.s.stage, "participant_terminated", None, details)
+            return
+        self.s.withdrawal_reason = m.reason
+        p = self.s.publicity
+        await self._enter(Stage.WITHDRAWN, "withdrawn_by_sanction", None, details,
+                          close=self._close_notice(p, "withdrawn") if p is not None and not p.closed else None)
 
     # --- queries --------------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@
   again and applies. An identical retry of the last applied action (same payload, same actor) gets
   its first answer; another payload is refused by `check` once the first moved the case on.
 - `refuse(kind, rule, message, field)`: the one refusal (api/workflow_updates.py maps it).
+- `participant_measure` (Art. 33), the signal every case handles: a sanction suspends the participant
+  owning the case (the case pauses: its actions are refused, its timers wait, its deadlines stop and
+  later resume with the working days they had left), terminates it (the case is withdrawn: the
+  `on_terminated` hook) or reinstates it.
 - `DeploymentInterceptor`: sends the case's deployment id with every activity, so a worker of another
   database refuses the task (activities/deployment.py).
 
@@ -41,10 +45,12 @@ from temporalio.worker import (
 
 with workflow.unsafe.imports_passed_through():
     from domain.contracts.audit import AuditRecord
+    from domain.contracts.calendar import RESUME_DEADLINE, Resumed, ResumeRequest
     from domain.contracts.cases import (
         CASE_STATE_QUERY,
         DEPLOYMENT_HEADER,
         LAST_ACTION_QUERY,
+        PARTICIPANT_MEASURE_SIGNAL,
         RECORD_CASE_STEP,
         START_CASE,
         Actor,
@@ -54,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
         CaseView,
         LastAction,
         OpenTask,
+        ParticipantMeasure,
+        Pause,
         StartCase,
         action_key,
     )
@@ -129,6 +137,7 @@ def action(name: str, check: Callable[[Any, A], Any]):
         def validator(self: CaseWorkflow, arg: A) -> None:
             # Before the case's first step (its policy snapshot) only the handler can check, once it has.
             if self._started and not self._is_retry(name, arg):
+                self._refuse_if_paused()
                 check(self, arg)
 
         update = workflow.update(name=name)(handler)
@@ -177,6 +186,14 @@ class CaseWorkflow:
         self._started = False
         self._last: LastAction | None = None
         self._panel_child: workflow.ChildWorkflowHandle | None = None
+        # Art. 33 (participant_measure): the pause in force, the measures told already, the final stages
+        # (from follow()), and each deadline the case computed → where a reinstatement moved it.
+        self._pause: Pause | None = None
+        self._stage_before_pause: str | None = None
+        self._measures: set[str] = set()
+        self._final: Container[Any] = ()
+        self._watched: set[datetime] = set()
+        self._shift: dict[datetime, datetime] = {}
 
     # --- hooks ---------------------------------------------------------------------------------
 
@@ -192,6 +209,20 @@ class CaseWorkflow:
         """The next deadline the case waits on (register, search attribute, case view)."""
         return None
 
+    async def on_terminated(self, m: ParticipantMeasure) -> None:
+        """Art. 33: the participant owning the case is terminated: the case is withdrawn with the reason.
+        By default it enters the process's `withdrawn` stage (if it has one); a process with something to
+        undo (units reserved…) overrides this, under the case's lock."""
+        try:
+            withdrawn = type(self.stage)("withdrawn")
+        except ValueError:
+            withdrawn = self.stage
+        await self.step(withdrawn, "withdrawn_by_sanction", None,
+                        {"sanction": m.sanction_case_id, "reason": m.reason},
+                        tell=[Tell("withdrawn_by_sanction",
+                                   f"{self.case_id}: 参与主体被终止，案件撤回 / participant terminated, case withdrawn",
+                                   body=m.reason, organisations=[m.organisation_id])])
+
     def audit_case_id(self) -> str:
         """The case the audit events of this workflow belong to (a lifecycle workflow: its case's)."""
         return self.case_id
@@ -201,7 +232,7 @@ class CaseWorkflow:
         task = self.TASKS.get(str(self.stage))
         if task is None:
             return []
-        due = self.deadline()
+        due = self.current_deadline()
         return [OpenTask(task_id=f"{self.case_id}-{task[0]}", kind=task[0], assignee=task[1], due=due,
                          overdue=due is not None and workflow.now() > due)]
 
@@ -248,11 +279,12 @@ class CaseWorkflow:
         self.changed()
         now = workflow.now()
         key = f"{self.case_id}:{self.seq}"  # the one dedupe-key format: audit events and notifications
-        deadline = self.deadline()
+        deadline = self.current_deadline()
+        shown = "paused" if self._pause is not None else str(stage)
         facts = facts if facts is not None else self.facts()
         await self.act(RECORD_CASE_STEP, CaseStep(
             deployment_id=self.deployment_id, seq=self.seq,
-            mirror=CaseMirror(case_id=self.case_id, case_type=self.CASE_TYPE, stage=str(stage), occurred_at=now,
+            mirror=CaseMirror(case_id=self.case_id, case_type=self.CASE_TYPE, stage=shown, occurred_at=now,
                               deadline=deadline, **self.mirror()),
             facts=facts.model_dump(mode="json") if facts is not None else None,
             grants=[CaseAccessGrant(case_id=g.case_id or self.case_id, capacity=g.capacity, granted_at=now,
@@ -268,7 +300,7 @@ class CaseWorkflow:
                 entity_type=self.ENTITY_TYPE, entity_id=self.case_id, case_id=self.audit_case_id(),
                 workflow_id=workflow.info().workflow_id, actor_user_id=actor.user_id if actor else None,
                 actor_role=actor.role if actor else "system", details={"stage": str(stage), **(details or {})})))
-        self._search_attributes(str(stage), deadline)
+        self._search_attributes(shown, deadline)
 
     def _search_attributes(self, stage: str, deadline: datetime | None) -> None:
         # Only what changed: every upsert is a history command and a visibility write.
@@ -308,13 +340,21 @@ class CaseWorkflow:
     async def follow(self, terminal: Container[Any], waits: Mapping[Any, Callable[[], Awaitable[None]]]) -> None:
         """The main loop: until the case reaches a terminal stage (the process's TERMINAL_STAGES), run what
         its stage waits on (a timer, a review round), or else wait for the next change."""
+        self._final = terminal
         while self.stage not in terminal:
             wait = waits.get(self.stage)
             await (wait() if wait is not None else self.next_change())
 
     async def when_due(self, due: datetime, apply: Callable[[], Awaitable[None]]) -> None:
         """Wait for a change or `due`; once due, apply() under the case's lock if the case is still at
-        the stage it was at (a human action may have moved it on meanwhile)."""
+        the stage it was at (a human action may have moved it on meanwhile). While the case is paused
+        (Art. 33) no deadline falls due; after a reinstatement `due` stands for where it was moved."""
+        if self._pause is not None:
+            await self.next_change()
+            return
+        if due > workflow.now():
+            self._watched.add(due)
+        due = self._shifted(due)
         stage = self.stage
         await self.next_change(due)
         if workflow.now() < due:
@@ -363,6 +403,75 @@ class CaseWorkflow:
             if self.stage == stage:
                 await apply(outcome)
 
+    # --- Art. 33: a measure on the participant owning the case -------------------------------------
+
+    def _shifted(self, due: datetime) -> datetime:
+        return self._shift.get(due, due)
+
+    def current_deadline(self) -> datetime | None:
+        """deadline() as it stands after any reinstatement moved it (register, search attribute, view)."""
+        due = self.deadline()
+        return self._shifted(due) if due is not None else None
+
+    def _refuse_if_paused(self) -> None:
+        if self._pause is not None:
+            # Art. 33: the participant owning this case is suspended; nothing moves until reinstatement.
+            raise refuse(Kind.CONFLICT, Rule.ART33_PARTICIPANT_SUSPENDED,
+                         f"{self.case_id} 已暂停 / paused: the participant is suspended by "
+                         f"{self._pause.sanction_case_id} ({self._pause.reason})", field="case")
+
+    async def _resume_deadlines(self, paused_at: datetime, now: datetime) -> dict[str, Any]:
+        """Every deadline that had not passed when the case paused runs again from `now` with the
+        working days it had left then."""
+        dues = set(self._watched)
+        if self.deadline() is not None:
+            dues.add(self.deadline())  # type: ignore[arg-type]
+        moved: dict[str, Any] = {}
+        for original in sorted(dues):
+            current = self._shifted(original)
+            if current <= paused_at:
+                self._watched.discard(original)
+                continue
+            r: Resumed = await self.act(RESUME_DEADLINE, ResumeRequest(due=current, paused_at=paused_at,
+                                                                        resumed_at=now), Resumed)
+            self._shift[original] = r.end
+            moved[current.isoformat()] = {"due": r.end.isoformat(), "remaining_working_days": r.remaining_working_days}
+        return moved
+
+    @workflow.signal(name=PARTICIPANT_MEASURE_SIGNAL)
+    async def participant_measure(self, m: ParticipantMeasure) -> None:
+        """Art. 33: a sanction's measure on the participant owning this case (told again: nothing new)."""
+        key = f"{m.sanction_case_id}:{m.measure}"
+        if key in self._measures:
+            return
+        self._measures.add(key)
+        await workflow.wait_condition(lambda: self._started)
+        async with self._lock:
+            if self.stage in self._final:
+                return
+            now = workflow.now()
+            details = {"sanction": m.sanction_case_id, "rule": str(Rule.ART33_PARTICIPANT_SUSPENDED)}
+            if m.measure == "suspend" and self._pause is None:
+                due = self.current_deadline()
+                note = "无期限 / no deadline runs"
+                if due is not None and due > now:
+                    left: Resumed = await self.act(RESUME_DEADLINE, ResumeRequest(due=due, paused_at=now,
+                                                                                   resumed_at=now), Resumed)
+                    note = (f"期限暂停计算，恢复后剩余 {left.remaining_working_days} 个工作日 / deadline {due.isoformat()} "
+                            f"stopped: it resumes with {left.remaining_working_days} working days left on reinstatement")
+                    details["working_days_left"] = left.remaining_working_days
+                self._stage_before_pause = str(self.stage)
+                self._pause = Pause(sanction_case_id=m.sanction_case_id, since=now, reason=m.reason, note=note)
+                await self.step(self.stage, "paused", None, details)
+            elif m.measure == "reinstate" and self._pause is not None:
+                moved = await self._resume_deadlines(self._pause.since, now)
+                self._pause, self._stage_before_pause = None, None
+                await self.step(self.stage, "resumed", None, {**details, "deadlines": moved})
+            elif m.measure == "terminate":
+                self._pause, self._stage_before_pause = None, None
+                await self.on_terminated(m)
+            self.changed()
+
     # --- human actions -------------------------------------------------------------------------
 
     def _is_retry(self, name: str, arg: Any) -> bool:
@@ -374,6 +483,7 @@ class CaseWorkflow:
         async with self._lock:
             if self._is_retry(name, arg):
                 return _snapshot(self._last.result)  # type: ignore[union-attr]
+            self._refuse_if_paused()
             check(self, arg)
             result = await apply(self, arg)
             self._last = LastAction(key=action_key(name, arg), result=_snapshot(result))
@@ -385,8 +495,11 @@ class CaseWorkflow:
 
     @workflow.query(name=CASE_STATE_QUERY)
     def case_state(self) -> CaseView:
-        return CaseView(case_id=self.case_id, case_type=self.CASE_TYPE, stage=str(self.stage),
-                        deadline=self.deadline(), open_tasks=self.open_tasks())
+        paused = self._pause is not None
+        return CaseView(case_id=self.case_id, case_type=self.CASE_TYPE,
+                        stage="paused" if paused else str(self.stage),
+                        deadline=self.current_deadline(), open_tasks=[] if paused else self.open_tasks(),
+                        paused=self._pause, stage_before_pause=self._stage_before_pause)
 
 
 # --- the deployment id travels with every activity -------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.contracts.cases import Actor
+    from domain.contracts.cases import Actor, ParticipantMeasure
     from domain.contracts.methodology import (
         CASE_TYPE,
         METHODOLOGY_WORKFLOW,
@@ -254,6 +254,15 @@ class MethodologyCase(CaseWorkflow):
         # In panel review, the main loop then cancels the round: the experts' tasks close with it.
         await self._step(Stage.WITHDRAWN, "withdrawn", w.actor, {"reason": w.reason})
         return self.state()
+
+    async def on_terminated(self, m: ParticipantMeasure) -> None:
+        """Art. 33: the applicant is terminated: the case is withdrawn with the reason (a running panel
+        round is then cancelled by the main loop, as on a withdrawal)."""
+        details = {"reason": m.reason, "sanction": m.sanction_case_id}
+        if self.stage in WITHDRAWABLE_STAGES:
+            await self._step(Stage.WITHDRAWN, "withdrawn_by_sanction", None, details)
+        else:
+            await self._step(self.stage, "participant_terminated", None, details)
 
     def _check_publication(self, d: PublicationDecision) -> None:
         _as_bureau(d.actor)

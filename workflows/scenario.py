@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain import scenario as rules
-    from domain.contracts.cases import Actor, OpenTask
+    from domain.contracts.cases import Actor, OpenTask, ParticipantMeasure
     from domain.contracts.review import ReviewOutcome, Vote, review_workflow_id
     from domain.contracts.scenario import (
         CASE_TYPE,
@@ -198,6 +198,15 @@ class ScenarioEvaluation(CaseWorkflow):
         # In review, the main loop then cancels the round: the experts' tasks close with it.
         await self._close(Stage.WITHDRAWN, "withdrawn", w.actor, w.reason)
         return self.state
+
+    async def on_terminated(self, m: ParticipantMeasure) -> None:
+        """Art. 33: the scenario operator is terminated: the case is withdrawn with the reason (until the
+        decision, as a withdrawal could)."""
+        if self.stage in CLOSED:
+            await self.step(self.stage, "participant_terminated", None, {"sanction": m.sanction_case_id})
+        else:
+            await self._close(Stage.WITHDRAWN, "withdrawn_by_sanction", None, m.reason,
+                              details={"sanction": m.sanction_case_id})
 
     def _check_resubmit(self, r: Resubmission) -> None:
         self._as_applicant(r.actor)

@@ -18,6 +18,7 @@ from api.routes import (
     reference_lists,
     reviews,
     scenarios,
+    supervision,
     workflows_admin,
 )
 
@@ -40,4 +41,5 @@ ROUTERS = [
     accounts.router,
     ledger.router,
     cancellations.router,
+    supervision.router,
 ]

@@ -262,7 +262,8 @@ async def describe_case(
                                              "deadline": view.deadline})
     history = await actions.wait(_recent_history(client, case_id, info.execution.run_id, history_limit))
     return CaseDetail(**summary.model_dump(), state_available=view is not None, state_note=note,
-                      open_tasks=tasks, overdue_tasks=[t for t in tasks if t.overdue], history=history)
+                      open_tasks=tasks, overdue_tasks=[t for t in tasks if t.overdue],
+                      paused=view.paused if view else None, history=history)
 
 
 @router.get("/overdue-tasks", response_model=OverduePage,

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from domain.contracts.cases import OpenTask
+from domain.contracts.cases import OpenTask, Pause
 
 
 class CaseSummary(BaseModel):
@@ -37,6 +37,8 @@ class CaseDetail(CaseSummary):
     state_note: str | None = None
     open_tasks: list[OpenTask]
     overdue_tasks: list[OpenTask]
+    # Art. 33: the sanction that pauses the case, and what its deadlines do meanwhile.
+    paused: Pause | None = None
     history: list[HistoryEvent] = Field(description="The most recent history events, newest first")
 
 

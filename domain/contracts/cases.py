@@ -79,6 +79,33 @@ class StartCase(BaseModel):
     input: dict[str, Any]
 
 
+# Art. 33: a sanction tells every open case of its participant (a signal every case workflow handles).
+PARTICIPANT_MEASURE_SIGNAL = "participant_measure"
+
+
+class ParticipantMeasure(BaseModel):
+    """A measure on the participant owning a case: suspend (the case pauses: actions refused, deadlines
+    stop), terminate (the case is withdrawn with the reason) or reinstate (the case resumes, its
+    deadlines with the working days they had left). `sanction_case_id` names the sanction; the same
+    measure told twice changes nothing."""
+
+    sanction_case_id: str
+    organisation_id: int
+    measure: str  # suspend, terminate, reinstate
+    reason: str
+    at: datetime
+    actor_user_id: int | None = None  # who imposed or lifted the sanction
+
+
+class Pause(BaseModel):
+    """Why a case is paused, and what its deadlines do meanwhile."""
+
+    sanction_case_id: str
+    since: datetime
+    reason: str
+    note: str
+
+
 # Every process workflow (and the review) answers these queries.
 CASE_STATE_QUERY = "case_state"
 LAST_ACTION_QUERY = "last_action"
@@ -98,6 +125,9 @@ class CaseView(BaseModel):
     stage: str
     deadline: datetime | None = None
     open_tasks: list[OpenTask] = Field(default_factory=list)
+    # Art. 33: set while the participant owning the case is suspended (stage then shows "paused").
+    paused: Pause | None = None
+    stage_before_pause: str | None = None
 
 
 class LastAction(BaseModel):

@@ -13,6 +13,7 @@ from store.models import (  # noqa: F401
     policy,
     review,
     scenario,
+    supervision,
     web,
 )
 from store.models.audit import AuditEvent
