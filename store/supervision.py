@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from domain.contracts.report import ReportFacts
 from domain.contracts.sanction import FreezeRequest, FreezeResult, SanctionFacts, StatusRequest
-from domain.errors import Refusal
+from domain.rules import Kind, Refusal
 from domain.roles import OrganisationStatus
 from store import identity, ledger
 from store.models.cases import Case
@@ -45,7 +45,7 @@ def file_report(session: Session, *, organisation_id: int, content: str, evidenc
     event (an event would name the reporter as its actor)."""
     org = session.get(Organisation, organisation_id, with_for_update=True)
     if org is None:
-        raise Refusal(422, "organisation_id", "exists", f"organisation {organisation_id} does not exist")
+        raise Refusal(Kind.INVALID, "exists", f"organisation {organisation_id} does not exist", "organisation_id")
     session.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:s))"), {"k": _SOURCE_LOCK & 0x7FFFFFFF,
                                                                             "s": source_hash})
     hour_ago = now - timedelta(hours=1)
@@ -58,13 +58,13 @@ def file_report(session: Session, *, organisation_id: int, content: str, evidenc
     docs: list[Document] = []
     if ids:
         if reporter_user is None:
-            raise Refusal(422, "evidence_document_ids", "login_required",
-                          "evidence documents are uploaded signed in / 上传证据须登录")
+            raise Refusal(Kind.INVALID, "login_required",
+                          "evidence documents are uploaded signed in / 上传证据须登录", "evidence_document_ids")
         docs = list(session.scalars(select(Document).where(Document.id.in_(ids)).with_for_update()))
         own = {d.id for d in docs if d.uploaded_by_user_id == reporter_user.id and d.case_id is None}
         if own != set(ids):
-            raise Refusal(422, "evidence_document_ids", "own_documents",
-                          f"documents {sorted(set(ids) - own)} are not your own unattached uploads")
+            raise Refusal(Kind.INVALID, "own_documents",
+                          f"documents {sorted(set(ids) - own)} are not your own unattached uploads", "evidence_document_ids")
     report = Report(reported_organisation_id=organisation_id, content=content, evidence_document_ids=ids,
                     reporter_sealed=sealed, receipt_hash=receipt_hash(receipt), source_hash=source_hash,
                     filed_at=now, stage="awaiting_assignment", overdue=False)
@@ -98,9 +98,9 @@ def create_sanction(session: Session, *, organisation_id: int, measure: str, rea
     if earlier is not None:
         return earlier, False
     if session.get(Organisation, organisation_id) is None:
-        raise Refusal(422, "organisation_id", "exists", f"organisation {organisation_id} does not exist")
+        raise Refusal(Kind.INVALID, "exists", f"organisation {organisation_id} does not exist", "organisation_id")
     if report_id is not None and session.get(Report, report_id) is None:
-        raise Refusal(422, "report_id", "exists", f"report {report_id} does not exist")
+        raise Refusal(Kind.INVALID, "exists", f"report {report_id} does not exist", "report_id")
     sanction = Sanction(organisation_id=organisation_id, measure=measure, reason=reason, report_id=report_id,
                         imposed_by_user_id=actor.id, imposed_at=now, request_key=request_key, stage="imposing",
                         froze_account=False, cases_told=[])
@@ -112,8 +112,8 @@ def create_sanction(session: Session, *, organisation_id: int, measure: str, rea
         earlier = session.scalar(select(Sanction).where(Sanction.request_key == request_key))
         if earlier is not None:
             return earlier, False
-        raise Refusal(409, "organisation_id", "art33.measure_in_force",
-                      f"organisation {organisation_id} has a measure in force / 已有措施生效") from None
+        raise Refusal(Kind.CONFLICT, "art33.measure_in_force",
+                      f"organisation {organisation_id} has a measure in force / 已有措施生效", "organisation_id") from None
     return sanction, True
 
 
