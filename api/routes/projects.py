@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from sqlalchemy import select
 
 from api.deps import Applicant, DbSession
 from api.errors import not_found, unprocessable
 from api.idempotency import run_once
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.issuance import ProjectCreate, ProjectOut
 from store import audit, methodology
 from store.identity import now_utc
@@ -74,17 +75,28 @@ def create_project(
                     payload=body.model_dump(mode="json"), create=create)
 
 
-@router.get("/projects", response_model=list[ProjectOut], summary="Public list of registered projects")
-def list_projects(session: DbSession, organisation_id: int | None = None):
-    query = select(Project).order_by(Project.id)
-    if organisation_id is not None:
-        query = query.where(Project.organisation_id == organisation_id)
-    return session.scalars(query).all()
+PUBLIC_TABLES = ("projects",)
 
 
-@router.get("/projects/{project_id}", response_model=ProjectOut, summary="One registered project (public)")
-def get_project(project_id: int, session: DbSession):
-    project = session.get(Project, project_id)
-    if project is None:
-        raise not_found(f"project {project_id}")
-    return project
+@router.get("/projects", response_model=list[ProjectOut], summary="Public list of registered projects",
+            responses=ONE_RESPONSES)
+def list_projects(request: Request, session: DbSession, organisation_id: int | None = None):
+    def build() -> list[ProjectOut]:
+        query = select(Project).order_by(Project.id)
+        if organisation_id is not None:
+            query = query.where(Project.organisation_id == organisation_id)
+        return [ProjectOut.model_validate(p) for p in session.scalars(query)]
+
+    return public_answer(request, session, PUBLIC_TABLES, build)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut, summary="One registered project (public)",
+            responses=ONE_RESPONSES)
+def get_project(project_id: int, request: Request, session: DbSession):
+    def build() -> ProjectOut:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise not_found(f"project {project_id}")
+        return ProjectOut.model_validate(project)
+
+    return public_answer(request, session, PUBLIC_TABLES, build)

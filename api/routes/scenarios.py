@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +16,7 @@ from api.case_actions import Actions, CaseActions
 from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.scenarios import (
     ApplicationCreate,
     CaseOut,
@@ -427,9 +428,18 @@ async def decide(case_id: str, body: DecisionIn, session: DbSession, actor: Oper
 
 # --- the public label register (Art. 14, 30) ---
 
-@router.get("/scenario-labels", response_model=list[LabelOut], summary="Labelled scenarios (public)")
-def list_labels(session: DbSession, category: rules.ScenarioCategory | None = None,
+LABEL_TABLES = ("scenario_labels", "scenarios", "organisations")
+
+
+@router.get("/scenario-labels", response_model=list[LabelOut], summary="Labelled scenarios (public)",
+            responses=ONE_RESPONSES)
+def list_labels(request: Request, session: DbSession, category: rules.ScenarioCategory | None = None,
                 district: rules.WuhanDistrict | None = None, status: LabelStatus | None = None):
+    return public_answer(request, session, LABEL_TABLES, lambda: _labels(session, category, district, status))
+
+
+def _labels(session: Session, category: rules.ScenarioCategory | None, district: rules.WuhanDistrict | None,
+            status: LabelStatus | None) -> list[LabelOut]:
     query = (select(ScenarioLabel, Scenario, Organisation.name)
              .join(Scenario, Scenario.id == ScenarioLabel.scenario_id)
              .join(Organisation, Organisation.id == Scenario.organisation_id)
