@@ -175,9 +175,8 @@ def public_answer(request: Request, session: Session, tables: Sequence[str], bui
             if columns is None:
                 raise ValueError("a CSV answer needs its columns")
             data = json.loads(payload)
-            items = data["items"] if isinstance(data, dict) and "items" in data else data
-            if isinstance(items, dict):
-                items = [items]
+            # A page's items, a report's rows, a list itself, or one object as one row.
+            items = data.get("items", data.get("rows", [data])) if isinstance(data, dict) else data
             body, media_type = to_csv(items, columns), CSV_MEDIA_TYPE
         else:
             body, media_type = payload, "application/json"

@@ -173,6 +173,10 @@ MATRIX: dict[str, Rule] = {
     f"GET {P}/publicity-notices/{{notice_id}}": public(),
     f"POST {P}/publicity-notices/recompute": rule(B, O),
     f"GET {P}/issued-reductions": public(),
+    # disclosure and statistics (Art. 30, 31): public, paged, CSV
+    **{f"GET {P}/disclosure/{name}": public() for name in (
+        "committee", "methodologies", "scenarios", "projects", "publicity-notices", "issuances", "transfers",
+        "cancellations", "statistics", "neutrality")},
     f"GET {P}/accounts/mine": rule(*ANY),
     f"GET {P}/accounts": rule(B, O),
     f"GET {P}/accounts/{{account_number}}": rule(*ANY, hidden=MEMBERS),

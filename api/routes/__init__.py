@@ -5,6 +5,7 @@ from api.routes import (
     audit,
     calendar,
     cancellations,
+    disclosure,
     documents,
     experts,
     health,
@@ -40,4 +41,5 @@ ROUTERS = [
     accounts.router,
     ledger.router,
     cancellations.router,
+    disclosure.router,
 ]

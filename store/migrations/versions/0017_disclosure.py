@@ -30,7 +30,7 @@ TRACKED = (
     "organisations", "experts", "methodologies", "methodology_versions", "methodology_behaviours", "scenarios", "scenario_labels",
     "projects", "issuance_cases", "publicity_notices", "publicity_objections", "documents", "issuances",
     "unit_blocks", "trades", "ledger_movements", "cancellations", "certificates", "institutional_accounts",
-    "neutrality_obligations",
+    "neutrality_obligations", "calendar_years",
 )
 
 
