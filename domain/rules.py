@@ -54,6 +54,12 @@ class Rule(StrEnum):
     # Art. 29: the operator confirms or rejects an application to cancel once; the holder may withdraw it
     # before that.
     ART29_ALREADY_DECIDED = "art29.already_decided"
+    # Art. 17: a published scenario offsets its own emissions of each year by cancelling reductions.
+    ART17_REPORTED = "art17.already_reported"  # the year's emissions are reported once
+    ART17_DOCUMENT = "art17.report_document"  # a report carries its document (the scenario's own upload)
+    ART17_EXTENSION_LATER = "art17.extension_later"  # an extension moves a date later, never earlier
+    ART17_CLOSED = "art17.obligation_closed"  # the year's obligation is settled (met, late or unmet)
+    ART17_YEAR = "art17.current_year"  # actions address the year the obligation runs for
 
 
 class Refusal(Exception):

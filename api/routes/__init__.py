@@ -13,6 +13,7 @@ from api.routes import (
     issuance,
     ledger,
     methodologies,
+    neutrality,
     notifications,
     policy,
     projects,
@@ -41,5 +42,6 @@ ROUTERS = [
     accounts.router,
     ledger.router,
     cancellations.router,
+    neutrality.router,
     disclosure.router,
 ]

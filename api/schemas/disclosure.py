@@ -140,3 +140,32 @@ class NeutralityRow(BaseModel):
     status: NeutralityStatus
     met_at: datetime | None
     extended: bool
+
+
+class EmissionsReportIn(BaseModel):
+    emissions_tco2e: int = Field(ge=0, le=10**9, description="last year's emissions in whole tonnes, rounded up")
+    document_id: int = Field(ge=1, description="the emissions report, uploaded by the scenario's organisation")
+
+
+class ExtensionIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+    report_due: date | None = Field(default=None, description="new day (Asia/Shanghai) to report by")
+    due: date | None = Field(default=None, description="new day (Asia/Shanghai) to offset by")
+
+
+class ObligationOut(BaseModel):
+    case_id: str
+    scenario_id: int
+    organisation_id: int
+    year: int
+    report_due: date
+    due: date
+    emissions_tco2e: int | None
+    emissions_document_id: int | None
+    reported_at: datetime | None
+    reported_late: bool
+    cancelled_tonnes: int
+    met_at: datetime | None
+    status: NeutralityStatus
+    extension_reason: str | None
+    overdue: bool = Field(description="a day has passed with the report or the offset missing")

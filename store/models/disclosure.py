@@ -36,7 +36,7 @@ class NeutralityObligation(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id"))
     year: Mapped[int] = mapped_column(Integer)
-    case_id: Mapped[str] = mapped_column(String(100), unique=True)
+    case_id: Mapped[str] = mapped_column(String(100), index=True)  # neutrality-{scenario}: a row per year
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     report_due: Mapped[date]
     due: Mapped[date]

@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger, primary_key=True),
         sa.Column("scenario_id", sa.BigInteger, sa.ForeignKey("scenarios.id"), nullable=False),
         sa.Column("year", sa.Integer, nullable=False),
-        sa.Column("case_id", sa.String(100), nullable=False, unique=True),
+        sa.Column("case_id", sa.String(100), nullable=False, index=True),  # one case, a row per year
         sa.Column("organisation_id", sa.BigInteger, sa.ForeignKey("organisations.id"), nullable=False),
         sa.Column("report_due", sa.Date, nullable=False),
         sa.Column("due", sa.Date, nullable=False),
