@@ -19,7 +19,9 @@ def save(session: Session, f: NeutralityFacts) -> None:
               "report_due": f.report_due, "due": f.due, "emissions_tco2e": f.emissions_tco2e,
               "emissions_document_id": f.document_id, "reported_at": f.reported_at,
               "reported_late": f.reported_late, "cancelled_tonnes": f.cancelled_tonnes, "met_at": f.met_at,
-              "status": f.status, "extension_reason": f.extension_reason}
+              "status": f.status, "extension_reason": f.extension_reason,
+              "overdue": f.status not in ("met", "late") and (
+                  (f.report_overdue and f.emissions_tco2e is None) or f.offset_overdue)}
     stmt = insert(NeutralityObligation).values(**values)
     session.execute(stmt.on_conflict_do_update(
         constraint="uq_neutrality_scenario_year",

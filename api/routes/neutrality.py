@@ -5,7 +5,6 @@ compliance list is GET /disclosure/neutrality. The case is `neutrality-{scenario
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,15 +14,13 @@ from sqlalchemy.orm import Session
 
 from api.case_actions import Actions
 from api.deps import Applicant, Authority, CurrentUser, DbSession, Operator, ensure_may_act
-from api.errors import not_found, unprocessable
+from api.errors import conflict, not_found, unprocessable
 from api.schemas.disclosure import EmissionsReportIn, ExtensionIn, ObligationOut
-from domain import neutrality_rules
 from domain.contracts import neutrality as n
 from domain.contracts.cases import Actor
 from domain.errors import Refusal
 from domain.roles import AUTHORITIES, Role
 from store import cases, documents, neutrality
-from store.identity import now_utc
 from store.models.disclosure import NeutralityObligation
 from store.models.identity import User
 from store.models.scenario import Scenario
@@ -35,15 +32,8 @@ def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
 
 
-def _overdue(o: NeutralityObligation, now: datetime) -> bool:
-    if o.status in ("met", "late"):
-        return False
-    late_report = o.emissions_tco2e is None and now > neutrality_rules.end_of(o.report_due)
-    return late_report or o.status == "unmet" or now > neutrality_rules.end_of(o.due)
-
-
-def _out(o: NeutralityObligation, now: datetime) -> dict[str, Any]:
-    return {**{c: getattr(o, c) for c in ObligationOut.model_fields if c != "overdue"}, "overdue": _overdue(o, now)}
+def _out(o: NeutralityObligation) -> dict[str, Any]:
+    return {c: getattr(o, c) for c in ObligationOut.model_fields}
 
 
 def _scenario(session: Session, user: User, scenario_id: int) -> Scenario:
@@ -68,26 +58,31 @@ def list_obligations(session: DbSession, _: Authority, year: int | None = None, 
     q = select(NeutralityObligation).order_by(NeutralityObligation.year.desc(), NeutralityObligation.scenario_id)
     if year is not None:
         q = q.where(NeutralityObligation.year == year)
-    now = now_utc()
-    rows = [_out(o, now) for o in session.scalars(q.limit(5000))]
     if overdue is not None:
-        rows = [r for r in rows if r["overdue"] == overdue]
-    return sorted(rows, key=lambda r: not r["overdue"])
+        q = q.where(NeutralityObligation.overdue == overdue)
+    return [_out(o) for o in session.scalars(q.order_by(None).order_by(
+        NeutralityObligation.overdue.desc(), NeutralityObligation.year.desc(), NeutralityObligation.scenario_id)
+        .limit(5000))]
 
 
 @router.get("/scenarios/{scenario_id}/neutrality", response_model=list[ObligationOut],
             summary="A scenario's annual-neutrality obligations (its organisation, authorities)")
 def scenario_obligations(scenario_id: int, session: DbSession, user: CurrentUser):
     _scenario(session, user, scenario_id)
-    now = now_utc()
-    return [_out(o, now) for o in session.scalars(select(NeutralityObligation).where(
+    return [_out(o) for o in session.scalars(select(NeutralityObligation).where(
         NeutralityObligation.scenario_id == scenario_id).order_by(NeutralityObligation.year))]
 
 
 async def _send(session: Session, user: User, actions, scenario_id: int, year: int, update: str, arg: Any,
                 before=None) -> dict[str, Any]:
     def prepare() -> int:
-        _obligation(session, user, scenario_id, year)
+        o = _obligation(session, user, scenario_id, year)
+        later = session.scalar(select(NeutralityObligation.id).where(
+            NeutralityObligation.scenario_id == scenario_id, NeutralityObligation.year > year).limit(1))
+        if o.status in ("met", "late") or later is not None:
+            # Art. 17: a settled year (the case has moved on to the next one) takes no more actions.
+            raise conflict(f"annual neutrality {year} is settled ({o.status}) / 该年度碳中和已结束",
+                           field="year", rule="art17.obligation_closed")
         if before is not None:
             before()
         step = cases.seq(session, n.case_id(scenario_id))
@@ -96,7 +91,7 @@ async def _send(session: Session, user: User, actions, scenario_id: int, year: i
 
     step = await run_in_threadpool(prepare)
     await actions.action(n.case_id(scenario_id), update, arg, seq=step, result_type=n.NeutralityState)
-    return await actions.read(lambda s: _out(_obligation(s, user, scenario_id, year), now_utc()))
+    return await actions.read(lambda s: _out(_obligation(s, user, scenario_id, year)))
 
 
 @router.post("/scenarios/{scenario_id}/neutrality/{year}/report", response_model=ObligationOut,

@@ -47,5 +47,7 @@ class NeutralityObligation(Base):
     cancelled_tonnes: Mapped[int] = mapped_column(BigInteger, server_default="0")
     met_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), server_default="open")  # open, met, late, unmet
+    # A day has passed with the report or the offset missing (set by the case, on its own clock).
+    overdue: Mapped[bool] = mapped_column(server_default=false())
     extension_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -60,6 +60,8 @@ def upgrade() -> None:
         sa.Column("cancelled_tonnes", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("met_at", sa.DateTime(timezone=True)),
         sa.Column("status", sa.String(20), nullable=False, server_default="open"),
+        # A day has passed with the report or the offset missing: set by the case (its clock), not the reader's.
+        sa.Column("overdue", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("extension_reason", sa.Text),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("scenario_id", "year", name="uq_neutrality_scenario_year"),
