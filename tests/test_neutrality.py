@@ -16,6 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
 from domain import neutrality_rules
 from domain.contracts import neutrality as n
+from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.roles import Role
 from store import ledger
 from store.audit import trail
@@ -212,6 +213,10 @@ async def test_reminders_overdue_extension_then_late_and_the_last_labelled_year_
                                 headers=operator.headers)).json()
     assert [(o["scenario_id"], o["year"]) for o in overdue] == [(scenario_id, year)]
     assert (await client.get(f"{API}/neutrality-obligations", headers=owner.headers)).status_code == 403
+    # What the admin view asks every case (the time-skipping server has no visibility to list it).
+    view = await temporal_env.client.get_workflow_handle(n.case_id(scenario_id)).query(
+        CASE_STATE_QUERY, result_type=CaseView)
+    assert [(t.kind, t.assignee, t.overdue) for t in view.open_tasks] == [("neutrality_report", "applicant", True)]
 
     # The operator extends both days with a reason: no longer overdue; the step is audited.
     r = await client.post(f"{url}/extension", headers=operator.headers, json={
