@@ -107,7 +107,9 @@ def cache_of(request: Request) -> PublicCache:
 
 
 def _key(request: Request) -> str:
-    return request.url.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()))
+    # The base URL too: some answers carry links built from it (a certificate's verification URL).
+    query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()))
+    return f"{request.base_url}{request.url.path.lstrip('/')}?{query}"
 
 
 def _cell(value: Any) -> str:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, Select, and_, case, extract, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from domain import serials
-from domain.working_days import WorkingDayCalendar
+from domain.working_days import WorkingDayCalendar, working_days_left
 from store.models.disclosure import NeutralityObligation
 from store.models.identity import Organisation
 from store.models.issuance import Project, PublicityNotice
@@ -37,7 +36,6 @@ def public_versions(session: Session, tables: Sequence[str]) -> tuple[tuple[int,
 # --- the disclosure lists (Art. 30, 31): each a query, paged with its total -------------------------------
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 ALL = None  # limit for a CSV download: every row
 
 
@@ -101,16 +99,6 @@ def projects(session: Session, *, district: str | None, limit: int | None, offse
     return _page(session, stmt, limit, offset)
 
 
-def remaining_working_days(calendar: WorkingDayCalendar, now: datetime, ends_at: datetime) -> int:
-    """Whole working days left after today (Asia/Shanghai) until the notice ends, its last day included."""
-    today, last = now.astimezone(SHANGHAI).date(), ends_at.astimezone(SHANGHAI).date()
-    days, d = 0, today + timedelta(days=1)
-    while d <= last:
-        days += calendar.is_working_day(d)
-        d += timedelta(days=1)
-    return days
-
-
 def notices(session: Session, calendar: WorkingDayCalendar, now: datetime, *, status: str | None,
             limit: int | None, offset: int) -> dict[str, Any]:
     stmt = (select(PublicityNotice.id, PublicityNotice.project_name, PublicityNotice.district,
@@ -127,7 +115,7 @@ def notices(session: Session, calendar: WorkingDayCalendar, now: datetime, *, st
         n["verified_tco2e"] = str(serials.grams_to_tonnes(n.pop("verified_grams")))
         n["open"] = is_open
         n["remaining_seconds"] = max(0, int((n["ends_at"] - now).total_seconds())) if is_open else 0
-        n["remaining_working_days"] = remaining_working_days(calendar, now, n["ends_at"]) if is_open else 0
+        n["remaining_working_days"] = working_days_left(calendar, now, n["ends_at"]) if is_open else 0
     return page
 
 

@@ -91,7 +91,7 @@ def get_account(account_number: str, session: DbSession, user: CurrentUser):
             summary="Public lookup of one serial number: who holds it (account number) and its whole life",
             responses=ONE_RESPONSES)
 def lookup_serial(serial: str, request: Request, session: DbSession):
-    return public_answer(request, session, SERIAL_TABLES, lambda: _serial(session, serial))
+    return public_answer(request, session, SERIAL_TABLES, lambda: serial_history(session, serial))
 
 
 # What a serial's answer is made of: blocks and their movements (changes with every trade), the rest rarely.
@@ -99,7 +99,8 @@ SERIAL_TABLES = ("unit_blocks", "ledger_movements", "issuances", "projects", "in
                  "cancellations", "certificates")
 
 
-def _serial(session: Session, serial: str) -> SerialHistoryOut:
+def serial_history(session: Session, serial: str) -> SerialHistoryOut:
+    """One serial's holder and life (also the web page's)."""
     try:
         parsed = serials.parse_serial(serial)
         block = ledger.find_block(session, serial)

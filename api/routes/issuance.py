@@ -526,28 +526,33 @@ NOTICE_TABLES = ("publicity_notices", "publicity_objections", "issuance_cases", 
 @router.get("/publicity-notices", response_model=list[NoticeOut], responses=ONE_RESPONSES,
             summary="Public publicity notices (公示), open or closed, with their remaining time")
 def list_notices(request: Request, session: DbSession, status: Literal["open", "closed"] | None = None):
-    def build() -> list[NoticeOut]:
-        q = select(PublicityNotice).order_by(PublicityNotice.id.desc())
-        if status == "open":
-            q = q.where(PublicityNotice.closed_at.is_(None))
-        elif status == "closed":
-            q = q.where(PublicityNotice.closed_at.is_not(None))
-        now = now_utc()
-        return [_notice_out(session, n, now) for n in session.scalars(q)]
+    return public_answer(request, session, NOTICE_TABLES, lambda: notices(session, status),
+                         clock_seconds=MAX_AGE_SECONDS)
 
-    return public_answer(request, session, NOTICE_TABLES, build, clock_seconds=MAX_AGE_SECONDS)
+
+def notices(session: Session, status: Literal["open", "closed"] | None = None) -> list[NoticeOut]:
+    """The notices as published now (also the web page's)."""
+    q = select(PublicityNotice).order_by(PublicityNotice.id.desc())
+    if status == "open":
+        q = q.where(PublicityNotice.closed_at.is_(None))
+    elif status == "closed":
+        q = q.where(PublicityNotice.closed_at.is_not(None))
+    now = now_utc()
+    return [_notice_out(session, n, now) for n in session.scalars(q)]
 
 
 @router.get("/publicity-notices/{notice_id}", response_model=NoticeOut, summary="One public notice",
             responses=ONE_RESPONSES)
 def get_notice(notice_id: int, request: Request, session: DbSession):
-    def build() -> NoticeOut:
-        notice = session.get(PublicityNotice, notice_id)
-        if notice is None:
-            raise not_found(f"publicity notice {notice_id}")
-        return _notice_out(session, notice, now_utc())
+    return public_answer(request, session, NOTICE_TABLES, lambda: notice_of(session, notice_id),
+                         clock_seconds=MAX_AGE_SECONDS)
 
-    return public_answer(request, session, NOTICE_TABLES, build, clock_seconds=MAX_AGE_SECONDS)
+
+def notice_of(session: Session, notice_id: int) -> NoticeOut:
+    notice = session.get(PublicityNotice, notice_id)
+    if notice is None:
+        raise not_found(f"publicity notice {notice_id}")
+    return _notice_out(session, notice, now_utc())
 
 
 @router.post("/publicity-notices/recompute", summary="Recompute provisional publicity ends after a calendar load")
@@ -560,13 +565,14 @@ async def recompute_provisional(session: DbSession, _: Authority, actions: Actio
 @router.get("/issued-reductions", response_model=list[IssuedReductionOut],
             summary="Public register of issued project reductions", responses=ONE_RESPONSES)
 def issued_register(request: Request, session: DbSession, project_id: int | None = None):
-    return public_answer(request, session, ISSUED_TABLES, lambda: _issued(session, project_id))
+    return public_answer(request, session, ISSUED_TABLES, lambda: issued(session, project_id))
 
 
 ISSUED_TABLES = ("issuances", "projects", "organisations", "unit_blocks")
 
 
-def _issued(session: Session, project_id: int | None) -> list[IssuedReductionOut]:
+def issued(session: Session, project_id: int | None = None) -> list[IssuedReductionOut]:
+    """The register of issued reductions (also the web page's)."""
     q = select(Issuance, Project, Organisation).join(Project, Project.id == Issuance.project_id).join(
         Organisation, Organisation.id == Project.organisation_id).order_by(Issuance.id)
     if project_id is not None:

@@ -389,17 +389,21 @@ PUBLIC_TABLES = ("methodologies", "methodology_versions", "methodology_behaviour
             summary="Published methodologies with their current version", responses=ONE_RESPONSES)
 def public_methodologies(request: Request, session: DbSession, scope: Scope | None = None,
                          domain: MethodologyDomain | None = None, include_retired: bool = False):
-    def build() -> list[PublishedMethodologyOut]:
-        query = select(Methodology).order_by(Methodology.code)
-        if scope is not None:
-            query = query.where(Methodology.scope == scope.value)
-        if domain is not None:
-            query = query.where(Methodology.domain == domain.value)
-        if not include_retired:
-            query = query.where(Methodology.status == "active")
-        return [_published_out(session, m) for m in session.scalars(query).unique()]
+    return public_answer(request, session, PUBLIC_TABLES,
+                         lambda: published_methodologies(session, scope, domain, include_retired))
 
-    return public_answer(request, session, PUBLIC_TABLES, build)
+
+def published_methodologies(session: Session, scope: Scope | None = None, domain: MethodologyDomain | None = None,
+                            include_retired: bool = False) -> list[PublishedMethodologyOut]:
+    """The register's content (also the web page's)."""
+    query = select(Methodology).order_by(Methodology.code)
+    if scope is not None:
+        query = query.where(Methodology.scope == scope.value)
+    if domain is not None:
+        query = query.where(Methodology.domain == domain.value)
+    if not include_retired:
+        query = query.where(Methodology.status == "active")
+    return [_published_out(session, m) for m in session.scalars(query).unique()]
 
 
 def _published(session: Session, code: str) -> Methodology:
@@ -412,7 +416,11 @@ def _published(session: Session, code: str) -> Methodology:
 @router.get("/public/methodologies/{code}", response_model=PublishedMethodologyOut, tags=["public"],
             responses=ONE_RESPONSES)
 def public_methodology(code: str, request: Request, session: DbSession):
-    return public_answer(request, session, PUBLIC_TABLES, lambda: _published_out(session, _published(session, code)))
+    return public_answer(request, session, PUBLIC_TABLES, lambda: published_methodology(session, code))
+
+
+def published_methodology(session: Session, code: str) -> PublishedMethodologyOut:
+    return _published_out(session, _published(session, code))
 
 
 @router.get("/public/methodology-documents/{document_id}/content", response_class=FileResponse, tags=["public"],
@@ -434,10 +442,11 @@ def public_document_row(session: Session, document_id: int) -> Document:
 @router.get("/public/methodologies/{code}/versions/{version_no}", response_model=VersionOut, tags=["public"],
             responses=ONE_RESPONSES)
 def public_version(code: str, version_no: int, request: Request, session: DbSession):
-    def build() -> VersionOut:
-        v = methodology.version(session, code, version_no)
-        if v is None:
-            raise not_found(f"{code} {version_label(version_no)}")
-        return _version_out(v)
+    return public_answer(request, session, PUBLIC_TABLES, lambda: published_version(session, code, version_no))
 
-    return public_answer(request, session, PUBLIC_TABLES, build)
+
+def published_version(session: Session, code: str, version_no: int) -> VersionOut:
+    v = methodology.version(session, code, version_no)
+    if v is None:
+        raise not_found(f"{code} {version_label(version_no)}")
+    return _version_out(v)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import Applicant, DbSession
 from api.errors import not_found, unprocessable
@@ -81,13 +82,15 @@ PUBLIC_TABLES = ("projects",)
 @router.get("/projects", response_model=list[ProjectOut], summary="Public list of registered projects",
             responses=ONE_RESPONSES)
 def list_projects(request: Request, session: DbSession, organisation_id: int | None = None):
-    def build() -> list[ProjectOut]:
-        query = select(Project).order_by(Project.id)
-        if organisation_id is not None:
-            query = query.where(Project.organisation_id == organisation_id)
-        return [ProjectOut.model_validate(p) for p in session.scalars(query)]
+    return public_answer(request, session, PUBLIC_TABLES, lambda: projects_of(session, organisation_id))
 
-    return public_answer(request, session, PUBLIC_TABLES, build)
+
+def projects_of(session: Session, organisation_id: int | None = None) -> list[ProjectOut]:
+    """Registered projects, of one organisation if given (also the web page's)."""
+    query = select(Project).order_by(Project.id)
+    if organisation_id is not None:
+        query = query.where(Project.organisation_id == organisation_id)
+    return [ProjectOut.model_validate(p) for p in session.scalars(query)]
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut, summary="One registered project (public)",

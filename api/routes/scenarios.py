@@ -435,11 +435,12 @@ LABEL_TABLES = ("scenario_labels", "scenarios", "organisations")
             responses=ONE_RESPONSES)
 def list_labels(request: Request, session: DbSession, category: rules.ScenarioCategory | None = None,
                 district: rules.WuhanDistrict | None = None, status: LabelStatus | None = None):
-    return public_answer(request, session, LABEL_TABLES, lambda: _labels(session, category, district, status))
+    return public_answer(request, session, LABEL_TABLES, lambda: labels(session, category, district, status))
 
 
-def _labels(session: Session, category: rules.ScenarioCategory | None, district: rules.WuhanDistrict | None,
-            status: LabelStatus | None) -> list[LabelOut]:
+def labels(session: Session, category: rules.ScenarioCategory | None = None,
+           district: rules.WuhanDistrict | None = None, status: LabelStatus | None = None) -> list[LabelOut]:
+    """The label register's content (also the web page's)."""
     query = (select(ScenarioLabel, Scenario, Organisation.name)
              .join(Scenario, Scenario.id == ScenarioLabel.scenario_id)
              .join(Organisation, Organisation.id == Scenario.organisation_id)
