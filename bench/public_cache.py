@@ -37,8 +37,8 @@ def _seed(url: str, projects: int) -> None:
     with engine.begin() as c:
         org = c.execute(text("INSERT INTO organisations (name, org_type, status, created_at) "
                              "VALUES ('bench developer', 'enterprise', 'active', now()) RETURNING id")).scalar_one()
-        user = c.execute(text("INSERT INTO users (name, role, organisation_id, created_at) "
-                              "VALUES ('bench', 'applicant', :o, now()) RETURNING id"), {"o": org}).scalar_one()
+        user = c.execute(text("INSERT INTO users (name, role, organisation_id, active, created_at) "
+                              "VALUES ('bench', 'applicant', :o, true, now()) RETURNING id"), {"o": org}).scalar_one()
         m = c.execute(text("INSERT INTO methodologies (code, scope, domain, status, origin_case_id, published_at) "
                            "VALUES ('WH-M-BENCH-001', 'project', 'other', 'active', 'bench', now()) "
                            "RETURNING id")).scalar_one()
