@@ -89,3 +89,24 @@ def test_the_cache_is_bounded():
         cache.put(key, _Entry((1,), b"x", '"e"', None, "application/json", None))
     assert cache.get("a", (1,)) is None and cache.get("c", (1,)) is not None
     assert cache.get("c", (2,)) is None  # another version: not served
+
+
+def test_one_bump_per_transaction_and_one_counter_for_the_ledger(session_factory):
+    def versions() -> dict[str, int]:
+        with session_factory() as s:
+            return dict(s.execute(text("SELECT table_name, sum(version) FROM public_versions GROUP BY 1")).all())
+
+    before = versions()
+    with session_factory() as s, s.begin():
+        for name in ("one", "two", "three"):
+            s.execute(text("INSERT INTO organisations (name, org_type, status, created_at) "
+                           "VALUES (:n, 'enterprise', 'active', now())"), {"n": name})
+        s.execute(text("UPDATE organisations SET name = name || '!'"))
+    after = versions()
+    assert after["organisations"] == before.get("organisations", 0) + 1
+    with session_factory() as s, s.begin():
+        s.execute(text("UPDATE trades SET quantity = quantity"))
+        s.execute(text("UPDATE unit_blocks SET vintage = vintage"))
+    ledger = versions()
+    assert ledger["ledger"] == after.get("ledger", 0) + 1
+    assert not {"trades", "unit_blocks"} & ledger.keys()

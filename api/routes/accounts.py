@@ -95,8 +95,7 @@ def lookup_serial(serial: str, request: Request, session: DbSession):
 
 
 # What a serial's answer is made of: blocks and their movements (changes with every trade), the rest rarely.
-SERIAL_TABLES = ("unit_blocks", "ledger_movements", "issuances", "projects", "institutional_accounts",
-                 "cancellations", "certificates")
+SERIAL_TABLES = ("ledger", "projects")  # "ledger": every ledger table (migration 0017)
 
 
 def serial_history(session: Session, serial: str) -> SerialHistoryOut:

@@ -141,7 +141,7 @@ def notices(request: Request, session: DbSession, fmt: Format = "json",
             summary="Issuances of project reductions (public)")
 def issuances(request: Request, session: DbSession, fmt: Format = "json", year: Year = None,
               limit: Limit = 100, offset: Offset = 0):
-    return public_answer(request, session, ("issuances", "projects", "organisations"), lambda: disclosure.issuances(
+    return public_answer(request, session, ("ledger", "projects", "organisations"), lambda: disclosure.issuances(
         session, year=year, limit=_limit(fmt, limit), offset=offset), fmt=fmt, columns=ISSUANCES,
         filename="issuances")
 
@@ -149,7 +149,7 @@ def issuances(request: Request, session: DbSession, fmt: Format = "json", year: 
 @router.get("/transfers", response_model=Page[TransferMonth], responses=LIST_RESPONSES,
             summary="Transfers in aggregate per month: trades and tonnes, never who traded (public)")
 def transfers(request: Request, session: DbSession, fmt: Format = "json", limit: Limit = 100, offset: Offset = 0):
-    return public_answer(request, session, ("trades",), lambda: disclosure.transfers(
+    return public_answer(request, session, ("ledger",), lambda: disclosure.transfers(
         session, limit=_limit(fmt, limit), offset=offset), fmt=fmt, columns=TRANSFERS, filename="transfers")
 
 
@@ -157,7 +157,7 @@ def transfers(request: Request, session: DbSession, fmt: Format = "json", limit:
             summary="Cancellations and their certificates (public)")
 def cancellations(request: Request, session: DbSession, fmt: Format = "json", year: Year = None,
                   limit: Limit = 100, offset: Offset = 0):
-    return public_answer(request, session, ("certificates", "cancellations"), lambda: disclosure.cancellations(
+    return public_answer(request, session, ("ledger",), lambda: disclosure.cancellations(
         session, year=year, limit=_limit(fmt, limit), offset=offset), fmt=fmt, columns=CANCELLATIONS,
         filename="cancellations")
 
@@ -170,7 +170,7 @@ def statistics(request: Request, session: DbSession, fmt: Format = "json",
     dims = tuple(d for d in disclosure.GROUPS if d in (by or disclosure.GROUPS))
     columns = [(d, STAT_HEADERS[d]) for d in dims] + STAT_VALUES
     return public_answer(
-        request, session, ("issuances", "projects", "cancellations", "unit_blocks"),
+        request, session, ("ledger", "projects"),
         lambda: {"unit": "tCO2e", "by": list(dims), "rows": disclosure.statistics(session, by=dims, year=year)},
         fmt=fmt, columns=columns, filename="statistics")
 

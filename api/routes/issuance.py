@@ -568,7 +568,7 @@ def issued_register(request: Request, session: DbSession, project_id: int | None
     return public_answer(request, session, ISSUED_TABLES, lambda: issued(session, project_id))
 
 
-ISSUED_TABLES = ("issuances", "projects", "organisations", "unit_blocks")
+ISSUED_TABLES = ("ledger", "projects", "organisations")
 
 
 def issued(session: Session, project_id: int | None = None) -> list[IssuedReductionOut]:

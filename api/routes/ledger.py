@@ -179,9 +179,9 @@ def public_totals(request: Request, session: DbSession):
 
 
 # What certificates and totals are made of (api/public.py: cached under these tables' version).
-LEDGER_TABLES = ("issuances", "unit_blocks", "ledger_movements", "trades", "cancellations", "certificates",
-                 "institutional_accounts", "projects")
-CERTIFICATE_TABLES = ("certificates", "cancellations", "institutional_accounts")
+# "ledger" is the one counter of every ledger table (migration 0017: bumped once per writing transaction).
+LEDGER_TABLES = ("ledger", "projects")
+CERTIFICATE_TABLES = ("ledger",)
 
 
 PURPOSES_ZH = {"event": "活动碳中和 / offsetting an event", "annual_neutrality": "场景年度碳中和 / annual neutrality",

@@ -5,8 +5,9 @@ Revision ID: 0017
 Revises: 0009
 
 Every table a public read (Art. 30, 31) is built from gets one statement-level trigger after INSERT,
-UPDATE and DELETE. It adds one to a counter row of `public_versions` inside the writing transaction,
-so the new count becomes visible exactly when the write does: a reader that reads the counters first
+UPDATE and DELETE. It adds one to a counter row of `public_versions` inside the writing transaction
+(once per transaction and counter; the ledger's tables share the counter "ledger"), so the new count
+becomes visible exactly when the write does: a reader that reads the counters first
 and the data after never caches data older than the counters it files them under (api/public.py).
 
 The counter of a table is spread over SHARDS rows (chosen by the writing backend's pid) and read as
@@ -25,13 +26,17 @@ branch_labels = None
 depends_on = None
 
 SHARDS = 8
-# What the public reads are made of (api/public.py names the subset each read depends on).
-TRACKED = (
-    "organisations", "experts", "methodologies", "methodology_versions", "methodology_behaviours", "scenarios", "scenario_labels",
-    "projects", "issuance_cases", "publicity_notices", "publicity_objections", "documents", "issuances",
-    "unit_blocks", "trades", "ledger_movements", "cancellations", "certificates", "institutional_accounts",
-    "neutrality_obligations", "calendar_years",
-)
+# What the public reads are made of (api/public.py names the counters each read depends on): counter name
+# by table. The ledger's tables share one counter, "ledger": a trade writes several of them in one
+# statement, and one bump per transaction (below) keeps that to one counter row per trade.
+LEDGER = ("issuances", "unit_blocks", "trades", "ledger_movements", "cancellations", "certificates",
+          "institutional_accounts")
+TRACKED = {
+    **{t: t for t in ("organisations", "experts", "methodologies", "methodology_versions", "methodology_behaviours",
+                      "scenarios", "scenario_labels", "projects", "issuance_cases", "publicity_notices",
+                      "publicity_objections", "documents", "neutrality_obligations", "calendar_years")},
+    **{t: "ledger" for t in LEDGER},
+}
 
 
 def upgrade() -> None:
@@ -67,19 +72,29 @@ def upgrade() -> None:
         sa.UniqueConstraint("scenario_id", "year", name="uq_neutrality_scenario_year"),
         sa.CheckConstraint("emissions_tco2e IS NULL OR emissions_tco2e >= 0", name="ck_neutrality_emissions"),
     )
+    # The counter named by the trigger's argument goes up once per writing transaction: later statements
+    # of the same transaction find the transaction-local setting and skip (the commit makes all of them
+    # visible at once, so one bump covers them).
     op.execute(f"""
         CREATE FUNCTION public_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            counter text := TG_ARGV[0];
+            xact text := pg_current_xact_id()::text;
         BEGIN
+            IF current_setting('tanpuhui.bumped_' || counter, true) IS NOT DISTINCT FROM xact THEN
+                RETURN NULL;
+            END IF;
+            PERFORM set_config('tanpuhui.bumped_' || counter, xact, true);
             INSERT INTO public_versions AS v (table_name, shard, version, changed_at)
-            VALUES (TG_TABLE_NAME, pg_backend_pid() % {SHARDS}, 1, now())
+            VALUES (counter, pg_backend_pid() % {SHARDS}, 1, now())
             ON CONFLICT (table_name, shard)
             DO UPDATE SET version = v.version + 1, changed_at = greatest(v.changed_at, excluded.changed_at);
             RETURN NULL;
         END $$;
     """)
-    for table in TRACKED:
+    for table, counter in TRACKED.items():
         op.execute(f"CREATE TRIGGER public_version_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION public_version_bump()")
+                   f"FOR EACH STATEMENT EXECUTE FUNCTION public_version_bump('{counter}')")
 
 
 def downgrade() -> None:
