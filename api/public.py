@@ -121,7 +121,13 @@ def _cell(value: Any) -> str:
         return "; ".join(_cell(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value[:1] in _FORMULA:
+        # Names and texts come from participants: a spreadsheet must not run "=HYPERLINK(…)" as a formula.
+        return "'" + value
     return str(value)
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def to_csv(items: Iterable[dict[str, Any]], columns: Sequence[Column]) -> bytes:

@@ -110,3 +110,11 @@ def test_one_bump_per_transaction_and_one_counter_for_the_ledger(session_factory
     ledger = versions()
     assert ledger["ledger"] == after.get("ledger", 0) + 1
     assert not {"trades", "unit_blocks"} & ledger.keys()
+
+
+def test_csv_cells_never_start_a_formula():
+    from api.public import to_csv
+
+    body = to_csv([{"name": "=HYPERLINK(\"http://x\")", "n": -3, "ok": "武汉"}],
+                  [("name", "名称 / name"), ("n", "数 / n"), ("ok", "区 / district")])
+    assert body.decode("utf-8-sig").splitlines()[1] == "\"'=HYPERLINK(\"\"http://x\"\")\",-3,武汉"
