@@ -3,6 +3,7 @@ effective date; each case snapshots them when it starts and keeps them to the en
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +38,13 @@ class PolicyParameters(BaseModel):
     # a month, the usual period of a petition (信访) answer, enough to ask the participant for its side).
     report_ack_working_days: int = Field(default=3, ge=1, le=30)
     report_conclude_working_days: int = Field(default=20, ge=2, le=120)
+    # Art. 17 annual neutrality: a scenario reports last year's emissions by this day of the next year and
+    # has them cancelled by that one (MMDD: 331 = 31 March, 630 = 30 June); reminders this many days before.
+    neutrality_report_due: int = Field(default=331, ge=101, le=1231,
+                                       description="Art. 17: MMDD of the next year the emissions are reported by")
+    neutrality_due: int = Field(default=630, ge=101, le=1231,
+                                description="Art. 17: MMDD of the next year the emissions are offset by")
+    neutrality_reminder_days: int = Field(default=14, ge=1, le=90)
     # SPEC §2.1 (Art. 11, 14, 21): what a panel's "revise" counts as in the last allowed round, the same
     # in every process: "reject" (as if the panel rejected) or "decision" (the authority decides; as the
     # panel did not approve, only a rejection can follow).
@@ -56,6 +64,19 @@ class PolicyParameters(BaseModel):
         if self.report_ack_working_days >= self.report_conclude_working_days:
             raise PydanticCustomError("ack_before_conclusion",
                                       "report_ack_working_days must be less than report_conclude_working_days")
+        return self
+
+    @model_validator(mode="after")
+    def _neutrality_days(self) -> PolicyParameters:
+        for name in ("neutrality_report_due", "neutrality_due"):
+            value = getattr(self, name)
+            try:
+                date(2001, value // 100, value % 100)  # a day of every year (no 29 February)
+            except ValueError:
+                raise PydanticCustomError("month_day", "{name} must be a day written MMDD, e.g. 331",
+                                          {"name": name}) from None
+        if self.neutrality_report_due >= self.neutrality_due:
+            raise PydanticCustomError("report_before_due", "neutrality_report_due must come before neutrality_due")
         return self
 
 

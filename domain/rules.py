@@ -83,6 +83,12 @@ class Rule(StrEnum):
     ART34_HANDLER = "art34.handler"
     # Art. 34: the handler acknowledges, then concludes, in that order, once.
     ART34_STAGE = "art34.stage"
+    # Art. 17: a published scenario offsets its own emissions of each year by cancelling reductions.
+    ART17_REPORTED = "art17.already_reported"  # the year's emissions are reported once
+    ART17_DOCUMENT = "art17.report_document"  # a report carries its document (the scenario's own upload)
+    ART17_EXTENSION_LATER = "art17.extension_later"  # an extension moves a date later, never earlier
+    ART17_CLOSED = "art17.obligation_closed"  # the year's obligation is settled (met, late or unmet)
+    ART17_YEAR = "art17.current_year"  # actions address the year the obligation runs for
 
 
 class Refusal(Exception):

@@ -102,3 +102,17 @@ class WorkingDayCalendar:
         if not_before is not None and not_before > end:
             end = not_before.astimezone(SHANGHAI)
         return PeriodEnd(end=end, provisional=provisional)
+
+
+def working_days_left(cal: WorkingDayCalendar, now: datetime, ends_at: datetime) -> int:
+    """Whole working days of the period still to run after today (publicity, Art. 20): a notice of 7
+    working days that opened today shows 7; on its last day it shows 0 while still open."""
+    if ends_at <= now:
+        return 0
+    day = now.astimezone(SHANGHAI).date() + timedelta(days=1)
+    last = (ends_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
+    count = 0
+    while day <= last:
+        count += cal.is_working_day(day)
+        day += timedelta(days=1)
+    return count

@@ -173,6 +173,16 @@ MATRIX: dict[str, Rule] = {
     f"GET {P}/publicity-notices/{{notice_id}}": public(),
     f"POST {P}/publicity-notices/recompute": rule(B, O),
     f"GET {P}/issued-reductions": public(),
+    # scenario annual neutrality (Art. 17)
+    f"GET {P}/neutrality-obligations": rule(B, O),
+    f"GET {P}/scenarios/{{scenario_id}}/neutrality": rule(*ANY, hidden=MEMBERS),
+    f"POST {P}/scenarios/{{scenario_id}}/neutrality/{{year}}/report": rule(
+        A, hidden={A}, body={"emissions_tco2e": 1, "document_id": 1}),
+    f"POST {P}/scenarios/{{scenario_id}}/neutrality/{{year}}/extension": rule(O, body={"reason": "r", "due": "2099-01-01"}),
+    # disclosure and statistics (Art. 30, 31): public, paged, CSV
+    **{f"GET {P}/disclosure/{name}": public() for name in (
+        "committee", "methodologies", "scenarios", "projects", "publicity-notices", "issuances", "transfers",
+        "cancellations", "statistics", "neutrality")},
     f"GET {P}/accounts/mine": rule(*ANY),
     f"GET {P}/accounts": rule(B, O),
     f"GET {P}/accounts/{{account_number}}": rule(*ANY, hidden=MEMBERS),

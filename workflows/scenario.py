@@ -18,8 +18,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import neutrality
     from domain import scenario as rules
     from domain.contracts.cases import Actor, OpenTask, ParticipantMeasure
+    from domain.contracts.neutrality import NEUTRALITY_WORKFLOW, NeutralityStart
+    from domain.contracts.neutrality import case_id as neutrality_case_id
     from domain.contracts.review import ReviewOutcome, Vote, review_workflow_id
     from domain.contracts.scenario import (
         CASE_TYPE,
@@ -258,6 +261,14 @@ class ScenarioEvaluation(CaseWorkflow):
                            scenario_case_id=self.case_id, applicant_organisation_id=self.app.applicant_organisation_id,
                            label_code=label.code, valid_until=label.valid_until)
         await self.start_case(LABEL_WORKFLOW, start, start.case_id)
+        # Art. 17: from publication on, the scenario offsets its own emissions every year (one durable
+        # obligation per scenario). Patched: cases published before this existed replay without it.
+        if workflow.patched("scenario-annual-neutrality"):
+            duty = NeutralityStart(
+                case_id=neutrality_case_id(self.app.scenario_id), deployment_id=self.deployment_id,
+                scenario_id=self.app.scenario_id, organisation_id=self.app.applicant_organisation_id,
+                label_code=label.code, label_valid_until=label.valid_until, year=neutrality.year_of(now))
+            await self.start_case(NEUTRALITY_WORKFLOW, duty, duty.case_id)
         await self._close(Stage.PUBLISHED, "published", d.actor, d.reasons or None, details={
             "label_code": label.code, "valid_until": label.valid_until.isoformat(), "included": d.include},
             tell=[Tell("published", f"Scenario label {label.code} granted, valid until "

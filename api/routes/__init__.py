@@ -5,6 +5,7 @@ from api.routes import (
     audit,
     calendar,
     cancellations,
+    disclosure,
     documents,
     experts,
     health,
@@ -12,6 +13,7 @@ from api.routes import (
     issuance,
     ledger,
     methodologies,
+    neutrality,
     notifications,
     policy,
     projects,
@@ -42,4 +44,6 @@ ROUTERS = [
     ledger.router,
     cancellations.router,
     supervision.router,
+    neutrality.router,
+    disclosure.router,
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import Authority, CurrentUser, DbSession
 from api.errors import not_found, unprocessable
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.issuance import AccountOut, BlockOut
 from api.schemas.ledger import SerialEvent, SerialHistoryOut
 from domain import serials
@@ -87,8 +88,18 @@ def get_account(account_number: str, session: DbSession, user: CurrentUser):
 
 
 @router.get("/serials/{serial}", response_model=SerialHistoryOut,
-            summary="Public lookup of one serial number: who holds it (account number) and its whole life")
-def lookup_serial(serial: str, session: DbSession):
+            summary="Public lookup of one serial number: who holds it (account number) and its whole life",
+            responses=ONE_RESPONSES)
+def lookup_serial(serial: str, request: Request, session: DbSession):
+    return public_answer(request, session, SERIAL_TABLES, lambda: serial_history(session, serial))
+
+
+# What a serial's answer is made of: blocks and their movements (changes with every trade), the rest rarely.
+SERIAL_TABLES = ("ledger", "projects")  # "ledger": every ledger table (migration 0017)
+
+
+def serial_history(session: Session, serial: str) -> SerialHistoryOut:
+    """One serial's holder and life (also the web page's)."""
     try:
         parsed = serials.parse_serial(serial)
         block = ledger.find_block(session, serial)

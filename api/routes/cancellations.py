@@ -4,6 +4,7 @@ durable case `cancellation-{n}` (workflows/cancellation.py)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from temporalio.service import RPCError
 
 from api.case_actions import Actions, CaseActions
 from api.deps import CurrentUser, DbSession, SettingsDep, ensure_may_act
@@ -20,6 +22,7 @@ from api.routes.accounts import may_see_account
 from api.routes.ledger import in_transaction, parse_ranges
 from api.schemas.ledger import CancellationIn, CancellationOut, CancellationDecisionIn
 from domain.contracts import cancellation as c
+from domain.contracts import neutrality
 from domain.contracts.cases import Actor
 from domain.roles import AUTHORITIES, Role
 from store import cases, ledger
@@ -28,6 +31,7 @@ from store.models.identity import User
 from store.models.ledger import Cancellation, Certificate, InstitutionalAccount
 
 router = APIRouter(tags=["cancellation"])
+log = logging.getLogger(__name__)
 
 
 def _actor(user: User) -> Actor:
@@ -140,8 +144,21 @@ async def _send(session: Session, user: User, actions, cancellation_id: int, upd
              summary="Confirm (operator): the units are retired for ever and a certificate issued")
 async def confirm(cancellation_id: int, session: DbSession, user: CurrentUser, actions: Actions):
     ensure_may_act(user)
-    return await _send(session, user, actions, cancellation_id, c.UPDATE_DECIDE,
-                       c.Decision(actor=_actor(user), confirm=True))
+    out = await _send(session, user, actions, cancellation_id, c.UPDATE_DECIDE,
+                      c.Decision(actor=_actor(user), confirm=True))
+    if out["purpose"] == "annual_neutrality" and out["scenario_id"] and out["status"] == "confirmed":
+        await _tell_neutrality(actions, out["scenario_id"])
+    return out
+
+
+async def _tell_neutrality(actions, scenario_id: int) -> None:
+    """Art. 17: the scenario's obligation counts its cancellations now. Best effort: it also counts weekly
+    and on its due day, so a lost signal (no obligation running, Temporal busy) delays nothing that matters."""
+    handle = actions.client.get_workflow_handle(neutrality.case_id(scenario_id))
+    try:
+        await actions.wait(handle.signal(neutrality.SIGNAL_CANCELLATIONS), what=neutrality.case_id(scenario_id))
+    except (Problem, RPCError) as exc:
+        log.info("annual neutrality of scenario %s not told: %s", scenario_id, exc)
 
 
 @router.post("/cancellations/{cancellation_id}/reject", response_model=CancellationOut,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import Bureau, DbSession
 from api.errors import conflict, not_found, unprocessable
 from api.idempotency import run_once
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.review import ExpertCreate, ExpertOut, ExpertPublic, ExpertUpdate
 from domain.roles import Role
 from store import review
@@ -42,14 +43,22 @@ def _check_organisations(session: Session, affiliation: int | None, conflicts: l
                                 f"organisations {missing} do not exist")
 
 
-@router.get("", response_model=list[ExpertPublic], summary="The public expert committee roster (no login)")
-def list_experts(session: DbSession, active: bool | None = None,
+PUBLIC_TABLES = ("experts", "organisations")
+
+
+@router.get("", response_model=list[ExpertPublic], summary="The public expert committee roster (no login)",
+            responses=ONE_RESPONSES)
+def list_experts(request: Request, session: DbSession, active: bool | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0):
-    stmt = select(Expert, Organisation).outerjoin(Organisation, Organisation.id == Expert.affiliation_organisation_id)
-    if active is not None:
-        stmt = stmt.where(Expert.active == active)
-    rows = session.execute(stmt.order_by(Expert.id).limit(limit).offset(offset))
-    return [_public(e, org) for e, org in rows]
+    def build() -> list[dict]:
+        stmt = select(Expert, Organisation).outerjoin(Organisation,
+                                                      Organisation.id == Expert.affiliation_organisation_id)
+        if active is not None:
+            stmt = stmt.where(Expert.active == active)
+        rows = session.execute(stmt.order_by(Expert.id).limit(limit).offset(offset))
+        return [_public(e, org) for e, org in rows]
+
+    return public_answer(request, session, PUBLIC_TABLES, build)
 
 
 @router.post("", status_code=201, response_model=ExpertOut, summary="Add an expert to the committee roster")

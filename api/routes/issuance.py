@@ -27,6 +27,7 @@ from api.deps import (
 )
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
+from api.public import MAX_AGE_SECONDS, ONE_RESPONSES, public_answer
 from api.routes.documents import file_response
 from api.schemas.issuance import (
     AccountingReport,
@@ -466,9 +467,19 @@ def notice_document(notice_id: int, document_id: int, session: DbSession, settin
     return file_response(settings, doc)
 
 
-@router.get("/publicity-notices", response_model=list[NoticeOut],
+# What a notice is made of; its remaining time also moves with the clock (api/public.py clock_seconds).
+NOTICE_TABLES = ("publicity_notices", "publicity_objections", "issuance_cases", "documents")
+
+
+@router.get("/publicity-notices", response_model=list[NoticeOut], responses=ONE_RESPONSES,
             summary="Public publicity notices (公示), open or closed, with their remaining time")
-def list_notices(session: DbSession, status: Literal["open", "closed"] | None = None):
+def list_notices(request: Request, session: DbSession, status: Literal["open", "closed"] | None = None):
+    return public_answer(request, session, NOTICE_TABLES, lambda: notices(session, status),
+                         clock_seconds=MAX_AGE_SECONDS)
+
+
+def notices(session: Session, status: Literal["open", "closed"] | None = None) -> list[NoticeOut]:
+    """The notices as published now (also the web page's)."""
     q = select(PublicityNotice).order_by(PublicityNotice.id.desc())
     if status == "open":
         q = q.where(PublicityNotice.closed_at.is_(None))
@@ -478,8 +489,14 @@ def list_notices(session: DbSession, status: Literal["open", "closed"] | None = 
     return [_notice_out(session, n, now) for n in session.scalars(q)]
 
 
-@router.get("/publicity-notices/{notice_id}", response_model=NoticeOut, summary="One public notice")
-def get_notice(notice_id: int, session: DbSession):
+@router.get("/publicity-notices/{notice_id}", response_model=NoticeOut, summary="One public notice",
+            responses=ONE_RESPONSES)
+def get_notice(notice_id: int, request: Request, session: DbSession):
+    return public_answer(request, session, NOTICE_TABLES, lambda: notice_of(session, notice_id),
+                         clock_seconds=MAX_AGE_SECONDS)
+
+
+def notice_of(session: Session, notice_id: int) -> NoticeOut:
     notice = session.get(PublicityNotice, notice_id)
     if notice is None:
         raise not_found(f"publicity notice {notice_id}")
@@ -494,8 +511,16 @@ async def recompute_provisional(session: DbSession, _: Authority, actions: Actio
 
 
 @router.get("/issued-reductions", response_model=list[IssuedReductionOut],
-            summary="Public register of issued project reductions")
-def issued_register(session: DbSession, project_id: int | None = None):
+            summary="Public register of issued project reductions", responses=ONE_RESPONSES)
+def issued_register(request: Request, session: DbSession, project_id: int | None = None):
+    return public_answer(request, session, ISSUED_TABLES, lambda: issued(session, project_id))
+
+
+ISSUED_TABLES = ("ledger", "projects", "organisations")
+
+
+def issued(session: Session, project_id: int | None = None) -> list[IssuedReductionOut]:
+    """The register of issued reductions (also the web page's)."""
     q = select(Issuance, Project, Organisation).join(Project, Project.id == Issuance.project_id).join(
         Organisation, Organisation.id == Project.organisation_id).order_by(Issuance.id)
     if project_id is not None:

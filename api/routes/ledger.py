@@ -15,6 +15,7 @@ from api.certificate_pdf import render_certificate
 from api.deps import CurrentUser, DbSession, require_roles
 from api.routes.accounts import visible_account
 from api.errors import not_found, unprocessable
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.ledger import (
     CertificateOut,
     CertificatePage,
@@ -167,10 +168,20 @@ def unfreeze_account(account_number: str, body: FreezeIn, session: DbSession, us
 
 
 @router.get("/public/ledger/totals", response_model=TotalsOut,
-            summary="Tonnes issued, transferred and retired by year and methodology (public)")
-def public_totals(session: DbSession):
-    rows = ledger_reports.totals(session)
-    return {"rows": rows, **{k: sum(r[k] for r in rows) for k in ("issued", "transferred", "retired")}}
+            summary="Tonnes issued, transferred and retired by year and methodology (public)",
+            responses=ONE_RESPONSES)
+def public_totals(request: Request, session: DbSession):
+    def build() -> dict[str, Any]:
+        rows = ledger_reports.totals(session)
+        return {"rows": rows, **{k: sum(r[k] for r in rows) for k in ("issued", "transferred", "retired")}}
+
+    return public_answer(request, session, LEDGER_TABLES, build)
+
+
+# What certificates and totals are made of (api/public.py: cached under these tables' version).
+# "ledger" is the one counter of every ledger table (migration 0017: bumped once per writing transaction).
+LEDGER_TABLES = ("ledger", "projects")
+CERTIFICATE_TABLES = ("ledger",)
 
 
 PURPOSES_ZH = {"event": "活动碳中和 / offsetting an event", "annual_neutrality": "场景年度碳中和 / annual neutrality",
@@ -190,15 +201,19 @@ def certificate_out(request: Request, cert, cancellation, account_number: str) -
 
 
 @router.get("/public/certificates", response_model=CertificatePage,
-            summary="Cancellation certificates, newest first (public)")
+            summary="Cancellation certificates, newest first (public)", responses=ONE_RESPONSES)
 def list_certificates(request: Request, session: DbSession,
                       page_size: Annotated[int, Query(ge=1, le=200)] = 50, page_token: str | None = None):
     if page_token is not None and not ledger.CERTIFICATE_NUMBER.match(page_token):
         raise unprocessable("page_token", "format", "page_token is the next_page_token of the previous page")
-    rows = ledger_reports.certificate_rows(session, after=page_token, limit=page_size + 1)
-    more = len(rows) > page_size
-    items = [certificate_out(request, *r) for r in rows[:page_size]]
-    return {"items": items, "next_page_token": items[-1]["number"] if more else None}
+
+    def build() -> dict[str, Any]:
+        rows = ledger_reports.certificate_rows(session, after=page_token, limit=page_size + 1)
+        more = len(rows) > page_size
+        items = [certificate_out(request, *r) for r in rows[:page_size]]
+        return {"items": items, "next_page_token": items[-1]["number"] if more else None}
+
+    return public_answer(request, session, CERTIFICATE_TABLES, build)
 
 
 def _certificate(request: Request, session: Session, number: str) -> dict[str, Any]:
@@ -212,9 +227,9 @@ def _certificate(request: Request, session: Session, number: str) -> dict[str, A
 
 
 @router.get("/public/certificates/{number}", response_model=CertificateOut,
-            summary="Verify a cancellation certificate (public)")
+            summary="Verify a cancellation certificate (public)", responses=ONE_RESPONSES)
 def get_certificate(number: str, request: Request, session: DbSession):
-    return _certificate(request, session, number)
+    return public_answer(request, session, CERTIFICATE_TABLES, lambda: _certificate(request, session, number))
 
 
 @router.get("/public/certificates/{number}/pdf", summary="The certificate as PDF (public)",

@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import or_, select
@@ -24,6 +24,7 @@ from api.case_actions import Actions, CaseActions
 from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, require_roles
 from api.errors import conflict, not_found, unprocessable
 from api.idempotency import run_once
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.methodology import (
     BehaviourOut,
     CompletenessIn,
@@ -381,10 +382,20 @@ async def decide_reevaluation(no: int, body: ReevaluationDecisionIn, session: Db
 
 # --- public register (no login): published methodologies only, never drafts or reviewers ---
 
+# What the register is made of (api/public.py: cached under these tables' version).
+PUBLIC_TABLES = ("methodologies", "methodology_versions", "methodology_behaviours", "documents")
+
 @router.get("/public/methodologies", response_model=list[PublishedMethodologyOut], tags=["public"],
-            summary="Published methodologies with their current version")
-def public_methodologies(session: DbSession, scope: Scope | None = None,
+            summary="Published methodologies with their current version", responses=ONE_RESPONSES)
+def public_methodologies(request: Request, session: DbSession, scope: Scope | None = None,
                          domain: MethodologyDomain | None = None, include_retired: bool = False):
+    return public_answer(request, session, PUBLIC_TABLES,
+                         lambda: published_methodologies(session, scope, domain, include_retired))
+
+
+def published_methodologies(session: Session, scope: Scope | None = None, domain: MethodologyDomain | None = None,
+                            include_retired: bool = False) -> list[PublishedMethodologyOut]:
+    """The register's content (also the web page's)."""
     query = select(Methodology).order_by(Methodology.code)
     if scope is not None:
         query = query.where(Methodology.scope == scope.value)
@@ -402,8 +413,13 @@ def _published(session: Session, code: str) -> Methodology:
     return m
 
 
-@router.get("/public/methodologies/{code}", response_model=PublishedMethodologyOut, tags=["public"])
-def public_methodology(code: str, session: DbSession):
+@router.get("/public/methodologies/{code}", response_model=PublishedMethodologyOut, tags=["public"],
+            responses=ONE_RESPONSES)
+def public_methodology(code: str, request: Request, session: DbSession):
+    return public_answer(request, session, PUBLIC_TABLES, lambda: published_methodology(session, code))
+
+
+def published_methodology(session: Session, code: str) -> PublishedMethodologyOut:
     return _published_out(session, _published(session, code))
 
 
@@ -423,8 +439,13 @@ def public_document_row(session: Session, document_id: int) -> Document:
     return doc
 
 
-@router.get("/public/methodologies/{code}/versions/{version_no}", response_model=VersionOut, tags=["public"])
-def public_version(code: str, version_no: int, session: DbSession):
+@router.get("/public/methodologies/{code}/versions/{version_no}", response_model=VersionOut, tags=["public"],
+            responses=ONE_RESPONSES)
+def public_version(code: str, version_no: int, request: Request, session: DbSession):
+    return public_answer(request, session, PUBLIC_TABLES, lambda: published_version(session, code, version_no))
+
+
+def published_version(session: Session, code: str, version_no: int) -> VersionOut:
     v = methodology.version(session, code, version_no)
     if v is None:
         raise not_found(f"{code} {version_label(version_no)}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import Applicant, DbSession
 from api.errors import not_found, unprocessable
 from api.idempotency import run_once
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.issuance import ProjectCreate, ProjectOut
 from domain.clock import now_utc
 from domain.rules import Refusal
@@ -74,17 +76,30 @@ def create_project(
                     payload=body.model_dump(mode="json"), create=create)
 
 
-@router.get("/projects", response_model=list[ProjectOut], summary="Public list of registered projects")
-def list_projects(session: DbSession, organisation_id: int | None = None):
+PUBLIC_TABLES = ("projects",)
+
+
+@router.get("/projects", response_model=list[ProjectOut], summary="Public list of registered projects",
+            responses=ONE_RESPONSES)
+def list_projects(request: Request, session: DbSession, organisation_id: int | None = None):
+    return public_answer(request, session, PUBLIC_TABLES, lambda: projects_of(session, organisation_id))
+
+
+def projects_of(session: Session, organisation_id: int | None = None) -> list[ProjectOut]:
+    """Registered projects, of one organisation if given (also the web page's)."""
     query = select(Project).order_by(Project.id)
     if organisation_id is not None:
         query = query.where(Project.organisation_id == organisation_id)
-    return session.scalars(query).all()
+    return [ProjectOut.model_validate(p) for p in session.scalars(query)]
 
 
-@router.get("/projects/{project_id}", response_model=ProjectOut, summary="One registered project (public)")
-def get_project(project_id: int, session: DbSession):
-    project = session.get(Project, project_id)
-    if project is None:
-        raise not_found(f"project {project_id}")
-    return project
+@router.get("/projects/{project_id}", response_model=ProjectOut, summary="One registered project (public)",
+            responses=ONE_RESPONSES)
+def get_project(project_id: int, request: Request, session: DbSession):
+    def build() -> ProjectOut:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise not_found(f"project {project_id}")
+        return ProjectOut.model_validate(project)
+
+    return public_answer(request, session, PUBLIC_TABLES, build)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from fastapi.concurrency import run_in_threadpool
@@ -15,6 +15,7 @@ from api.case_actions import Actions, CaseActions
 from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
+from api.public import ONE_RESPONSES, public_answer
 from api.schemas.scenarios import (
     ApplicationCreate,
     ScenarioCaseOut,
@@ -402,9 +403,19 @@ async def decide(case_id: str, body: ScenarioDecisionIn, session: DbSession, act
 
 # --- the public label register (Art. 14, 30) ---
 
-@router.get("/scenario-labels", response_model=list[LabelOut], summary="Labelled scenarios (public)")
-def list_labels(session: DbSession, category: rules.ScenarioCategory | None = None,
+LABEL_TABLES = ("scenario_labels", "scenarios", "organisations")
+
+
+@router.get("/scenario-labels", response_model=list[LabelOut], summary="Labelled scenarios (public)",
+            responses=ONE_RESPONSES)
+def list_labels(request: Request, session: DbSession, category: rules.ScenarioCategory | None = None,
                 district: rules.WuhanDistrict | None = None, status: LabelStatus | None = None):
+    return public_answer(request, session, LABEL_TABLES, lambda: labels(session, category, district, status))
+
+
+def labels(session: Session, category: rules.ScenarioCategory | None = None,
+           district: rules.WuhanDistrict | None = None, status: LabelStatus | None = None) -> list[LabelOut]:
+    """The label register's content (also the web page's)."""
     query = (select(ScenarioLabel, Scenario, Organisation.name)
              .join(Scenario, Scenario.id == ScenarioLabel.scenario_id)
              .join(Organisation, Organisation.id == Scenario.organisation_id)

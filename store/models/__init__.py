@@ -4,6 +4,7 @@ from store.models import (  # noqa: F401
     audit,
     calendar,
     cases,
+    disclosure,
     documents,
     identity,
     issuance,

@@ -115,7 +115,7 @@ async def submit_methodology(request: Request, session: DbSession, user: Applica
 
 
 def _report_choices(session, user: User) -> dict:
-    own = projects.list_projects(session, organisation_id=user.organisation_id)
+    own = projects.projects_of(session, organisation_id=user.organisation_id)
     today = shanghai_today(now_utc())
     verifiers = [o for o in session.scalars(select(Organisation).where(
         Organisation.org_type == OrganisationType.VERIFICATION_BODY.value,

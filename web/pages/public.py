@@ -4,7 +4,6 @@ the public API route of the same name, so a page shows exactly what the public A
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,7 +15,8 @@ from api.errors import Problem
 from api.routes import accounts, issuance, methodologies, scenarios
 from api.schemas.issuance import ObjectionIn
 from domain.clock import now_utc
-from domain.working_days import SHANGHAI, WorkingDayCalendar
+
+from domain.working_days import working_days_left
 from store import calendar
 from store.models.documents import Document
 from web.auth import PageUser
@@ -26,20 +26,6 @@ from web.render import render
 router = page_router()
 
 
-def working_days_left(cal: WorkingDayCalendar, now: datetime, ends_at: datetime) -> int:
-    """Whole working days of the period still to run after today (publicity, Art. 20): a notice of 7
-    working days that opened today shows 7; on its last day it shows 0 while still open."""
-    if ends_at <= now:
-        return 0
-    day = now.astimezone(SHANGHAI).date() + timedelta(days=1)
-    last = (ends_at.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
-    count = 0
-    while day <= last:
-        count += cal.is_working_day(day)
-        day += timedelta(days=1)
-    return count
-
-
 @router.get("/")
 def index(request: Request, user: PageUser):
     return render(request, "index.html")
@@ -47,7 +33,7 @@ def index(request: Request, user: PageUser):
 
 @router.get("/register/methodologies")
 def methodology_register(request: Request, session: DbSession, user: PageUser):
-    items = methodologies.public_methodologies(session, include_retired=True)
+    items = methodologies.published_methodologies(session, include_retired=True)
     return render(request, "public/methodologies.html", {"items": items})
 
 
@@ -58,30 +44,30 @@ def _public_documents(session, ids: list[int]) -> list[Document]:
 
 @router.get("/register/methodologies/{code}")
 def methodology_page(request: Request, code: str, session: DbSession, user: PageUser, version: int | None = None):
-    m = methodologies.public_methodology(code, session)
+    m = methodologies.published_methodology(session, code)
     chosen = version or (m.current_version.version_no if m.current_version else m.versions[-1].version_no)
-    v = methodologies.public_version(code, chosen, session)
+    v = methodologies.published_version(session, code, chosen)
     return render(request, "public/methodology.html", {
         "m": m, "v": v, "documents": _public_documents(session, v.document_ids)})
 
 
 @router.get("/register/scenario-labels")
 def scenario_labels(request: Request, session: DbSession, user: PageUser):
-    return render(request, "public/labels.html", {"items": scenarios.list_labels(session)})
+    return render(request, "public/labels.html", {"items": scenarios.labels(session)})
 
 
 @router.get("/publicity")
 def notices(request: Request, session: DbSession, user: PageUser):
     now = now_utc()
     cal = calendar.current(session)
-    items = issuance.list_notices(session, None)
+    items = issuance.notices(session)
     return render(request, "public/notices.html", {
         "items": items, "left": {n.id: working_days_left(cal, now, n.ends_at) for n in items}})
 
 
 def _notice_page(request: Request, session, notice_id: int, *, error: Problem | None = None,
                  filed: int | None = None, values: dict | None = None, status: int = 200):
-    notice = issuance.get_notice(notice_id, session)
+    notice = issuance.notice_of(session, notice_id)
     left = working_days_left(calendar.current(session), now_utc(), notice.ends_at)
     return render(request, "public/notice.html", {"n": notice, "left": left, "error": error, "filed": filed,
                                                   "values": values or {}}, status=status)
@@ -111,7 +97,7 @@ async def object_to(request: Request, notice_id: int, session: DbSession, settin
 
 @router.get("/register/issued")
 def issued(request: Request, session: DbSession, user: PageUser):
-    return render(request, "public/issued.html", {"items": issuance.issued_register(session)})
+    return render(request, "public/issued.html", {"items": issuance.issued(session)})
 
 
 @router.get("/serials")
@@ -120,7 +106,7 @@ def serial_lookup(request: Request, session: DbSession, user: PageUser, serial: 
     serial = serial.strip()[:100]
     if serial:
         try:
-            found = accounts.lookup_serial(serial, session)
+            found = accounts.serial_history(session, serial)
         except Problem as problem:
             error = problem
     return render(request, "public/serials.html", {"serial": serial, "found": found, "error": error},

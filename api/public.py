@@ -1,0 +1,202 @@
+"""Public reads answered from what changes rarely (issue 15; Art. 20, 30, 31: what the city reads).
+
+A public GET route builds its answer with `public_answer(...)`, naming the tables the answer is made of:
+- the current version of those tables is read first (one query on `public_versions`, whose counters the
+  writing transaction bumps by trigger, migration 0017); the in-process cache holds the serialised answer
+  per path+query under that version and serves it only while the version is unchanged. Reading the version
+  *before* the data (READ COMMITTED: each statement sees everything committed before it) means an entry is
+  never older than the version it is filed under, so once a write is answered no reader gets the old answer;
+- the answer carries a strong `ETag` (hash of the exact bytes), `Last-Modified` (the last write to those
+  tables) and `Cache-Control: public, max-age=10, must-revalidate`; `If-None-Match` / `If-Modified-Since`
+  get 304 without a body. Ten seconds: a CDN or reverse proxy in front absorbs a rush of readers (at most one
+  request per URL per 10 s reaches us from each edge), yet a notice or issuance just published shows within
+  10 s even there, and after that `must-revalidate` makes the edge ask again (a 304 costs one version query);
+- `?format=csv` answers the same list as CSV (UTF-8 with BOM so that spreadsheet programs read the Chinese;
+  headers "中文 / English"), cached and validated the same way.
+
+Answers that depend on the clock (a notice's remaining time) add `clock_seconds`: the entry is also keyed by
+the current window of that many seconds, so remaining times are at most that old.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from api.observability import instants_in_utc
+from store.disclosure import public_versions
+from domain.clock import now_utc
+
+MAX_AGE_SECONDS = 10
+CACHE_CONTROL = f"public, max-age={MAX_AGE_SECONDS}, must-revalidate"
+MAX_ENTRIES = 1024  # query strings are the caller's: the cache is bounded (least recently used goes)
+MAX_CACHED_BYTES = 8 * 1024 * 1024  # a larger answer is served but not kept
+
+Format = Annotated[Literal["json", "csv"], Query(alias="format", description="json, or csv to download the list")]
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+# For the OpenAPI document: a public list answers JSON, CSV, or 304.
+LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    304: {"description": "Not modified (If-None-Match / If-Modified-Since)"},
+}
+ONE_RESPONSES: dict[int | str, dict[str, Any]] = {304: LIST_RESPONSES[304]}
+
+Column = tuple[str, str]  # (key in the JSON item, header "中文 / English")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    version: tuple
+    body: bytes
+    etag: str
+    last_modified: datetime | None
+    media_type: str
+    filename: str | None
+
+
+class PublicCache:
+    """Serialised public answers per path+query, each under the version of the tables it was built from."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str, version: tuple) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.version != version:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: str, entry: _Entry) -> None:
+        if len(entry.body) > MAX_CACHED_BYTES:
+            return
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+
+def cache_of(request: Request) -> PublicCache:
+    state = request.app.state
+    cache = getattr(state, "public_cache", None)
+    if cache is None:  # one per application (per process), made on first use
+        cache = state.public_cache = PublicCache()
+    return cache
+
+
+def _key(request: Request) -> str:
+    # The base URL too: some answers carry links built from it (a certificate's verification URL).
+    query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()))
+    return f"{request.base_url}{request.url.path.lstrip('/')}?{query}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是 / yes" if value else "否 / no"
+    if isinstance(value, list):
+        return "; ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value[:1] in _FORMULA:
+        # Names and texts come from participants: a spreadsheet must not run "=HYPERLINK(…)" as a formula.
+        return "'" + value
+    return str(value)
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def to_csv(items: Iterable[dict[str, Any]], columns: Sequence[Column]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([header for _, header in columns])
+    for item in items:
+        writer.writerow([_cell(item.get(key)) for key, _ in columns])
+    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")  # BOM: spreadsheets then read UTF-8
+
+
+def _serialise(data: Any) -> bytes:
+    # Instants in UTC with Z here rather than in the middleware, so the ETag hashes the bytes sent.
+    return instants_in_utc(json.dumps(jsonable_encoder(data), ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _not_modified(request: Request, entry: _Entry) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = [t.strip() for t in if_none_match.split(",")]
+        return "*" in tags or entry.etag in tags
+    since = request.headers.get("if-modified-since")
+    if since and entry.last_modified is not None:
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return entry.last_modified.replace(microsecond=0) <= when
+    return False
+
+
+def public_answer(request: Request, session: Session, tables: Sequence[str], build: Callable[[], Any], *,
+                  fmt: str = "json", columns: Sequence[Column] | None = None, filename: str | None = None,
+                  clock_seconds: int | None = None) -> Response:
+    """The answer of a public GET: cached under the tables' version, with ETag, Last-Modified and 304.
+
+    `build()` returns what the route would return (models, dicts, lists). For `fmt == "csv"` the list is
+    `build()` itself or its `items`, written with `columns`."""
+    version, last_modified = public_versions(session, tables)
+    if clock_seconds:
+        window = int(now_utc().timestamp()) // clock_seconds
+        version = version + (window,)
+        started = datetime.fromtimestamp(window * clock_seconds, tz=timezone.utc)
+        last_modified = max(last_modified, started) if last_modified else started
+    cache = cache_of(request)
+    key = _key(request)
+    entry = cache.get(key, version)
+    if entry is None:
+        payload = _serialise(build())
+        if fmt == "csv":
+            if columns is None:
+                raise ValueError("a CSV answer needs its columns")
+            data = json.loads(payload)
+            # A page's items, a report's rows, a list itself, or one object as one row.
+            items = data.get("items", data.get("rows", [data])) if isinstance(data, dict) else data
+            body, media_type = to_csv(items, columns), CSV_MEDIA_TYPE
+        else:
+            body, media_type = payload, "application/json"
+        entry = _Entry(version=version, body=body, etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
+                       last_modified=last_modified, media_type=media_type,
+                       filename=f"{filename}.csv" if fmt == "csv" and filename else None)
+        cache.put(key, entry)
+    headers = {"ETag": entry.etag, "Cache-Control": CACHE_CONTROL}
+    if entry.last_modified is not None:
+        headers["Last-Modified"] = format_datetime(entry.last_modified.astimezone(timezone.utc), usegmt=True)
+    if _not_modified(request, entry):
+        return Response(status_code=304, headers=headers)
+    if entry.filename:
+        headers["Content-Disposition"] = f'attachment; filename="{entry.filename}"'
+    return Response(entry.body, media_type=entry.media_type, headers=headers)
