@@ -435,10 +435,15 @@ async def test_applicant_withdraws_during_review(publish_spec, client, operator,
     again = await client.post(f"{API}/scenario-cases/{case_id}/withdraw", json={"reason": "closing the shop"},
                               headers=applicant.headers)
     assert again.status_code == 200
-    # Raw describe: the SDK's describe() cannot decode the test server's datetime search attributes.
-    review = await temporal_env.client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(namespace=temporal_env.client.namespace,
-                                         execution=WorkflowExecution(workflow_id=f"{case_id}-review-1")))
+    # Raw describe: the SDK's describe() cannot decode the test server's datetime search attributes. The
+    # case cancels its review after answering, so the review's end is awaited (a loaded machine is slow).
+    for _ in range(300):
+        review = await temporal_env.client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(namespace=temporal_env.client.namespace,
+                                             execution=WorkflowExecution(workflow_id=f"{case_id}-review-1")))
+        if review.workflow_execution_info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            break
+        await asyncio.sleep(0.05)
     assert review.workflow_execution_info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED
     # Re-evaluation is a new case.
     scenario_id = r.json()["scenario_id"]
