@@ -31,6 +31,9 @@ class PolicyParameters(BaseModel):
     objection_answer_working_days: int = Field(default=5, ge=1, le=30)
     # Art. 29: the operator confirms or rejects an application to cancel within this many working days.
     cancellation_confirm_working_days: int = Field(default=5, ge=1, le=30)
+    # SPEC §2.5 (Art. 22): records of a subject no resident has bound wait this many days for a binding,
+    # then end `expired`.
+    unbound_wait_days: int = Field(default=30, ge=1, le=365)
     # SPEC §2.1 (Art. 11, 14, 21): what a panel's "revise" counts as in the last allowed round, the same
     # in every process: "reject" (as if the panel rejected) or "decision" (the authority decides; as the
     # panel did not approve, only a rejection can follow).

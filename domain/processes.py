@@ -4,4 +4,4 @@
 
 from __future__ import annotations
 
-PROCESSES: tuple[str, ...] = ("review", "methodology", "scenario", "issuance", "cancellation")
+PROCESSES: tuple[str, ...] = ("review", "methodology", "scenario", "issuance", "cancellation", "personal")

@@ -13,6 +13,7 @@ from api.routes import (
     ledger,
     methodologies,
     notifications,
+    personal,
     policy,
     projects,
     reference_lists,
@@ -40,4 +41,5 @@ ROUTERS = [
     accounts.router,
     ledger.router,
     cancellations.router,
+    personal.router,
 ]

@@ -10,6 +10,7 @@ from store.models import (  # noqa: F401
     ledger,
     methodology,
     notifications,
+    personal,
     policy,
     review,
     scenario,
