@@ -4,9 +4,11 @@ a subject reference is kept (a keyed hash, never as given), the outcomes and the
 Validation is done for a whole batch in one pass (`prepare_batch`), producing the rows that the API
 writes with one COPY; everything after (dedupe, factors, caps, credit) is set-based SQL in store/personal.py.
 
-Grams: a record's credited quantity (in thousandths of its unit, after the cap) times the factor (in
-ten-thousandths of a gram per unit) is divided by 10^7 and rounded DOWN to whole grams (floor); the fraction
-is not kept anywhere, so no resident is ever credited a gram the factor does not give in full.
+Grams: per account, behaviour and Asia/Shanghai day, the credited quantity so far (thousandths of the unit,
+after the cap) times the factor (ten-thousandths of a gram per unit), divided by 10^7 and rounded DOWN to
+whole grams (floor); a record is credited the increase of that floor. The fraction is kept nowhere, no
+resident is credited a gram the factor does not give in full, and many small records (steps) lose nothing
+to rounding per record.
 """
 
 from __future__ import annotations
@@ -80,9 +82,9 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
-def grams(credited_milli: int, factor_e4: int) -> int:
-    """Whole grams of a credited quantity: floor (see the module's docstring)."""
-    return credited_milli * factor_e4 // GRAM_DIVISOR
+def grams(before_milli: int, after_milli: int, factor_e4: int) -> int:
+    """Whole grams a record adds to its day's total (see the module's docstring)."""
+    return after_milli * factor_e4 // GRAM_DIVISOR - before_milli * factor_e4 // GRAM_DIVISOR
 
 
 @dataclass

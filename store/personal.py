@@ -118,14 +118,14 @@ def check_may_push(user: User, source: DataSource | None) -> DataSource:
     """Art. 22 and 33: an active organisation approved as a data source, not suspended."""
     org = user.organisation
     if org is not None and org.status != "active":
-        raise Refused(403, None, "art33.organisation_suspended",
+        raise Refused(403, "organisation", "art33.organisation_suspended",
                       f"机构已{'暂停' if org.status == 'suspended' else '停用'} / organisation '{org.name}' is "
                       f"{org.status} (Art. 33); its pushes are refused")
     if source is None:
-        raise Refused(403, None, "art22.source_not_approved",
+        raise Refused(403, "source", "art22.source_not_approved",
                       "未获批准的数据来源 / this organisation is not an approved data source (Art. 22)")
     if source.status == "suspended":
-        raise Refused(403, None, "art33.source_suspended",
+        raise Refused(403, "source", "art33.source_suspended",
                       f"数据来源已暂停 / data source suspended (Art. 33): {source.suspended_reason or ''}".strip())
     return source
 
@@ -237,16 +237,21 @@ def _credit(session: Session) -> dict[str, int]:
         "SELECT 1 FROM personal_daily_credits d JOIN (SELECT DISTINCT account_id, behaviour_code, local_day "
         "FROM cred) k USING (account_id, behaviour_code, local_day) "
         "ORDER BY d.account_id, d.behaviour_code, d.local_day FOR UPDATE OF d"))
-    # The cap: what the day counted before, then this set in time order; a record gets what is left of the cap.
+    # The cap: what the day counted before, then this set in time order; a record gets what is left of the
+    # cap. Grams are floored on the day's running total (account, behaviour, day), not per record: a record
+    # gets floor(after × factor) − floor(before × factor), so many small records lose no grams to rounding
+    # and the day never holds more than the floor of its total (the fraction is credited nowhere).
     session.execute(text("""
         INSERT INTO credres
         SELECT c.batch_id, c.line_no, c.occurred_at, c.account_id, c.behaviour_code, c.local_day, c.quantity_milli,
-               x.credited, div(x.credited::numeric * c.factor_e4, 10000000)::bigint
+               x.after - x.before,
+               (div(x.after::numeric * c.factor_e4, 10000000) - div(x.before::numeric * c.factor_e4, 10000000))::bigint
         FROM (SELECT *, sum(quantity_milli) OVER (PARTITION BY account_id, behaviour_code, local_day
                                                    ORDER BY occurred_at, batch_id, line_no) AS run FROM cred) c
         JOIN personal_daily_credits d USING (account_id, behaviour_code, local_day)
-        CROSS JOIN LATERAL (SELECT greatest(0, least(c.quantity_milli,
-                                   c.cap_milli - d.used_milli - (c.run - c.quantity_milli)))::bigint AS credited) x
+        CROSS JOIN LATERAL (SELECT greatest(d.used_milli, least(c.cap_milli, d.used_milli + c.run - c.quantity_milli))
+                                   AS before,
+                                   greatest(d.used_milli, least(c.cap_milli, d.used_milli + c.run)) AS after) x
     """))
     session.execute(text("""
         UPDATE personal_daily_credits d SET used_milli = d.used_milli + s.q, grams = d.grams + s.g

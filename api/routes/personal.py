@@ -65,7 +65,8 @@ def _refused(exc: personal.Refused) -> Problem:
 def _role(user: User, *roles: Role) -> None:
     if Role(user.role) not in roles:
         names = ", ".join(sorted(r.value for r in roles))
-        raise Problem(403, "Forbidden", f"role '{user.role}' may not do this (allowed: {names})", rule="actor")
+        raise Problem(403, "Forbidden", f"role '{user.role}' may not do this (allowed: {names})",
+                      field="role", rule="actor")
 
 
 def _pushing_source(session: Session, user: User) -> DataSource:
