@@ -258,8 +258,8 @@ def resident_sign_in(body: ResidentSignIn, session: DbSession, settings: Setting
     result = web_auth.sign_in(session, body.email, body.password)
     session.commit()
     if result.user is None or result.user.role != Role.INDIVIDUAL.value:
-        raise Problem(401, "Unauthorised", "邮箱或密码错误 / wrong e-mail or password",
-                      headers={"WWW-Authenticate": "Bearer"})
+        # 422, not 401: this is the sign-in itself, not a request lacking a token.
+        raise unprocessable("password", "bad_credentials", "邮箱或密码错误 / wrong e-mail or password")
     account = personal.ensure_account(session, result.user, _now())
     token, secret = identity.issue_token(session, result.user, ttl_days=settings.token_ttl_days, label="resident")
     session.commit()
