@@ -6,7 +6,8 @@ finds it accounted and answers its counts; a crash mid-way rolls the whole batch
 1. the factor of the personal methodology version in force at each record's `occurred_at` and the source's
    approval of the behaviour (`unknown_behaviour`, `behaviour_not_approved_for_source`);
 2. dedupe: the record claims (source, source_event_id) in `behaviour_event_keys` (INSERT … ON CONFLICT DO
-   NOTHING RETURNING); a record that could not is a `duplicate`;
+   NOTHING RETURNING, in key order, so two batches sharing events wait for each other but never deadlock;
+   within a batch the first line wins); a record that could not is a `duplicate`;
 3. the subject's active binding gives the account; none: `unbound_subject`, kept in `personal_waiting`
    until the policy's `unbound_wait_days` have passed;
 4. `_credit`: the daily cap per account, behaviour and Asia/Shanghai day with a running sum (window
@@ -227,6 +228,7 @@ CREATE TEMP TABLE IF NOT EXISTS credres (batch_id bigint, line_no int, occurred_
 def _credit(session: Session) -> dict[str, int]:
     """Credit the candidates in temp table `cred` (caps, grams, day rows, balances, the records' outcomes);
     returns {credited, capped, grams}."""
+    session.execute(text("ANALYZE cred"))
     session.execute(text(
         "SELECT id FROM personal_accounts WHERE id IN (SELECT DISTINCT account_id FROM cred) ORDER BY id FOR UPDATE"))
     session.execute(text(
@@ -297,16 +299,19 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         WHERE r.batch_id = :b AND r.outcome IS NULL
         ORDER BY r.line_no, f.valid_from DESC NULLS LAST
     """), p)
-    session.execute(text("""
-        WITH ins AS (INSERT INTO behaviour_event_keys (source_id, source_event_id, batch_id, line_no)
-                     SELECT :s, source_event_id, :b, line_no FROM acc WHERE outcome IS NULL ORDER BY line_no
-                     ON CONFLICT DO NOTHING RETURNING line_no)
-        UPDATE acc SET outcome = 'duplicate' WHERE outcome IS NULL AND line_no NOT IN (SELECT line_no FROM ins)
-    """), p)
+    # Temp tables have no statistics until analysed: without them the planner nests loops over 10,000 rows.
+    session.execute(text("ANALYZE acc"))
     session.execute(text("""
         UPDATE acc SET account_id = pb.account_id FROM personal_bindings pb
         WHERE acc.outcome IS NULL AND pb.source_id = :s AND pb.subject_hash = acc.subject_hash
           AND pb.unbound_at IS NULL
+    """), p)
+    session.execute(text("""
+        WITH ins AS (INSERT INTO behaviour_event_keys (source_id, source_event_id, batch_id, line_no)
+                     SELECT :s, source_event_id, :b, line_no FROM acc WHERE outcome IS NULL
+                     ORDER BY source_event_id, line_no
+                     ON CONFLICT DO NOTHING RETURNING line_no)
+        UPDATE acc SET outcome = 'duplicate' WHERE outcome IS NULL AND line_no NOT IN (SELECT line_no FROM ins)
     """), p)
     session.execute(text("UPDATE acc SET outcome = 'unbound_subject' WHERE outcome IS NULL AND account_id IS NULL"))
     session.execute(text(
