@@ -71,9 +71,12 @@ def make_records(n: int, seed: int = 7) -> list[dict]:
             continue
         subject = f"s-{rnd.randrange(SUBJECTS)}" if roll >= 0.08 else f"stranger-{rnd.randrange(10**6)}"
         walk = rnd.random() < 0.3
+        # The first 2% of subjects ride and walk a lot: their days hit the caps (50 km, 20,000 steps).
+        heavy = subject.startswith("s-") and int(subject[2:]) < SUBJECTS // 50
         rec = {"source_event_id": f"ev-{i}", "subject_ref": subject,
                "behaviour": "walk_step" if walk else "metro_km",
-               "quantity": rnd.randint(100, 3000) if walk else round(rnd.uniform(0.5, 6), 3),
+               "quantity": (rnd.randint(3000, 9000) if heavy else rnd.randint(100, 3000)) if walk
+               else round(rnd.uniform(15, 40) if heavy else rnd.uniform(0.5, 6), 3),
                "unit": "step" if walk else "km",
                "occurred_at": (now - timedelta(minutes=rnd.randrange(3 * 24 * 60))).isoformat()}
         if 0.08 <= roll < 0.09:
