@@ -3,7 +3,8 @@
 Given the API URL and a bureau administrator's token (`tanpuhui users create --role bureau_admin`),
 it creates organisations, users and three experts, then takes two methodologies through the real
 workflow (submission → completeness check → expert panel → publication): a `personal` methodology
-with the reference behaviour table and a `project` methodology for distributed PV. Every create
+with the reference behaviour table and a `project` methodology for distributed PV; then the operator
+approves a data source (the metro), a resident signs up and binds it, and one batch is accounted. Every create
 carries an Idempotency-Key and every step looks at the case's stage first, so running it again
 finishes what is unfinished and duplicates nothing.
 """
@@ -61,6 +62,10 @@ class DemoResult:
     tokens: dict[str, str] = field(default_factory=dict)  # user name → bearer token (shown once)
     expert_ids: list[int] = field(default_factory=list)
     published: dict[str, str] = field(default_factory=dict)  # methodology title → "CODE vN"
+    # Personal reductions: the data source, the resident's account and the demo batch's outcomes.
+    data_source_id: int | None = None
+    resident_account: str | None = None
+    batch: dict = field(default_factory=dict)
 
 
 class _Api:
@@ -153,7 +158,47 @@ async def load_demo(client: httpx.AsyncClient, bureau_token: str, *, timeout: fl
         experts.append((expert["id"], headers))
     result.published[PERSONAL["title"]] = await _publish(api, travel, PERSONAL, experts)
     result.published[PROJECT["title"]] = await _publish(api, solar, PROJECT, experts)
+    await _personal(api, result)
     return result
+
+
+RESIDENT = {"name": "王芳 Wang Fang", "email": "wang.fang@demo.tanpuhui.cn", "password": "demo-resident-2026"}
+
+
+async def _personal(api: _Api, result: DemoResult) -> None:
+    """A data source (the metro) approved by the operator, a resident bound to it, one accounted batch."""
+    from datetime import datetime, timedelta, timezone
+
+    for name, org_type in (("Wuhan Carbon Inclusion Operations Centre", "public_institution"),
+                           ("Wuhan Metro Group", "enterprise")):
+        result.organisations[name] = await _organisation(api, name, org_type)
+    _, operator = await _user(api, "Chen Jing (Operations Centre)", "operator_admin",
+                              result.organisations["Wuhan Carbon Inclusion Operations Centre"], result)
+    _, metro = await _user(api, "Metro data feed", "data_source", result.organisations["Wuhan Metro Group"], result)
+    source = await api.call("POST", "/data-sources", operator, json={
+        "organisation_id": result.organisations["Wuhan Metro Group"], "behaviours": ["metro_km", "walk_step"]})
+    result.data_source_id = source["id"]
+    r = await api.client.post(f"{API}/residents", json=RESIDENT)
+    if r.status_code == 409:  # run again: sign in instead
+        r = await api.client.post(f"{API}/residents/tokens", json={k: RESIDENT[k] for k in ("email", "password")})
+    if r.status_code >= 400:
+        raise DemoError(f"resident sign-up: {r.status_code} {r.text}")
+    resident = {"Authorization": f"Bearer {r.json()['token']}"}
+    result.resident_account = r.json()["account_number"]
+    result.tokens[RESIDENT["name"]] = r.json()["token"]
+    bindings = await api.call("GET", "/personal-account/bindings", resident)
+    if not any(b["source_id"] == source["id"] and b["unbound_at"] is None for b in bindings):
+        code = await api.call("POST", "/binding-codes", metro, json={"subject_ref": "metro-card-0001"})
+        await api.call("POST", "/personal-account/bindings", resident, json={"code": code["code"]})
+    now = datetime.now(timezone.utc)
+    records = [{"source_event_id": f"demo-ride-{i}", "subject_ref": "metro-card-0001", "behaviour": "metro_km",
+                "quantity": km, "unit": BEHAVIOURS[0][2], "occurred_at": (now - timedelta(minutes=5 * i)).isoformat()}
+               for i, km in enumerate((12.4, 8.0, 21.5))]
+    records.append({**records[0]})  # the same ride sent twice: a duplicate
+    batch = await api.call("POST", "/behaviour-batches", metro, key="behaviour-batch-1", json={"records": records})
+    result.batch = await api.until("the batch's accounting",
+                                   lambda: api.call("GET", f"/behaviour-batches/{batch['batch_id']}", metro),
+                                   lambda b: b["status"] != "received")
 
 
 def run(api_url: str, token: str) -> int:
@@ -168,6 +213,9 @@ def run(api_url: str, token: str) -> int:
         return 1
     for title, code in result.published.items():
         print(f"published {code}: {title}")
+    if result.batch:
+        print(f"behaviour batch {result.batch['batch_id']}: {result.batch['counts']}, {result.batch['grams']} g "
+              f"credited to {result.resident_account}")
     for name, token in result.tokens.items():
         print(f"token for {name} (shown once): {token}")
     return 0

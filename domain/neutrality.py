@@ -4,9 +4,8 @@ by the workflow (deterministic) and the API."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from domain.clock import SHANGHAI
 POLL = timedelta(days=7)  # a safety net: confirmed cancellations are also counted when the API signals
 
 

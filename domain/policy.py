@@ -45,6 +45,9 @@ class PolicyParameters(BaseModel):
     neutrality_due: int = Field(default=630, ge=101, le=1231,
                                 description="Art. 17: MMDD of the next year the emissions are offset by")
     neutrality_reminder_days: int = Field(default=14, ge=1, le=90)
+    # SPEC §2.5 (Art. 22): records of a subject no resident has bound wait this many days for a binding,
+    # then end `expired`.
+    unbound_wait_days: int = Field(default=30, ge=1, le=365)
     # SPEC §2.1 (Art. 11, 14, 21): what a panel's "revise" counts as in the last allowed round, the same
     # in every process: "reject" (as if the panel rejected) or "decision" (the authority decides; as the
     # panel did not approve, only a rejection can follow).

@@ -5,4 +5,4 @@
 from __future__ import annotations
 
 PROCESSES: tuple[str, ...] = ("review", "methodology", "scenario", "issuance", "cancellation", "report",
-                                 "sanction", "neutrality")
+                                 "sanction", "neutrality", "personal")

@@ -89,6 +89,19 @@ class Rule(StrEnum):
     ART17_EXTENSION_LATER = "art17.extension_later"  # an extension moves a date later, never earlier
     ART17_CLOSED = "art17.obligation_closed"  # the year's obligation is settled (met, late or unmet)
     ART17_YEAR = "art17.current_year"  # actions address the year the obligation runs for
+    # Art. 22: only an organisation the operator approved as a data source pushes behaviour data, and only
+    # for the behaviour types it was approved for.
+    ART22_SOURCE_NOT_APPROVED = "art22.source_not_approved"
+    # Art. 33: the operator may suspend a source (or the organisation is suspended/terminated): its pushes
+    # and codes are refused.
+    ART33_SOURCE_SUSPENDED = "art33.source_suspended"
+    ART33_ORGANISATION_SUSPENDED = "art33.organisation_suspended"
+    # Art. 15: pushed data must not leak users' privacy: a subject reference that looks like an ID-card
+    # number, a phone number or an e-mail address is refused (the record ends `invalid`, never stored).
+    ART15_IDENTIFYING_SUBJECT_REF = "art15.identifying_subject_ref"
+    # Art. 22: the resident's consent is a binding code issued by the source for its own user, used once.
+    ART22_BINDING_CODE = "art22.binding_code"
+    ART22_ALREADY_BOUND = "art22.already_bound"
 
 
 class Refusal(Exception):

@@ -220,4 +220,23 @@ MATRIX: dict[str, Rule] = {
     f"GET {P}/public/certificates": public(),
     f"GET {P}/public/certificates/{{number}}": public(),
     f"GET {P}/public/certificates/{{number}}/pdf": public(),
+    # personal reductions. A data source pushes and issues codes only once the operator approved it (the
+    # matrix's data-source user is not: 403 art22.source_not_approved, hence `hidden`).
+    f"POST {P}/behaviour-batches": rule(D, hidden={D}, body={"records": [{"source_event_id": "e1"}]}),
+    f"GET {P}/behaviour-batches/{{batch_id}}": rule(D, B, O, hidden={D}),
+    # The operator sees statistics, not records (SPEC §2.5).
+    f"GET {P}/behaviour-batches/{{batch_id}}/records": rule(D, hidden={D}),
+    f"POST {P}/binding-codes": rule(D, hidden={D}, body={"subject_ref": "u-1"}),
+    f"POST {P}/residents": public(body={"name": "m", "email": "matrix@example.cn", "password": "long enough pw"}),
+    f"POST {P}/residents/tokens": public(body={"email": "nobody@example.cn", "password": "wrong password"}),
+    f"GET {P}/personal-account": rule(I),
+    f"GET {P}/personal-account/statement": rule(I),
+    f"GET {P}/personal-account/bindings": rule(I),
+    f"POST {P}/personal-account/bindings": rule(I, body={"code": "NOPE123456"}),
+    f"DELETE {P}/personal-account/bindings/{{binding_id}}": rule(I, hidden={I}),
+    f"POST {P}/data-sources": rule(O, body={"organisation_id": "{org_id}", "behaviours": ["metro_km"]}),
+    f"GET {P}/data-sources": rule(B, O),
+    f"POST {P}/data-sources/{{source_id}}/suspend": rule(O, body={"reason": "r"}),
+    f"POST {P}/data-sources/{{source_id}}/reinstate": rule(O, body={"reason": "r"}),
+    f"GET {P}/data-sources/{{source_id}}/statistics": rule(D, B, O, hidden={D}),
 }

@@ -86,7 +86,8 @@ async def world(app_client, make_actor, make_org, bureau, operator, session_fact
              "emitter_id": 999_999, "project_id": project["id"], "notice_id": 999_999, "objection_id": 1,
              "account_number": account["account_number"], "serial": "WH-2024-000001-WH-M-X-001-V1-000000001",
              "year": 2031, "cancellation_id": 999_999, "number": "WH-C-2031-999999",
-             "report_id": 999_999, "sanction_id": 999_999, "receipt_code": "no-such-receipt"},
+             "report_id": 999_999, "sanction_id": 999_999, "receipt_code": "no-such-receipt",
+             "batch_id": 999_999, "source_id": 999_999, "binding_id": 999_999},
         case_ids={"/api/v1/issuance-cases/": icase["case_id"], "/api/v1/scenario-cases/": "scenario-999999",
                   "": mcase["case_id"]})
 

@@ -15,6 +15,7 @@ from api.routes import (
     methodologies,
     neutrality,
     notifications,
+    personal,
     policy,
     projects,
     reference_lists,
@@ -46,4 +47,5 @@ ROUTERS = [
     supervision.router,
     neutrality.router,
     disclosure.router,
+    personal.router,
 ]

@@ -11,6 +11,7 @@ from store.models import (  # noqa: F401
     ledger,
     methodology,
     notifications,
+    personal,
     policy,
     review,
     scenario,
