@@ -48,6 +48,22 @@ async def _purge_unattached_uploads(app: FastAPI) -> None:
         await asyncio.sleep(3600)
 
 
+def _start_token_cache(app: FastAPI):
+    """The cache of bearer tokens (store/token_cache.py) and the thread that empties it when PostgreSQL
+    announces a revocation; serves nothing until that thread listens."""
+    from store.token_cache import Listener, TokenCache
+
+    bind = getattr(app.state.session_factory, "kw", {}).get("bind")
+    url = getattr(bind, "url", None)
+    if url is None or url.get_backend_name() != "postgresql":
+        return None
+    cache = TokenCache()
+    listener = Listener(cache, url.set(drivername="postgresql").render_as_string(hide_password=False))
+    listener.start()
+    app.state.token_cache = cache
+    return listener
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -70,8 +86,11 @@ def create_app(
             except Exception as exc:  # health reports it; routes needing Temporal answer 503
                 log.warning("Temporal not reachable at %s: %s", settings.temporal_address, exc)
         purging = asyncio.create_task(_purge_unattached_uploads(app))
+        listener = _start_token_cache(app)
         yield
         purging.cancel()
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)
         if engine is not None:
             engine.dispose()
 
@@ -87,6 +106,7 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.temporal = temporal_client
     app.state.temporal_gate = TemporalGate()
+    app.state.token_cache = None  # made by the lifespan (it needs the database)
     errors.install(app)
     if settings.trusted_proxies.strip():
         # Only these peers may say who the client is (rate limits key on the client address).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,7 @@ from settings import Settings
 from store import identity
 from store.models.identity import User
 from store.session import autocommit
+from store.token_cache import TokenCache
 
 _bearer = HTTPBearer(auto_error=False, description="Opaque token issued by an administrator (tph_…)")
 
@@ -52,22 +54,40 @@ def _unauthorised(detail: str) -> Problem:
     return Problem(401, "Unauthorised", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_user(session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+async def current_user(request: Request, session: DbSession,
+                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorised("a bearer token is required")
-    # The lookup (and the once-a-minute touch) are single statements in autocommit: no BEGIN and
-    # COMMIT round trips, and the touch is kept even if the route fails.
-    with autocommit(session):
-        user, _ = identity.authenticate_touching(session, creds.credentials)
+    # Usually answered from this process's token cache (store/token_cache.py: emptied on every revocation,
+    # deactivation or suspension, whoever makes it): no database round trip, no thread hop.
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    secret = creds.credentials
+    key = identity.hash_token(secret) if cache is not None and secret.startswith(identity.TOKEN_PREFIX) else None
+    if key is not None:
+        cached = cache.get(key, identity.now_utc())
+        if cached is not None:
+            return session.merge(cached, load=False)  # this request's own copy, no query
+    generation = cache.generation() if cache is not None else 0
+
+    def lookup() -> tuple[User | None, datetime | None]:
+        # The lookup (and the once-a-minute touch) are single statements in autocommit: no BEGIN and
+        # COMMIT round trips, and the touch is kept even if the route fails.
+        with autocommit(session):
+            user, _, fresh_until = identity.authenticate_until(session, secret)
+        return user, fresh_until
+
+    user, fresh_until = await run_in_threadpool(lookup)
     if user is None:
         raise _unauthorised("the token is unknown, revoked or expired")
+    if key is not None and fresh_until is not None:
+        cache.put(key, user, fresh_until, generation)
     return user
 
 
-def optional_user(
-    session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+async def optional_user(
+    request: Request, session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User | None:
-    return current_user(session, creds) if creds is not None else None
+    return await current_user(request, session, creds) if creds is not None else None
 
 
 def ensure_may_act(user: User) -> None:

@@ -104,3 +104,138 @@ def test_compose_api_command_sizes_workers(workers):
     from cli.main import build_parser
 
     assert build_parser().parse_args(["api", "--workers", workers]).workers == int(workers)
+
+
+# --- the token cache (store/token_cache.py) ---------------------------------------------------------
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import psycopg2
+from sqlalchemy import event
+
+from domain.roles import Role
+
+
+@contextlib.asynccontextmanager
+async def _served(settings, session_factory) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
+    """The app with its lifespan (as served): the token cache and its listener run."""
+    app = create_app(settings, session_factory=session_factory)
+    async with app.router.lifespan_context(app):
+        cache = app.state.token_cache
+        for _ in range(100):
+            if cache.listening:
+                break
+            await asyncio.sleep(0.05)
+        assert cache.listening
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            yield http, cache
+
+
+@contextlib.contextmanager
+def _statements(engine):
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _sql(database_url: str, statement: str, *args) -> None:
+    from bench.api import _dsn
+
+    with psycopg2.connect(_dsn(database_url)) as conn, conn.cursor() as cur:
+        cur.execute(statement, args)
+    conn.close()
+
+
+async def _until_empty(cache, seconds: float = 5) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if len(cache) == 0:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the cache was not emptied")
+
+
+async def test_a_cached_token_answers_without_the_database(settings, session_factory, engine, make_actor):
+    actor = make_actor(Role.APPLICANT)
+    async with _served(settings, session_factory) as (http, cache):
+        first = await http.get("/api/v1/me", headers=actor.headers)
+        assert first.status_code == 200 and len(cache) == 1
+        with _statements(engine) as seen:
+            again = await http.get("/api/v1/me", headers=actor.headers)
+        assert again.status_code == 200 and again.json() == first.json()
+        assert seen == []  # who calls came from the cache; /me needs nothing else
+        assert (await http.get("/api/v1/me", headers={"Authorization": "Bearer tph_unknown"})).status_code == 401
+
+
+async def test_a_token_revoked_through_the_api_is_refused_at_once(settings, session_factory, make_actor):
+    actor = make_actor(Role.APPLICANT)
+    async with _served(settings, session_factory) as (http, cache):
+        assert (await http.get("/api/v1/me", headers=actor.headers)).status_code == 200
+        tokens = (await http.get(f"/api/v1/users/{actor.id}/tokens", headers=actor.headers)).json()
+        assert (await http.delete(f"/api/v1/tokens/{tokens[0]['id']}", headers=actor.headers)).status_code == 200
+        # No wait: this process emptied its cache at the revocation's commit, before answering it.
+        assert (await http.get("/api/v1/me", headers=actor.headers)).status_code == 401
+
+
+async def test_a_revocation_by_another_writer_empties_the_cache(settings, session_factory, database_url, make_actor):
+    actor = make_actor(Role.APPLICANT)
+    async with _served(settings, session_factory) as (http, cache):
+        assert (await http.get("/api/v1/me", headers=actor.headers)).status_code == 200
+        assert len(cache) == 1
+        # As the CLI, another API process or SQL by hand would: PostgreSQL tells every listener at commit.
+        _sql(database_url, "UPDATE api_tokens SET revoked_at = now() WHERE user_id = %s", actor.id)
+        await _until_empty(cache)
+        assert (await http.get("/api/v1/me", headers=actor.headers)).status_code == 401
+
+
+async def test_a_suspended_organisation_stops_its_cached_users(settings, session_factory, database_url, make_actor):
+    actor = make_actor(Role.BUREAU_ADMIN)
+    async with _served(settings, session_factory) as (http, cache):
+        assert (await http.get("/api/v1/audit/verify", headers=actor.headers)).status_code == 200
+        assert len(cache) == 1
+        _sql(database_url, "UPDATE organisations SET status = 'suspended' WHERE id = %s", actor.user.organisation_id)
+        await _until_empty(cache)
+        refused = await http.get("/api/v1/audit/verify", headers=actor.headers)
+        assert refused.status_code == 403 and "suspended" in refused.text
+
+
+async def test_the_touch_of_last_use_does_not_empty_the_cache(settings, session_factory, database_url, make_actor):
+    actor = make_actor(Role.APPLICANT)
+    async with _served(settings, session_factory) as (http, cache):
+        assert (await http.get("/api/v1/me", headers=actor.headers)).status_code == 200
+        _sql(database_url, "UPDATE api_tokens SET last_used_at = now() WHERE user_id = %s", actor.id)
+        await asyncio.sleep(0.3)
+        assert len(cache) == 1
+
+
+async def test_without_its_listener_the_cache_serves_nothing(settings, session_factory, engine, make_actor):
+    from store.token_cache import TokenCache
+
+    actor = make_actor(Role.APPLICANT)
+    async with _served(settings, session_factory) as (http, cache):
+        assert (await http.get("/api/v1/me", headers=actor.headers)).status_code == 200
+        cache.listening = False  # as when its connection is lost: notifications could be missed
+        with _statements(engine) as seen:
+            assert (await http.get("/api/v1/me", headers=actor.headers)).status_code == 200
+        assert seen, "the token was looked up in the database"
+    # A lookup that began before the cache was emptied does not put back what it read.
+    lone = TokenCache()
+    lone.listening = True
+    generation = lone.generation()
+    lone.clear()
+    from datetime import datetime, timedelta, timezone
+
+    from store.models.identity import User
+
+    with session_factory() as s:
+        user = s.get(User, actor.id)
+        lone.put("h", user, datetime.now(timezone.utc) + timedelta(minutes=1), generation)
+    assert len(lone) == 0
