@@ -209,7 +209,8 @@ def reads(url: str, paths: dict[str, str], workers: int, connections: int, secon
     bodies.mkdir()
     api_port, bare_port = _free_port(), _free_port()
     api_log, bare_log = work / "api.log", work / "bare.log"
-    api = _spawn([sys.executable, "-m", "cli.main", "api", "--port", str(api_port), "--workers", str(workers)],
+    api = _spawn([sys.executable, "-m", "cli.main", "api", "--port", str(api_port),
+                  *(["--workers", str(workers)] if workers > 1 else [])],
                  {"DATABASE_URL": url, "TEMPORAL_ADDRESS": ""}, api_log)
     bare = None
     try:
