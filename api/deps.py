@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated
@@ -35,15 +36,48 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     # committed gave it back), so both happen here, not on the thread pool (a hop each per request);
     # only a rollback that has to reach the database goes there. The session is kept on the request so
     # api.case_actions can give its connection back before waiting on Temporal.
+    #
+    # At most as many requests hold a session as the pool keeps connections (`db_slots`); the others wait
+    # here, on the event loop. Without it, at 50 connections a read route stopped answering: every thread
+    # of the pool waited for a database connection in a route, while the connections were held by
+    # requests whose answer was still to be serialised, which FastAPI does on a thread too (0 answers/s,
+    # then 503 at the pool's timeout). With it, whoever holds a session always gets its connection.
+    release_slot = await _take_slot(request)
     session = request.app.state.session_factory()
     request.state.db_session = session
     try:
         yield session
     finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+        try:
+            if session.in_transaction():
+                await run_in_threadpool(session.close)
+            else:
+                session.close()
+        finally:
+            release_slot()
+
+
+async def _take_slot(request: Request) -> Callable[[], None]:
+    state = request.app.state
+    slots: asyncio.Semaphore | None = getattr(state, "db_slots", None)
+    if slots is None:
+        pool = getattr(getattr(state.session_factory, "kw", {}).get("bind"), "pool", None)
+        size = pool.size() if pool is not None and hasattr(pool, "size") else 0
+        if size <= 0:
+            return lambda: None
+        slots = state.db_slots = asyncio.Semaphore(size)
+    await slots.acquire()
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            slots.release()
+
+    # api.case_actions gives the slot back with the connection before it waits on Temporal.
+    request.state.release_db_slot = release
+    return release
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

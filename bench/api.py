@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -244,6 +245,12 @@ def reads(url: str, paths: dict[str, str], workers: int, connections: int, secon
                   f"{ref['rate']:>10.0f} {ref['p50']:>7.1f} {ref['p99']:>7.1f} | {got['rate'] / ref['rate']:.2f}{note}",
                   flush=True)
         print(f"load average after the reads: {os.getloadavg()[0]:.1f}", flush=True)
+        log_text = api_log.read_text(errors="replace")
+        statuses = Counter(re.findall(r'"status": (\d+)', log_text))
+        print(f"API answers by status (its access log): {dict(statuses)}", flush=True)
+        trouble = [line for line in log_text.splitlines() if '"level": "ERROR"' in line or "Traceback" in line]
+        if trouble:
+            print(f"first API error: {trouble[0][:600]}", flush=True)
     finally:
         _stop(api)
         if bare is not None:

@@ -239,3 +239,30 @@ async def test_without_its_listener_the_cache_serves_nothing(settings, session_f
         user = s.get(User, actor.id)
         lone.put("h", user, datetime.now(timezone.utc) + timedelta(minutes=1), generation)
     assert len(lone) == 0
+
+
+async def test_many_readers_on_a_small_pool_all_get_answers(settings, database_url, make_actor):
+    """More concurrent reads than database connections and threads: every one is answered (before, the
+    threads all waited for a connection while the connections waited for a thread to serialise their
+    answer, until the pool's timeout: 503)."""
+    import anyio.to_thread
+
+    from store.session import make_engine, make_session_factory
+    from tests.issuance_helpers import make_project
+
+    engine = make_engine(database_url, pool_size=2, max_overflow=0, pool_timeout=3)
+    try:
+        sf = make_session_factory(engine)
+        applicant = make_actor(Role.APPLICANT)
+        project = make_project(sf, applicant.user.organisation_id, applicant.id)
+        app = create_app(settings, session_factory=sf)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 3
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+                answers = await asyncio.wait_for(asyncio.gather(
+                    *(http.get(f"/api/v1/projects/{project.id}") for _ in range(30))), 60)
+        finally:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = 40
+        assert [r.status_code for r in answers] == [200] * 30
+    finally:
+        engine.dispose()
