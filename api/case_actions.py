@@ -101,6 +101,9 @@ class CaseActions:
         # loaded yet loads after the wait, on a fresh connection.
         if session is not None and session.in_transaction():
             await run_in_threadpool(session.commit)
+        release_slot = getattr(self.request.state, "release_db_slot", None)
+        if release_slot is not None:
+            release_slot()  # the wait holds no connection, nor a place among those who may (api.deps)
 
     async def wait(self, call: Awaitable[T], *, what: str = "the case") -> T:
         """Await one Temporal call, holding no database connection, for at most TEMPORAL_WAIT_SECONDS;

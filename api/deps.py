@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +19,7 @@ from settings import Settings
 from store import identity
 from store.models.identity import User
 from store.session import autocommit
+from store.token_cache import TokenCache
 
 _bearer = HTTPBearer(auto_error=False, description="Opaque token issued by an administrator (tph_…)")
 
@@ -33,15 +36,48 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     # committed gave it back), so both happen here, not on the thread pool (a hop each per request);
     # only a rollback that has to reach the database goes there. The session is kept on the request so
     # api.case_actions can give its connection back before waiting on Temporal.
+    #
+    # At most as many requests hold a session as the pool keeps connections (`db_slots`); the others wait
+    # here, on the event loop. Without it, at 50 connections a read route stopped answering: every thread
+    # of the pool waited for a database connection in a route, while the connections were held by
+    # requests whose answer was still to be serialised, which FastAPI does on a thread too (0 answers/s,
+    # then 503 at the pool's timeout). With it, whoever holds a session always gets its connection.
+    release_slot = await _take_slot(request)
     session = request.app.state.session_factory()
     request.state.db_session = session
     try:
         yield session
     finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+        try:
+            if session.in_transaction():
+                await run_in_threadpool(session.close)
+            else:
+                session.close()
+        finally:
+            release_slot()
+
+
+async def _take_slot(request: Request) -> Callable[[], None]:
+    state = request.app.state
+    slots: asyncio.Semaphore | None = getattr(state, "db_slots", None)
+    if slots is None:
+        pool = getattr(getattr(state.session_factory, "kw", {}).get("bind"), "pool", None)
+        size = pool.size() if pool is not None and hasattr(pool, "size") else 0
+        if size <= 0:
+            return lambda: None
+        slots = state.db_slots = asyncio.Semaphore(size)
+    await slots.acquire()
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            slots.release()
+
+    # api.case_actions gives the slot back with the connection before it waits on Temporal.
+    request.state.release_db_slot = release
+    return release
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -52,22 +88,40 @@ def _unauthorised(detail: str) -> Problem:
     return Problem(401, "Unauthorised", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_user(session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+async def current_user(request: Request, session: DbSession,
+                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
     if creds is None or creds.scheme.lower() != "bearer":
         raise _unauthorised("a bearer token is required")
-    # The lookup (and the once-a-minute touch) are single statements in autocommit: no BEGIN and
-    # COMMIT round trips, and the touch is kept even if the route fails.
-    with autocommit(session):
-        user, _ = identity.authenticate_touching(session, creds.credentials)
+    # Usually answered from this process's token cache (store/token_cache.py: emptied on every revocation,
+    # deactivation or suspension, whoever makes it): no database round trip, no thread hop.
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    secret = creds.credentials
+    key = identity.hash_token(secret) if cache is not None and secret.startswith(identity.TOKEN_PREFIX) else None
+    if key is not None:
+        cached = cache.get(key, identity.now_utc())
+        if cached is not None:
+            return session.merge(cached, load=False)  # this request's own copy, no query
+    generation = cache.generation() if cache is not None else 0
+
+    def lookup() -> tuple[User | None, datetime | None]:
+        # The lookup (and the once-a-minute touch) are single statements in autocommit: no BEGIN and
+        # COMMIT round trips, and the touch is kept even if the route fails.
+        with autocommit(session):
+            user, _, fresh_until = identity.authenticate_until(session, secret)
+        return user, fresh_until
+
+    user, fresh_until = await run_in_threadpool(lookup)
     if user is None:
         raise _unauthorised("the token is unknown, revoked or expired")
+    if key is not None and fresh_until is not None:
+        cache.put(key, user, fresh_until, generation)
     return user
 
 
-def optional_user(
-    session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+async def optional_user(
+    request: Request, session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User | None:
-    return current_user(session, creds) if creds is not None else None
+    return await current_user(request, session, creds) if creds is not None else None
 
 
 def ensure_may_act(user: User) -> None:

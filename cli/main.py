@@ -31,17 +31,38 @@ def _session_factory():
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
-
+    get_settings().require_database_url()  # refused here in one line, not inside the server's start-up
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        uvicorn.Server(api_server_config(served_app(), host=args.host, port=args.port)).run()
+        return 0
+    # Several processes on one socket (uvicorn's supervisor restarts one that dies): one Python process
+    # uses one core at most, whatever its threads do. Each process builds its own app (and its own
+    # database pool and Temporal connection) from the factory.
     from api.observability import configure_logging
 
-    get_settings().require_database_url()  # refused here in one line, not inside the server's start-up
-    configure_logging()
-    uvicorn.Server(api_server_config(create_app(), host=args.host, port=args.port)).run()
+    configure_logging()  # the supervisor's own lines
+    config = api_server_config("cli.main:served_app", host=args.host, port=args.port, factory=True,
+                               workers=args.workers)
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
 
 
-def api_server_config(app, *, host: str, port: int):
+def served_app():
+    """The app as `tanpuhui api` serves it, logging as api.observability configures it (also in each
+    worker process of `--workers N`, which imports this factory afresh)."""
+    from api.app import create_app
+    from api.observability import configure_logging
+
+    configure_logging()
+    return create_app()
+
+
+def api_server_config(app, *, host: str, port: int, **options):
     """How the API is served. Forwarded headers are the app's business (TRUSTED_PROXIES): uvicorn's own
     default would believe X-Forwarded-For from 127.0.0.1, where anyone on the machine connects from."""
     import uvicorn
@@ -49,7 +70,7 @@ def api_server_config(app, *, host: str, port: int):
     # Logging as api.observability configures it (JSON with request ids); the access lines come from the app
     # itself, without client addresses or query strings (personal data stays out of logs).
     return uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False, log_config=None,
-                          access_log=False)
+                          access_log=False, **options)
 
 
 @command("worker")
@@ -203,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1,
+                     help="server processes (one per core the API may use; README: Running, sizing)")
     api.set_defaults(key="api")
 
     wk = sub.add_parser("worker", help="run the Temporal worker")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from domain.clock import now_utc  # (also imported from here by code written before domain/clock.py)
 from domain.roles import OrganisationStatus, OrganisationType, Role
-from store import audit
+from store import audit, token_cache
 from store.models.identity import ApiToken, Organisation, User
 
 TOKEN_PREFIX = "tph_"
@@ -61,6 +61,7 @@ def set_organisation_status(
         return org  # a repeated approval is harmless
     previous = org.status
     org.status = status.value
+    token_cache.changed(session)  # its users' rights change: cached callers go at commit
     org.status_reason = reason
     session.flush()
     if status in (OrganisationStatus.SUSPENDED, OrganisationStatus.TERMINATED):
@@ -133,6 +134,7 @@ def set_user_active(session: Session, user: User, active: bool, *, actor: User, 
     if user.active == active:
         return user
     user.active = active
+    token_cache.changed(session)
     session.flush()
     audit.record(
         session,
@@ -150,6 +152,7 @@ def set_user_active(session: Session, user: User, active: bool, *, actor: User, 
 def revoke_token(session: Session, token: ApiToken, *, actor: User) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = now_utc()
+        token_cache.changed(session)
         session.flush()
         audit.record(
             session,
@@ -171,14 +174,24 @@ def authenticate(session: Session, secret: str) -> User | None:
 
 def authenticate_touching(session: Session, secret: str) -> tuple[User | None, bool]:
     """`authenticate`, also saying whether the token's last use was written (the caller commits it)."""
+    user, touched, _ = authenticate_until(session, secret)
+    return user, touched
+
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def authenticate_until(session: Session, secret: str) -> tuple[User | None, bool, datetime | None]:
+    """`authenticate_touching`, also saying until when the answer may be reused without asking the database
+    (store/token_cache.py): the next touch is due or the token expires, whichever is first."""
     if not secret.startswith(TOKEN_PREFIX):
-        return None, False
+        return None, False, None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
     now = now_utc()
     if token is None or token.revoked_at is not None or token.expires_at <= now or not token.user.active:
-        return None, False
+        return None, False, None
     # Touch at most once a minute so authentication is not a write on every request.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+    if token.last_used_at is None or now - token.last_used_at > TOUCH_EVERY:
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-        return token.user, True
-    return token.user, False
+        return token.user, True, min(now + TOUCH_EVERY, token.expires_at)
+    return token.user, False, min(token.last_used_at + TOUCH_EVERY, token.expires_at)

@@ -6,6 +6,7 @@ truncates case data between tests. Temporal comes from the pip-installed binarie
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import uuid
@@ -207,8 +208,21 @@ async def worker(temporal_env, session_factory, settings, activity_executor):
 async def client(temporal_env, session_factory, settings) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP client of the app, wired to the test database and the time-skipping server."""
     app = create_app(settings, session_factory=session_factory, temporal_client=temporal_env.client)
+    listener = None
+    if os.environ.get("TEST_TOKEN_CACHE"):
+        # The bearer-token cache as served (its lifespan does not run here): TEST_TOKEN_CACHE=1 runs
+        # the suite's requests through it (docs/speed.md); tests/test_speed.py tests it either way.
+        from api.app import _start_token_cache
+
+        listener = _start_token_cache(app)
+        for _ in range(100):
+            if app.state.token_cache.listening:
+                break
+            await asyncio.sleep(0.05)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
+    if listener is not None:
+        listener.stop()
 
 
 @dataclass
