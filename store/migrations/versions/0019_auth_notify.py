@@ -13,7 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0019"
-down_revision = "0009"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
