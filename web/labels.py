@@ -107,3 +107,23 @@ def vote(code: str | None) -> str:
 
 def waiting_for(code: str | None) -> str:
     return WAITING_FOR.get(code or "", "")
+
+
+# The ledger (SPEC §2.6): unit states, cancellation statuses and purposes (Art. 29).
+LEDGER = {
+    "held": N_("Held"),
+    "reserved": N_("Reserved for cancellation"),
+    "frozen": N_("Frozen"),
+    "retired": N_("Retired"),
+    "confirmed": N_("Confirmed"),
+    "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
+    "event": N_("Offsetting an event"),
+    "annual_neutrality": N_("Annual neutrality of a scenario"),
+    "donation": N_("Donation to public welfare"),
+    "other": N_("Other"),
+}
+
+
+def ledger(code: str | None) -> str:
+    return _pick(LEDGER, code)

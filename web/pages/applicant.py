@@ -18,7 +18,7 @@ from api.deps import DbSession, SettingsDep, get_temporal
 from api.errors import Problem
 from api.routes import issuance, methodologies, projects
 from api.schemas.issuance import AccountingReport
-from api.schemas.methodology import MethodologyIn
+from api.schemas.methodology import MethodologyIn, ResubmissionIn
 from domain.documents import DocumentKind
 from domain.issuance import shanghai_today
 from domain.methodology import MethodologyDomain, Scope
@@ -49,7 +49,7 @@ def my_cases(request: Request, session: DbSession, user: CaseViewer):
                                                     "issuance_cases": issuance_cases, "deadlines": deadlines})
 
 
-async def _upload(request: Request, session, user: User, settings) -> list[int]:
+async def upload(request: Request, session, user: User, settings) -> list[int]:
     """Store the form's files as the documents API does (type and size checks, content-addressed)."""
     files = [f for f in (await request.form()).getlist("files") if isinstance(f, UploadFile) and f.filename]
     if len(files) > MAX_FILES:
@@ -102,7 +102,7 @@ async def submit_methodology(request: Request, session: DbSession, user: Applica
         parsed = body(MethodologyIn, title=values["title"], code_suggestion=values["code_suggestion"] or None,
                       scope=values["scope"] or None, domain=values["domain"] or None, summary=values["summary"],
                       behaviours=_behaviours(values["behaviours"]),
-                      document_ids=await _upload(request, session, user, settings))
+                      document_ids=await upload(request, session, user, settings))
         response = await methodologies.create_methodology(parsed, session, user, CaseActions(request, await get_temporal(request)),
                                                           settings, idempotency_key=key)
     except Problem as problem:
@@ -144,7 +144,7 @@ async def file_report(request: Request, session: DbSession, user: ApplicantUser,
                       period_end=values["period_end"] or None, claimed_tco2e=values["claimed_tco2e"] or None,
                       benefit_sharing=values["benefit_sharing"],
                       verifier_organisation_id=values["verifier_organisation_id"] or None,
-                      document_ids=await _upload(request, session, user, settings))
+                      document_ids=await upload(request, session, user, settings))
         response = await issuance.file_accounting_report(int(values["project_id"]), parsed, session, user,
                                                          CaseActions(request, await get_temporal(request)), settings, idempotency_key=key)
     except Problem as problem:
@@ -155,3 +155,58 @@ async def file_report(request: Request, session: DbSession, user: ApplicantUser,
     import json
 
     return see_other(f"/cases/{json.loads(response.body)['case_id']}")
+
+
+# --- resubmission of a returned or sent-back methodology (SPEC §2.2) ---
+
+RESUBMITTABLE = ("returned", "revision")
+Resubmitter = Annotated[User, Depends(roles_page(Role.APPLICANT, Role.BUREAU_ADMIN))]  # the API's roles
+
+
+def _case_values(case) -> dict:
+    rows = [", ".join([b.code, b.name, b.unit, b.factor, str(b.daily_cap)]) for b in case.behaviours]
+    return {"title": case.title, "code_suggestion": case.code_suggestion or "", "scope": case.scope.value,
+            "domain": case.domain.value, "summary": case.summary, "behaviours": "\n".join(rows), "note": ""}
+
+
+def _resubmission_page(request: Request, session, user: User, case_id: str, *, values: dict | None = None,
+                       error: Problem | None = None, key: str | None = None, status: int = 200):
+    from web.pages.cases import methodology_case_out  # the case page's own visibility rule
+
+    case = methodology_case_out(session, user, case_id)
+    session.rollback()
+    return render(request, "applicant/new_methodology.html", {
+        "values": values or _case_values(case), "error": error, "key": key or uuid.uuid4().hex, "case": case,
+        "scopes": list(Scope), "domains": list(MethodologyDomain)}, status=status)
+
+
+@router.get("/cases/{case_id}/methodology/resubmission")
+def resubmission_form(request: Request, case_id: str, session: DbSession, user: Resubmitter):
+    return _resubmission_page(request, session, user, case_id)
+
+
+@router.post("/cases/{case_id}/methodology/resubmission")
+async def resubmit_methodology(request: Request, case_id: str, session: DbSession, user: Resubmitter,
+                               settings: SettingsDep):
+    from web.pages.cases import methodology_case_out
+
+    form = await form_of(request)
+    values = {k: text(form, k) for k in ("title", "code_suggestion", "scope", "domain", "summary", "behaviours",
+                                         "note")}
+    key = text(form, "idempotency_key")[:200] or None
+    try:
+        case = await run_in_threadpool(methodology_case_out, session, user, case_id)
+        session.rollback()
+        # The documents already on the case stay with the amended submission; new uploads join them.
+        parsed = body(ResubmissionIn, title=values["title"], code_suggestion=values["code_suggestion"] or None,
+                      scope=values["scope"] or None, domain=values["domain"] or None, summary=values["summary"],
+                      behaviours=_behaviours(values["behaviours"]), note=values["note"] or None,
+                      document_ids=case.document_ids + await upload(request, session, user, settings))
+        await methodologies.resubmit(case.id, parsed, session, user, CaseActions(request, await get_temporal(request)))
+    except Problem as problem:
+        session.rollback()
+        if problem.status == 404:
+            raise
+        return await run_in_threadpool(lambda: _resubmission_page(
+            request, session, user, case_id, values=values, error=problem, key=key, status=problem.status))
+    return see_other(f"/cases/{case_id}")

@@ -24,7 +24,14 @@ from api.case_actions import CaseActions
 from api.deps import DbSession, check_roles, get_temporal
 from api.errors import Problem, not_found
 from api.routes import issuance, methodologies, reviews, scenarios, workflows_admin
-from api.schemas.issuance import AnswerIn, ApplicationIn, DecisionIn, RulingIn, VerifierResponseIn
+from api.schemas.issuance import (
+    AnswerIn,
+    ApplicationIn,
+    DecisionIn,
+    RulingIn,
+    VerificationReportIn,
+    VerifierResponseIn,
+)
 from api.schemas.methodology import CompletenessIn, PublicationIn, WithdrawalIn
 from api.schemas.review import PanelIn, ReplacementIn
 from api.schemas.scenarios import DecisionIn as ScenarioDecisionIn
@@ -54,6 +61,11 @@ def _methodology_case(session, user: User, case_id: str) -> MethodologyCase:
     if row is None:
         raise not_found(f"case {case_id}")
     return methodologies._visible_case(session, user, row.id)
+
+
+def methodology_case_out(session, user: User, case_id: str):
+    """The methodology case as the API answers it, if this user may see it (else 404)."""
+    return methodologies._case_out(session, _methodology_case(session, user, case_id))
 
 
 def visible_case(session, user: User, case_id: str) -> Case:
@@ -100,7 +112,7 @@ async def _view(request: Request, session, user: User, case_id: str) -> dict[str
         ctx: dict[str, Any] = {"case": case, "role": role.value, "process": None, "objections": [],
                                "reviews": [], "panel_choices": {}, "trail": [], "orgs": {}}
         if case.case_type == "methodology":
-            ctx["process"] = methodologies._case_out(session, _methodology_case(session, user, case_id))
+            ctx["process"] = methodology_case_out(session, user, case_id)
         elif case.case_type == "issuance":
             row = issuance._visible_case(session, user, case_id)
             ctx["process"] = issuance._case_out(session, row, None)
@@ -206,6 +218,18 @@ async def issuance_verifier_response(request: Request, case_id: str, session: Db
     async def act(form, client):
         await issuance.verifier_response(case_id, body(VerifierResponseIn, accept=text(form, "accept") == "yes",
                                                        reason=text(form, "reason")), session, user, client)
+    return await _act(request, session, user, case_id, VERIFIER, act)
+
+
+@router.post("/cases/{case_id}/issuance/verification-report")
+async def issuance_verification_report(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        from web.pages.applicant import upload  # the documents API's checks (type, size, content-addressed)
+
+        parsed = body(VerificationReportIn, verified_tco2e=text(form, "verified_tco2e") or None,
+                      conclusion=text(form, "conclusion"))
+        parsed.document_ids = await upload(request, session, user, request.app.state.settings)
+        await issuance.file_verification_report(case_id, parsed, session, user, client)
     return await _act(request, session, user, case_id, VERIFIER, act)
 
 

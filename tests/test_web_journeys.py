@@ -1,0 +1,301 @@
+"""More journeys in a real browser (Debian's Chromium through Playwright), against the app served by
+uvicorn, the real worker and the Temporal dev server: the ledger (an account's holdings, a cancellation
+request, the public certificate with its PDF), an authority inviting a person, a methodology
+resubmitted after its return, a verifier filing its report (and the notice then counting 7 working
+days). Set-up steps a page does not offer go through the API or the store, as in test_web_browser.py."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from domain.roles import OrganisationType, Role
+from store.models.identity import User
+from store.models.ledger import Cancellation
+from tests.web_helpers import (  # noqa: F401  (fixtures)
+    PASSWORD,
+    api,
+    browser,
+    eventually,
+    live_server,
+    live_worker,
+    new_page,
+    person,
+    shot,
+    sign_in,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def a_pdf(folder: Path, name: str = "report.pdf") -> Path:
+    from pypdf import PdfWriter
+
+    path = folder / name
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+async def test_account_cancellation_and_public_certificate(browser, live_server, api, session_factory, make_org):
+    from tests.issuance_helpers import make_project
+    from tests.ledger_helpers import issue_units
+
+    org = make_org(name="汉阳光伏有限公司")
+    holder = person(session_factory, Role.APPLICANT, org, name="财务 陈")
+    operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
+    project = make_project(session_factory, org.id, holder.user.id, facility_id="FAC-WEB-1")
+    issue_units(session_factory, project, org.id, 120, key="web-ledger-1")
+
+    # The holder opens its account from the menu: balance, the serial block, no cancellation yet.
+    page = await new_page(browser, live_server)
+    await sign_in(page, holder)
+    await page.get_by_role("link", name="账户", exact=True).click()
+    await page.wait_for_load_state()
+    assert re.search(r"/accounts/[^/]+$", page.url)
+    number = page.url.rsplit("/", 1)[1]
+    assert "120" in await page.locator("#balance").inner_text()
+    assert await page.get_by_role("link", name=re.compile(r"-000001")).count() == 1
+    await shot(page, "account")
+
+    # A refusal is shown on the page with the API's field and rule: more than the account holds.
+    await page.get_by_label("吨数（整吨；或在下方填写编号范围）").fill("500")
+    await page.evaluate("document.getElementById('quantity').removeAttribute('max')")
+    await page.get_by_label("用途", exact=True).select_option("donation")
+    await page.get_by_label("受益方（必填）").fill("武汉市青少年发展基金会")
+    await page.get_by_role("button", name="申请注销").click()
+    await page.wait_for_load_state()
+    assert await page.get_by_role("alert").count() == 1
+    assert "quantity" in await page.get_by_role("alert").inner_text()
+    with session_factory() as s:
+        assert s.scalar(select(Cancellation.id)) is None
+
+    # The request for 30 t: reserved at once, shown with its case and due date.
+    await page.get_by_label("吨数（整吨；或在下方填写编号范围）").fill("30")
+    await page.get_by_label("用途", exact=True).select_option("donation")
+    await page.get_by_label("受益方（必填）").fill("武汉市青少年发展基金会")
+    await page.get_by_role("button", name="申请注销").click()
+    await page.wait_for_load_state()
+    assert "注销冻结中" in await page.locator("#cancellations").locator("..").inner_text()
+    assert "90" in await page.locator("#balance").inner_text()
+    await shot(page, "account-cancellation-requested")
+    with session_factory() as s:
+        [cancellation_id] = s.scalars(select(Cancellation.id)).all()
+
+    # Another organisation's applicant gets the 404 page for this account, and nothing of it.
+    stranger = await new_page(browser, live_server)
+    await sign_in(stranger, person(session_factory, Role.APPLICANT, make_org()))
+    response = await stranger.goto(f"/accounts/{number}")
+    assert response.status == 404 and "汉阳光伏" not in await stranger.content()
+    # The operator confirms through the API; the holder's page links the certificate.
+    r = await api.post(f"/api/v1/cancellations/{cancellation_id}/confirm", headers=operator.headers)
+    assert r.status_code == 200, r.text
+    certificate = r.json()["certificate_number"]
+    await page.reload()
+    await page.get_by_role("link", name=certificate).click()
+    await page.wait_for_load_state()
+
+    # Anyone checks the certificate by its number and opens its PDF.
+    public = await new_page(browser, live_server, phone=True)
+    await public.goto("/")
+    await public.get_by_role("link", name="注销证明").first.click()
+    await public.get_by_label("证明编号（WH-C-YYYY-NNNNNN）").fill("WH-C-1999-999999")
+    await public.get_by_role("button", name="查询").click()
+    await public.wait_for_load_state()
+    assert "未找到" in await public.content() or await public.get_by_role("alert").count() == 1
+    await public.get_by_label("证明编号（WH-C-YYYY-NNNNNN）").fill(certificate.lower())
+    await public.get_by_role("button", name="查询").click()
+    await public.wait_for_url(re.compile(f"/certificates/{certificate}$"))
+    text = await public.content()
+    assert "武汉市青少年发展基金会" in text and "30 tCO2e" in text
+    await shot(public, "certificate-phone")
+    pdf = await public.get_by_role("link", name="注销证明（PDF）").get_attribute("href")
+    r = await api.get(pdf)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF")
+
+
+async def test_account_page_needs_the_holder_and_a_valid_form(browser, live_server, api, session_factory, make_org):
+    from tests.issuance_helpers import make_project
+    from tests.ledger_helpers import issue_units
+
+    org = make_org()
+    holder = person(session_factory, Role.APPLICANT, org)
+    project = make_project(session_factory, org.id, holder.user.id, facility_id="FAC-WEB-2")
+    issue_units(session_factory, project, org.id, 10, key="web-ledger-2")
+    page = await new_page(browser, live_server)
+    await sign_in(page, holder)
+    await page.goto("/my/account")
+    number = page.url.rsplit("/", 1)[1]
+
+    # A form without its CSRF token is refused before its handler: nothing is reserved.
+    await page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
+    await page.get_by_label("吨数（整吨；或在下方填写编号范围）").fill("5")
+    await page.get_by_label("受益方（必填）").fill("某某")
+    await page.get_by_role("button", name="申请注销").click()
+    await page.wait_for_load_state()
+    assert "CSRF" in await page.content()
+
+    # The operator sees the account (authorities may), but is not its holder: no cancellation form.
+    operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
+    other = await new_page(browser, live_server)
+    await sign_in(other, operator)
+    response = await other.goto(f"/accounts/{number}")
+    assert response.status == 200
+    assert await other.get_by_role("button", name="申请注销").count() == 0
+    with session_factory() as s:
+        assert s.scalar(select(Cancellation.id)) is None
+
+
+async def test_authority_invites_a_person_who_sets_a_password(browser, live_server, api, session_factory, make_org):
+    bureau_org = make_org(org_type=OrganisationType.GOVERNMENT)
+    bureau = person(session_factory, Role.BUREAU_ADMIN, bureau_org, name="王局")
+    firm = make_org(name="江岸节能科技有限公司")
+
+    page = await new_page(browser, live_server)
+    await sign_in(page, bureau)
+    await page.get_by_role("link", name="用户", exact=True).click()
+    await page.wait_for_load_state()
+    await page.get_by_label("姓名（必填）").fill("刘申报")
+    await page.get_by_label("电子邮箱（必填，用于登录）").fill("liu@jiangan-energy.cn")
+    await page.get_by_label("角色", exact=True).select_option("applicant")
+    await page.get_by_label("单位", exact=True).select_option(label="江岸节能科技有限公司")
+    await page.get_by_role("button", name="创建并显示邀请链接").click()
+    await page.wait_for_load_state()
+    link = await page.get_by_label("一次性链接").input_value()
+    assert re.search(r"/invitation/inv_", link)
+    await shot(page, "users-invitation-link")
+    # The link is shown once: reloading the list does not show it again.
+    await page.goto("/users")
+    assert await page.get_by_label("一次性链接").count() == 0
+
+    newcomer = await new_page(browser, live_server, phone=True)
+    await newcomer.goto(link)
+    await newcomer.get_by_label("新密码（至少10个字符）").fill("a long new password")
+    await newcomer.get_by_label("再次输入密码").fill("a long new password")
+    await newcomer.get_by_role("button", name="设置密码并登录").click()
+    await newcomer.wait_for_url(re.compile("/my/cases$"))
+    with session_factory() as s:
+        user = s.scalar(select(User).where(User.email == "liu@jiangan-energy.cn"))
+        assert user.role == "applicant" and user.organisation_id == firm.id
+
+    # The operator may not manage a bureau administrator: the role is not offered, no invite button,
+    # and a forged post is refused with a 403 page (the API's rule, domain.roles.may_manage_user).
+    operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
+    op = await new_page(browser, live_server)
+    await sign_in(op, operator)
+    await op.goto("/users")
+    assert await op.locator("#role option[value=bureau_admin]").count() == 0
+    assert await op.get_by_role("button", name="邀请 王局").count() == 0
+    assert await op.get_by_role("button", name="邀请 刘申报").count() == 1
+    await op.evaluate(f"document.querySelector('form[action=\"/users/{user.id}/invitation\"]').action = "
+                      f"'/users/{bureau.user.id}/invitation'")
+    await op.get_by_role("button", name="邀请 刘申报").click()
+    await op.wait_for_load_state()
+    assert "请求未被受理" in await op.content()
+    assert await op.get_by_label("一次性链接").count() == 0
+
+    # An applicant has no user page at all.
+    response = await newcomer.goto("/users")
+    assert response.status == 403
+
+
+async def test_applicant_resubmits_a_returned_methodology(browser, live_server, api, session_factory, make_org,
+                                                          tmp_path):
+    bureau = person(session_factory, Role.BUREAU_ADMIN, make_org(org_type=OrganisationType.GOVERNMENT))
+    applicant = person(session_factory, Role.APPLICANT, make_org())
+    r = await api.post("/api/v1/methodologies", headers=applicant.headers, json={
+        "title": "公共自行车骑行", "scope": "project", "domain": "energy_substitution",
+        "summary": "骑行替代机动车出行。"})
+    assert r.status_code == 201, r.text
+    case_no, case_id = r.json()["id"], r.json()["case_id"]
+
+    async def returned():
+        r = await api.post(f"/api/v1/methodologies/{case_no}/completeness", headers=bureau.headers,
+                           json={"decision": "return", "reasons": "缺少基准线情景的数据来源。"})
+        return r.status_code == 200
+    await eventually(returned, "the bureau returns the submission")
+
+    page = await new_page(browser, live_server, phone=True)
+    await sign_in(page, applicant)
+    await page.goto(f"/cases/{case_id}")
+    await page.get_by_role("link", name="重新提交修改后的方法学").click()
+    await page.wait_for_load_state()
+    assert "缺少基准线情景的数据来源" in await page.content()
+    assert await page.get_by_label("名称", exact=True).input_value() == "公共自行车骑行"  # the current content, to amend
+    await page.get_by_label("摘要", exact=True).fill("骑行替代机动车出行；基准线数据来自市交通局年报。")
+    await page.get_by_label("修改说明（选填）").fill("补充了基准线数据来源。")
+    await page.set_input_files("#files", str(a_pdf(tmp_path, "baseline.pdf")))
+    await shot(page, "methodology-resubmission-phone")
+    await page.get_by_role("button", name="重新提交").click()
+    await page.wait_for_url(re.compile(f"/cases/{case_id}$"))
+    r = await api.get(f"/api/v1/methodologies/{case_no}", headers=applicant.headers)
+    body = r.json()
+    assert body["stage"] == "completeness_check" and body["submission_no"] == 2
+    assert body["summary"].endswith("市交通局年报。") and len(body["document_ids"]) == 1
+    assert "baseline.pdf" in await page.content()
+
+    # Resubmitting again now is refused by the case (it is not returned any more), shown on the form.
+    await page.goto(f"/cases/{case_id}/methodology/resubmission")
+    await page.get_by_role("button", name="重新提交").click()
+    await page.wait_for_load_state()
+    assert await page.get_by_role("alert").count() >= 1
+    r = await api.get(f"/api/v1/methodologies/{case_no}", headers=applicant.headers)
+    assert r.json()["submission_no"] == 2
+
+    # Another organisation's applicant cannot open the form: 404 page.
+    other = await new_page(browser, live_server)
+    await sign_in(other, person(session_factory, Role.APPLICANT, make_org()))
+    assert (await other.goto(f"/cases/{case_id}/methodology/resubmission")).status == 404
+
+
+async def test_verifier_files_its_report_and_the_notice_counts_seven_working_days(
+        browser, live_server, api, local_temporal_env, session_factory, make_org, make_actor, tmp_path):
+    from tests.issuance_flow import make_flow
+
+    bureau = make_actor(Role.BUREAU_ADMIN)
+    flow = await make_flow(api, local_temporal_env, make_actor, make_org, bureau, make_actor(Role.OPERATOR_ADMIN),
+                           session_factory)
+    case_id = (await flow.file(claimed="1234.567"))["case_id"]
+    await flow.until(case_id, "awaiting_verifier")
+    await flow.call("POST", f"/issuance-cases/{case_id}/verifier-response", flow.verifier, json={"accept": True})
+    await flow.until(case_id, "verification")
+
+    verifier = person(session_factory, Role.VERIFIER, None, name="核查员 周")
+    with session_factory() as s, s.begin():  # a person of the commissioned verification body
+        s.get(User, verifier.user.id).organisation_id = flow.verifier_org_id
+    page = await new_page(browser, live_server)
+    await sign_in(page, verifier)
+    await page.goto("/my/cases")
+    await page.get_by_role("link", name=case_id).click()
+    await page.wait_for_load_state()
+
+    # More than claimed: the API's refusal, naming the field, on the case page; nothing filed.
+    await page.get_by_label("核查减排量（tCO2e，最多3位小数，不超过申报量）").fill("2000")
+    await page.get_by_label("核查结论（必填）").fill("合理保证，无发现。")
+    await page.get_by_role("button", name="提交核查报告").click()
+    await page.wait_for_load_state()
+    assert "verified_tco2e" in await page.get_by_role("alert").inner_text()
+    assert (await flow.state(case_id))["stage"] == "verification"
+
+    await page.get_by_label("核查减排量（tCO2e，最多3位小数，不超过申报量）").fill("1000.5")
+    await page.get_by_label("核查结论（必填）").fill("合理保证，无发现。")
+    await page.set_input_files("#vfiles", str(a_pdf(tmp_path, "verification-report.pdf")))
+    await shot(page, "verifier-report-form")
+    await page.get_by_role("button", name="提交核查报告").click()
+    await page.wait_for_load_state()
+    assert "verification-report.pdf" in await page.content()
+    state = await flow.until(case_id, "publicity")
+    assert state["verified_tco2e"] == "1000.500"
+
+    # The notice opened during today: its 7 working days all lie ahead (today is not one of them).
+    public = await new_page(browser, live_server, phone=True)
+    await public.goto("/publicity")
+    await public.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
+    await public.wait_for_load_state()
+    assert (await public.locator("#remaining").inner_text()).strip() == "7 个工作日"
+    await shot(public, "publicity-notice-phone")
