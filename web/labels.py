@@ -114,7 +114,7 @@ LEDGER = {
     "held": N_("Held"),
     "reserved": N_("Reserved for cancellation"),
     "frozen": N_("Frozen"),
-    "retired": N_("Retired"),
+    "retired": N_("Retired by cancellation"),
     "confirmed": N_("Confirmed"),
     "rejected": N_("Rejected"),
     "withdrawn": N_("Withdrawn"),

@@ -22,6 +22,7 @@ from api.schemas.methodology import MethodologyIn, ResubmissionIn
 from domain.documents import DocumentKind
 from domain.issuance import shanghai_today
 from domain.methodology import MethodologyDomain, Scope
+from domain.errors import Refusal
 from domain.roles import OrganisationStatus, OrganisationType, Role
 from store import documents
 from store.identity import now_utc
@@ -29,7 +30,7 @@ from store.issuance import accreditation_on
 from store.models.cases import Case
 from store.models.identity import Organisation, User
 from web.auth import roles_page
-from web.pages.common import body, form_of, page_router, see_other, text
+from web.pages.common import as_problem, body, form_of, page_router, see_other, text
 from web.render import render
 
 router = page_router()
@@ -66,12 +67,8 @@ async def upload(request: Request, session, user: User, settings) -> list[int]:
 
     try:
         return await run_in_threadpool(store)
-    except Exception as exc:
-        from domain.errors import Refusal
-
-        if isinstance(exc, Refusal):
-            raise Problem(exc.status, "Unprocessable request", exc.message, field=exc.field, rule=exc.rule) from None
-        raise
+    except Refusal as exc:
+        raise as_problem(exc) from None
 
 
 def _behaviours(raw: str) -> list[dict]:
@@ -203,8 +200,9 @@ async def resubmit_methodology(request: Request, case_id: str, session: DbSessio
                       behaviours=_behaviours(values["behaviours"]), note=values["note"] or None,
                       document_ids=case.document_ids + await upload(request, session, user, settings))
         await methodologies.resubmit(case.id, parsed, session, user, CaseActions(request, await get_temporal(request)))
-    except Problem as problem:
+    except (Problem, Refusal) as refused:
         session.rollback()
+        problem = as_problem(refused)
         if problem.status == 404:
             raise
         return await run_in_threadpool(lambda: _resubmission_page(

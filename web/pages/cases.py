@@ -35,6 +35,7 @@ from api.schemas.issuance import (
 from api.schemas.methodology import CompletenessIn, PublicationIn, WithdrawalIn
 from api.schemas.review import PanelIn, ReplacementIn
 from api.schemas.scenarios import DecisionIn as ScenarioDecisionIn
+from domain.errors import Refusal
 from domain.review_rules import conflict_reasons
 from domain.roles import AUTHORITIES, Role
 from store import audit
@@ -44,7 +45,7 @@ from store.models.identity import Organisation, User
 from store.models.methodology import MethodologyCase
 from store.models.review import Expert, Review
 from web.auth import signed_in
-from web.pages.common import body, form_of, page_router, see_other, text
+from web.pages.common import as_problem, body, form_of, page_router, see_other, text
 from web.pages.expert import case_documents
 from web.render import render
 
@@ -171,8 +172,9 @@ async def _act(request: Request, session, user: User, case_id: str, roles: froze
         await run_in_threadpool(visible_case, session, user, case_id)
         session.rollback()
         await action(form, CaseActions(request, await get_temporal(request)))
-    except Problem as problem:
+    except (Problem, Refusal) as refused:
         session.rollback()
+        problem = as_problem(refused)
         if problem.status == 404:
             raise
         return await _page(request, session, user, case_id, error=problem, status=problem.status)

@@ -23,7 +23,8 @@ from store import ledger_reports
 from store.models.identity import User
 from store.models.ledger import Cancellation
 from web.auth import PageUser, signed_in
-from web.pages.common import body, form_of, page_router, see_other, text
+from domain.errors import Refusal
+from web.pages.common import as_problem, body, form_of, page_router, see_other, text
 from web.render import render
 
 router = page_router()
@@ -114,8 +115,9 @@ async def request_cancellation(request: Request, number: str, session: DbSession
                       neutrality_year=values["neutrality_year"] or None, scenario_id=values["scenario_id"] or None)
         await cancellations.apply(parsed, session, user, CaseActions(request, await get_temporal(request)),
                                   settings, Response(), idempotency_key=key)
-    except Problem as problem:
+    except (Problem, Refusal) as refused:
         session.rollback()
+        problem = as_problem(refused)
         if problem.status == 404:
             raise
         return await run_in_threadpool(_account_page, request, session, user, number, error=problem,
@@ -138,8 +140,9 @@ async def withdraw_cancellation(request: Request, number: str, cancellation_id: 
         await run_in_threadpool(check)
         await cancellations.withdraw(cancellation_id, body(DecisionIn, reason=text(form, "reason") or None),
                                      session, user, CaseActions(request, await get_temporal(request)))
-    except Problem as problem:
+    except (Problem, Refusal) as refused:
         session.rollback()
+        problem = as_problem(refused)
         if problem.status == 404:
             raise
         return await run_in_threadpool(_account_page, request, session, user, number, error=problem,

@@ -22,7 +22,8 @@ from domain.roles import OrganisationStatus, Role, may_manage_user
 from store import web_auth
 from store.models.identity import Organisation, User
 from web.auth import roles_page
-from web.pages.common import body, form_of, page_router, text
+from domain.errors import Refusal
+from web.pages.common import as_problem, body, form_of, page_router, text
 from web.render import render
 
 router = page_router()
@@ -78,8 +79,9 @@ async def create_and_invite(request: Request, session: DbSessionDep, actor: Auth
 
     try:
         invited = await run_in_threadpool(work)
-    except Problem as problem:
+    except (Problem, Refusal) as refused:
         session.rollback()
+        problem = as_problem(refused)
         return await run_in_threadpool(_page, request, session, actor, error=problem, values=values,
                                        status=problem.status)
     return await run_in_threadpool(_page, request, session, actor, invited=invited, status=201)
@@ -89,8 +91,9 @@ async def create_and_invite(request: Request, session: DbSessionDep, actor: Auth
 async def invite(request: Request, user_id: int, session: DbSessionDep, actor: Authority, settings: SettingsDep):
     try:
         invited = await run_in_threadpool(_invite, session, actor, user_id, settings)
-    except Problem as problem:
+    except (Problem, Refusal) as refused:
         session.rollback()
+        problem = as_problem(refused)
         if problem.status == 404:
             raise
         return await run_in_threadpool(_page, request, session, actor, error=problem, status=problem.status)
