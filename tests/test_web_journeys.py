@@ -299,3 +299,74 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
     await public.wait_for_load_state()
     assert (await public.locator("#remaining").inner_text()).strip() == "7 个工作日"
     await shot(public, "publicity-notice-phone")
+
+
+def _published_spec(session_factory, author_id: int) -> None:
+    """A restaurant specification as the bureau's panel would have published it (Art. 12; the spec
+    review is tested in test_scenario.py)."""
+    from store.identity import now_utc
+    from store.models.scenario import EvaluationSpec, EvaluationSpecItem
+
+    now = now_utc()
+    with session_factory() as s, s.begin():
+        s.add(EvaluationSpec(category="restaurant", version=1, title="低碳餐厅评价规范", status="published",
+                             pass_mark=60, created_by=author_id, created_at=now, published_by=author_id,
+                             published_at=now, items=[
+                                 EvaluationSpecItem(position=0, code="G1", name="不主动提供一次性餐具", kind="gate"),
+                                 EvaluationSpecItem(position=1, code="W1", name="减少食物浪费措施", kind="weighted",
+                                                    weight=60),
+                                 EvaluationSpecItem(position=2, code="W2", name="顾客低碳激励", kind="weighted",
+                                                    weight=40)]))
+
+
+async def test_applicant_drafts_a_scenario_self_assesses_and_applies(browser, live_server, api, session_factory,
+                                                                     make_org):
+    org = make_org(name="户部巷餐饮有限公司")
+    applicant = person(session_factory, Role.APPLICANT, org, name="店长 郑")
+    operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
+    _published_spec(session_factory, operator.user.id)
+
+    page = await new_page(browser, live_server, phone=True)
+    await sign_in(page, applicant)
+    await page.goto("/my/cases")
+    await page.get_by_role("link", name="我的场景").first.click()
+    await page.wait_for_load_state()
+    # The draft form refuses what the API refuses: a missing field is named.
+    await page.get_by_label("场景名称（必填）").fill("户部巷热干面")
+    await page.get_by_label("类别", exact=True).select_option("restaurant")
+    await page.get_by_label("行政区").select_option("wu_chang")
+    await page.get_by_label("地址（必填）").fill("武昌区户部巷1号")
+    await page.get_by_label("用户低碳行为的记录与激励方式（必填）").fill("顾客扫码选择不要一次性餐具，获得积分。")
+    await shot(page, "scenario-draft-phone")
+    await page.get_by_role("button", name="保存草稿").click()
+    await page.wait_for_url(re.compile(r"/my/scenarios/\d+$"))
+    scenario_id = int(page.url.rsplit("/", 1)[1])
+
+    # A self-assessment that misses the required item does not pass: no application is offered.
+    await page.get_by_label("得分（0–60）").fill("55")
+    await page.get_by_label("得分（0–40）").fill("35")
+    await page.get_by_role("button", name="提交自评").click()
+    await page.wait_for_load_state()
+    assert "未达标" in await page.locator("#assessments").locator("..").inner_text()
+    assert await page.get_by_role("button", name="申请评价").count() == 0
+
+    await page.get_by_label("已满足（必备项）").check()
+    await page.get_by_label("得分（0–60）").fill("55")
+    await page.get_by_label("得分（0–40）").fill("35")
+    await page.get_by_role("button", name="提交自评").click()
+    await page.wait_for_load_state()
+    await shot(page, "scenario-self-assessed-phone")
+    await page.get_by_role("button", name="申请评价").click()
+    await page.wait_for_url(re.compile(r"/cases/scenario-\d+$"))
+    case_id = page.url.rsplit("/", 1)[1]
+    r = await api.get(f"/api/v1/scenario-cases/{case_id}", headers=applicant.headers)
+    assert r.status_code == 200 and r.json()["scenario_id"] == scenario_id
+
+    # Another organisation's applicant gets the 404 page; the operator does not draft (403 page).
+    other = await new_page(browser, live_server)
+    await sign_in(other, person(session_factory, Role.APPLICANT, make_org()))
+    assert (await other.goto(f"/my/scenarios/{scenario_id}")).status == 404
+    assert "户部巷" not in await other.content()
+    op = await new_page(browser, live_server)
+    await sign_in(op, operator)
+    assert (await op.goto("/my/scenarios")).status == 403

@@ -127,3 +127,41 @@ LEDGER = {
 
 def ledger(code: str | None) -> str:
     return _pick(LEDGER, code)
+
+
+# Scenario categories and Wuhan's districts (SPEC §2.3; domain.scenario_rules).
+CATEGORIES = {
+    "shop_supermarket": N_("Shop or supermarket"),
+    "restaurant": N_("Restaurant"),
+    "hotel": N_("Hotel"),
+    "scenic_spot": N_("Scenic spot"),
+    "public_facility": N_("Public facility"),
+    "other": N_("Other"),
+}
+
+DISTRICTS = {
+    "jiang_an": N_("Jiang'an District"),
+    "jiang_han": N_("Jianghan District"),
+    "qiao_kou": N_("Qiaokou District"),
+    "han_yang": N_("Hanyang District"),
+    "wu_chang": N_("Wuchang District"),
+    "qing_shan": N_("Qingshan District"),
+    "hong_shan": N_("Hongshan District"),
+    "dong_xi_hu": N_("Dongxihu District"),
+    "han_nan": N_("Hannan District"),
+    "cai_dian": N_("Caidian District"),
+    "jiang_xia": N_("Jiangxia District"),
+    "huang_pi": N_("Huangpi District"),
+    "xin_zhou": N_("Xinzhou District"),
+    "east_lake_high_tech": N_("East Lake High-tech Development Zone"),
+    "economic_development": N_("Wuhan Economic and Technological Development Zone"),
+    "east_lake_scenic": N_("East Lake Scenic Area"),
+}
+
+
+def category(code: str | None) -> str:
+    return _pick(CATEGORIES, code)
+
+
+def district(code: str | None) -> str:
+    return _pick(DISTRICTS, code)
