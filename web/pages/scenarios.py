@@ -98,6 +98,15 @@ def scenario_page(request: Request, scenario_id: int, session: DbSession, user: 
     return _scenario_page(request, session, user, scenario_id)
 
 
+async def _refused(request: Request, session, user: User, scenario_id: int, refused: Problem | Refusal):
+    """The scenario page with the API's refusal on it (a 404 stays the 404 page)."""
+    session.rollback()
+    if refused.status == 404:
+        raise refused
+    return await run_in_threadpool(lambda: _scenario_page(request, session, user, scenario_id,
+                                                          error=as_problem(refused), status=refused.status))
+
+
 @router.post("/my/scenarios/{scenario_id}/self-assessments")
 async def self_assess(request: Request, scenario_id: int, session: DbSession, user: ApplicantUser):
     form = await form_of(request)
@@ -122,11 +131,7 @@ async def self_assess(request: Request, scenario_id: int, session: DbSession, us
     try:
         await run_in_threadpool(create)
     except (Problem, Refusal) as refused:
-        session.rollback()
-        if refused.status == 404:
-            raise
-        return await run_in_threadpool(lambda: _scenario_page(request, session, user, scenario_id,
-                                                              error=as_problem(refused), status=refused.status))
+        return await _refused(request, session, user, scenario_id, refused)
     return see_other(f"/my/scenarios/{scenario_id}#assessments")
 
 
@@ -142,10 +147,6 @@ async def apply_for_evaluation(request: Request, scenario_id: int, session: DbSe
                                              CaseActions(request, await get_temporal(request)), settings,
                                              idempotency_key=key)
     except (Problem, Refusal) as refused:
-        session.rollback()
-        if refused.status == 404:
-            raise
-        return await run_in_threadpool(lambda: _scenario_page(request, session, user, scenario_id,
-                                                              error=as_problem(refused), status=refused.status))
+        return await _refused(request, session, user, scenario_id, refused)
     case_id = json.loads(answer.body)["case_id"] if isinstance(answer, Response) else answer.case_id
     return see_other(f"/cases/{case_id}")
