@@ -370,3 +370,67 @@ async def test_applicant_drafts_a_scenario_self_assesses_and_applies(browser, li
     op = await new_page(browser, live_server)
     await sign_in(op, operator)
     assert (await op.goto("/my/scenarios")).status == 403
+
+
+async def test_bureau_reevaluates_a_published_methodology(browser, live_server, api, session_factory, make_org):
+    from sqlalchemy import text as sql
+
+    from tests.methodology_rows import publish_methodology
+
+    owner_org = make_org()
+    owner = person(session_factory, Role.APPLICANT, owner_org)
+    bureau = person(session_factory, Role.BUREAU_ADMIN, make_org(org_type=OrganisationType.GOVERNMENT))
+    publish_methodology(session_factory, code="WH-M-WEB-001")
+    with session_factory() as s, s.begin():
+        s.execute(sql("UPDATE methodologies SET owner_organisation_id = :o WHERE code = 'WH-M-WEB-001'"),
+                  {"o": owner_org.id})
+
+    # Nobody but the bureau is offered the form on the register page.
+    public = await new_page(browser, live_server)
+    await public.goto("/register/methodologies/WH-M-WEB-001")
+    assert await public.get_by_role("button", name="发起复评").count() == 0
+
+    page = await new_page(browser, live_server)
+    await sign_in(page, bureau)
+    await page.goto("/register/methodologies/WH-M-WEB-001")
+    await page.get_by_label("复评当前版本的理由（必填）").fill("国家发布了新的电网排放因子。")
+    await page.get_by_role("button", name="发起复评").click()
+    await page.wait_for_url(re.compile(r"/cases/[^/]+$"))
+    case_id = page.url.rsplit("/", 1)[1]
+
+    async def decision_form():
+        await page.goto(f"/cases/{case_id}")
+        return await page.get_by_role("button", name="提交决定").count()
+    await eventually(decision_form, "the re-evaluation decision form")
+    assert "国家发布了新的电网排放因子" in await page.content()
+    await shot(page, "reevaluation-decision")
+    # A second re-evaluation while this one is open is refused on the register page (the API's rule).
+    await page.goto("/register/methodologies/WH-M-WEB-001")
+    await page.get_by_label("复评当前版本的理由（必填）").fill("再次评估")
+    await page.get_by_role("button", name="发起复评").click()
+    await page.wait_for_load_state()
+    assert "one_open_reevaluation" in await page.get_by_role("alert").inner_text()
+
+    # The owner sees the case but may not decide; another applicant gets the 404 page.
+    owner_page = await new_page(browser, live_server)
+    await sign_in(owner_page, owner)
+    assert (await owner_page.goto(f"/cases/{case_id}")).status == 200
+    assert await owner_page.get_by_role("button", name="提交决定").count() == 0
+    stranger = await new_page(browser, live_server)
+    await sign_in(stranger, person(session_factory, Role.APPLICANT, make_org()))
+    assert (await stranger.goto(f"/cases/{case_id}")).status == 404
+
+    # The bureau confirms the version: the re-evaluation ends confirmed.
+    await page.goto(f"/cases/{case_id}")
+    await page.get_by_label("确认：当前版本继续有效").check()
+    await page.get_by_label("理由（必填）").fill("新因子与原版本一致，无需修订。")
+    await page.get_by_role("button", name="提交决定").click()
+    await page.wait_for_load_state()
+
+    async def confirmed():
+        with session_factory() as s:
+            return s.scalar(sql("SELECT stage FROM methodology_reevaluations WHERE case_id = :c"),
+                            {"c": case_id}) == "confirmed"
+    await eventually(confirmed, "the re-evaluation confirmed")
+    await page.reload()
+    assert "国家发布了新的电网排放因子" in await page.content()

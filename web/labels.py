@@ -40,6 +40,10 @@ STAGES = {
     "decided": N_("Decided"),
     "recused": N_("Recused"),
     "replaced": N_("Replaced"),
+    # re-evaluation of a published methodology (Art. 11)
+    "confirmed": N_("Confirmed"),
+    "revised": N_("Revised: new version published"),
+    "retired": N_("Retired"),
 }
 
 CASE_TYPES = {

@@ -71,7 +71,7 @@ async def upload(request: Request, session, user: User, settings) -> list[int]:
         raise as_problem(exc) from None
 
 
-def _behaviours(raw: str) -> list[dict]:
+def behaviour_rows(raw: str) -> list[dict]:
     """Behaviour table rows typed one a line: code, name, unit, factor, daily cap (comma or tab)."""
     rows = []
     for line in raw.splitlines():
@@ -98,7 +98,7 @@ async def submit_methodology(request: Request, session: DbSession, user: Applica
     try:
         parsed = body(MethodologyIn, title=values["title"], code_suggestion=values["code_suggestion"] or None,
                       scope=values["scope"] or None, domain=values["domain"] or None, summary=values["summary"],
-                      behaviours=_behaviours(values["behaviours"]),
+                      behaviours=behaviour_rows(values["behaviours"]),
                       document_ids=await upload(request, session, user, settings))
         response = await methodologies.create_methodology(parsed, session, user, CaseActions(request, await get_temporal(request)),
                                                           settings, idempotency_key=key)
@@ -197,7 +197,7 @@ async def resubmit_methodology(request: Request, case_id: str, session: DbSessio
         # The documents already on the case stay with the amended submission; new uploads join them.
         parsed = body(ResubmissionIn, title=values["title"], code_suggestion=values["code_suggestion"] or None,
                       scope=values["scope"] or None, domain=values["domain"] or None, summary=values["summary"],
-                      behaviours=_behaviours(values["behaviours"]), note=values["note"] or None,
+                      behaviours=behaviour_rows(values["behaviours"]), note=values["note"] or None,
                       document_ids=case.document_ids + await upload(request, session, user, settings))
         await methodologies.resubmit(case.id, parsed, session, user, CaseActions(request, await get_temporal(request)))
     except (Problem, Refusal) as refused:

@@ -32,7 +32,7 @@ from api.schemas.issuance import (
     VerificationReportIn,
     VerifierResponseIn,
 )
-from api.schemas.methodology import CompletenessIn, PublicationIn, WithdrawalIn
+from api.schemas.methodology import CompletenessIn, PublicationIn, ReevaluationDecisionIn, WithdrawalIn
 from api.schemas.review import PanelIn, ReplacementIn
 from api.schemas.scenarios import DecisionIn as ScenarioDecisionIn
 from domain.errors import Refusal
@@ -42,7 +42,7 @@ from store import audit
 from store.identity import now_utc
 from store.models.cases import Case
 from store.models.identity import Organisation, User
-from store.models.methodology import MethodologyCase
+from store.models.methodology import MethodologyCase, MethodologyReevaluation
 from store.models.review import Expert, Review
 from web.auth import signed_in
 from web.pages.common import as_problem, body, form_of, page_router, see_other, text
@@ -69,6 +69,14 @@ def methodology_case_out(session, user: User, case_id: str):
     return methodologies._case_out(session, _methodology_case(session, user, case_id))
 
 
+def reevaluation_row(session, user: User, case_id: str) -> MethodologyReevaluation:
+    """A re-evaluation case if the API lets this user see it (authorities, the owner), else 404."""
+    no = session.scalar(select(MethodologyReevaluation.id).where(MethodologyReevaluation.case_id == case_id))
+    if no is None:
+        raise not_found(f"case {case_id}")
+    return methodologies._visible_reevaluation(session, user, no)
+
+
 def visible_case(session, user: User, case_id: str) -> Case:
     """The case register row if the process API lets this user see the case, else 404."""
     case = session.get(Case, case_id)
@@ -81,6 +89,8 @@ def visible_case(session, user: User, case_id: str) -> Case:
             issuance._visible_case(session, user, case_id)
         case "scenario":
             scenarios._visible_case(session, user, case_id)
+        case "methodology_reevaluation":
+            reevaluation_row(session, user, case_id)
         case _:
             if Role(user.role) not in AUTHORITIES:
                 raise not_found(f"case {case_id}")
@@ -114,6 +124,13 @@ async def _view(request: Request, session, user: User, case_id: str) -> dict[str
                                "reviews": [], "panel_choices": {}, "trail": [], "orgs": {}}
         if case.case_type == "methodology":
             ctx["process"] = methodology_case_out(session, user, case_id)
+        elif case.case_type == "methodology_reevaluation":
+            row = reevaluation_row(session, user, case_id)
+            ctx["process"] = methodologies._reevaluation_out(session, row)
+            # The version under re-evaluation (public): a revision starts from its content.
+            ctx["under_review"] = methodologies.public_version(ctx["process"].code, ctx["process"].version_no,
+                                                               session)
+            ctx["methodology"] = methodologies.public_methodology(ctx["process"].code, session)
         elif case.case_type == "issuance":
             row = issuance._visible_case(session, user, case_id)
             ctx["process"] = issuance._case_out(session, row, None)
@@ -211,6 +228,27 @@ async def methodology_withdrawal(request: Request, case_id: str, session: DbSess
         await methodologies.withdraw(_case_no(session, user, case_id),
                                      body(WithdrawalIn, reason=text(form, "reason") or None), session, user, client)
     return await _act(request, session, user, case_id, frozenset({Role.APPLICANT, Role.BUREAU_ADMIN}), act)
+
+
+# --- re-evaluation of a published methodology (SPEC §2.2, Art. 11) ---
+
+@router.post("/cases/{case_id}/reevaluation/decision")
+async def reevaluation_decision(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        from web.pages.applicant import behaviour_rows
+
+        no = (await run_in_threadpool(reevaluation_row, session, user, case_id)).id
+        outcome = text(form, "outcome")
+        revised = None
+        if outcome == "revise":  # the new version's content; scope and domain stay the methodology's
+            revised = {"title": text(form, "title"), "scope": text(form, "scope") or None,
+                       "domain": text(form, "domain") or None, "summary": text(form, "summary"),
+                       "behaviours": behaviour_rows(text(form, "behaviours"))}
+        session.rollback()
+        await methodologies.decide_reevaluation(no, body(ReevaluationDecisionIn, outcome=outcome or None,
+                                                         reason=text(form, "reason"), revised=revised),
+                                                session, user, client)
+    return await _act(request, session, user, case_id, BUREAU, act)
 
 
 # --- issuance (SPEC §2.4) ---
