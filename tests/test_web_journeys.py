@@ -92,11 +92,31 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     await sign_in(stranger, person(session_factory, Role.APPLICANT, make_org()))
     response = await stranger.goto(f"/accounts/{number}")
     assert response.status == 404 and "汉阳光伏" not in await stranger.content()
-    # The operator confirms through the API; the holder's page links the certificate.
-    r = await api.post(f"/api/v1/cancellations/{cancellation_id}/confirm", headers=operator.headers)
-    assert r.status_code == 200, r.text
+    # The operator decides on the case page: a rejection without a reason is refused (the API's rule),
+    # then it confirms; the holder's page links the certificate.
+    op = await new_page(browser, live_server)
+    await sign_in(op, operator)
+
+    async def decision_form():
+        await op.goto(f"/cases/cancellation-{cancellation_id}")
+        return await op.get_by_role("button", name="提交决定").count()
+    await eventually(decision_form, "the cancellation decision form")
+    await op.get_by_label("驳回：解除冻结，减排量退回持有人").check()
+    await op.get_by_role("button", name="提交决定").click()
+    await op.wait_for_load_state()
+    assert "reason" in await op.get_by_role("alert").inner_text()
+    await shot(op, "cancellation-decision")
+    await op.get_by_label("确认：减排量永久注销并出具注销证明").check()
+    await op.get_by_role("button", name="提交决定").click()
+    await op.wait_for_load_state()
+    r = await api.get(f"/api/v1/cancellations/{cancellation_id}", headers=operator.headers)
+    assert r.json()["status"] == "confirmed", r.text
     certificate = r.json()["certificate_number"]
-    await page.reload()
+    assert certificate in await op.content()
+    # The holder reads the case but is offered no decision.
+    await page.goto(f"/cases/cancellation-{cancellation_id}")
+    assert await page.get_by_role("button", name="提交决定").count() == 0
+    await page.goto(f"/accounts/{number}")
     await page.get_by_role("link", name=certificate).click()
     await page.wait_for_load_state()
 

@@ -52,6 +52,7 @@ CASE_TYPES = {
     "scenario": N_("Scenario"),
     "issuance": N_("Reduction issuance"),
     "review": N_("Panel review"),
+    "cancellation": N_("Cancellation"),
 }
 
 ROLES = {

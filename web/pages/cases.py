@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from api.case_actions import CaseActions
 from api.deps import DbSession, check_roles, get_temporal
 from api.errors import Problem, not_found
-from api.routes import issuance, methodologies, reviews, scenarios, workflows_admin
+from api.routes import cancellations, issuance, methodologies, reviews, scenarios, workflows_admin
 from api.schemas.issuance import (
     AnswerIn,
     ApplicationIn,
@@ -32,9 +32,11 @@ from api.schemas.issuance import (
     VerificationReportIn,
     VerifierResponseIn,
 )
+from api.schemas.ledger import DecisionIn as CancellationDecisionIn
 from api.schemas.methodology import CompletenessIn, PublicationIn, ReevaluationDecisionIn, WithdrawalIn
 from api.schemas.review import PanelIn, ReplacementIn
 from api.schemas.scenarios import DecisionIn as ScenarioDecisionIn
+from domain.contracts import cancellation as cancellation_contract
 from domain.errors import Refusal
 from domain.review_rules import conflict_reasons
 from domain.roles import AUTHORITIES, Role
@@ -42,6 +44,7 @@ from store import audit
 from store.identity import now_utc
 from store.models.cases import Case
 from store.models.identity import Organisation, User
+from store.models.ledger import Cancellation
 from store.models.methodology import MethodologyCase, MethodologyReevaluation
 from store.models.review import Expert, Review
 from web.auth import signed_in
@@ -77,6 +80,15 @@ def reevaluation_row(session, user: User, case_id: str) -> MethodologyReevaluati
     return methodologies._visible_reevaluation(session, user, no)
 
 
+def cancellation_row(session, user: User, case_id: str) -> Cancellation:
+    """A cancellation if the API lets this user see it (the holder's people, authorities), else 404."""
+    prefix = cancellation_contract.case_id(0)[:-1]
+    number = case_id.removeprefix(prefix)
+    if not case_id.startswith(prefix) or not number.isdigit() or len(number) > 18:
+        raise not_found(f"case {case_id}")
+    return cancellations._visible(session, user, int(number))[0]
+
+
 def visible_case(session, user: User, case_id: str) -> Case:
     """The case register row if the process API lets this user see the case, else 404."""
     case = session.get(Case, case_id)
@@ -91,6 +103,8 @@ def visible_case(session, user: User, case_id: str) -> Case:
             scenarios._visible_case(session, user, case_id)
         case "methodology_reevaluation":
             reevaluation_row(session, user, case_id)
+        case "cancellation":
+            cancellation_row(session, user, case_id)
         case _:
             if Role(user.role) not in AUTHORITIES:
                 raise not_found(f"case {case_id}")
@@ -131,6 +145,10 @@ async def _view(request: Request, session, user: User, case_id: str) -> dict[str
             ctx["under_review"] = methodologies.public_version(ctx["process"].code, ctx["process"].version_no,
                                                                session)
             ctx["methodology"] = methodologies.public_methodology(ctx["process"].code, session)
+        elif case.case_type == "cancellation":
+            # The API's answer, with the case register's stage (the page's stage line reads it).
+            ctx["process"] = {**cancellations._out(session, cancellation_row(session, user, case_id)),
+                              "stage": case.stage}
         elif case.case_type == "issuance":
             row = issuance._visible_case(session, user, case_id)
             ctx["process"] = issuance._case_out(session, row, None)
@@ -228,6 +246,21 @@ async def methodology_withdrawal(request: Request, case_id: str, session: DbSess
         await methodologies.withdraw(_case_no(session, user, case_id),
                                      body(WithdrawalIn, reason=text(form, "reason") or None), session, user, client)
     return await _act(request, session, user, case_id, frozenset({Role.APPLICANT, Role.BUREAU_ADMIN}), act)
+
+
+# --- cancellation (Art. 29): the operator confirms or rejects ---
+
+@router.post("/cases/{case_id}/cancellation/decision")
+async def cancellation_decision(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        x = await run_in_threadpool(cancellation_row, session, user, case_id)
+        session.rollback()
+        if text(form, "decision") == "confirm":
+            await cancellations.confirm(x.id, session, user, client)
+        else:
+            await cancellations.reject(x.id, body(CancellationDecisionIn, reason=text(form, "reason") or None),
+                                       session, user, client)
+    return await _act(request, session, user, case_id, OPERATOR, act)
 
 
 # --- re-evaluation of a published methodology (SPEC §2.2, Art. 11) ---
