@@ -424,12 +424,33 @@ async def test_bureau_reevaluates_a_published_methodology(browser, live_server, 
     await eventually(decision_form, "the re-evaluation decision form")
     assert "国家发布了新的电网排放因子" in await page.content()
     await shot(page, "reevaluation-decision")
-    # A second re-evaluation while this one is open is refused on the register page (the API's rule).
+    # While it is open the register page links it instead of offering a second (the API's
+    # one_open_reevaluation); a second sent anyway (a form kept open in another tab) is refused.
+    stale = await new_page(browser, live_server)
+    await sign_in(stale, bureau)
     await page.goto("/register/methodologies/WH-M-WEB-001")
-    await page.get_by_label("复评当前版本的理由（必填）").fill("再次评估")
-    await page.get_by_role("button", name="发起复评").click()
+    assert await page.get_by_role("button", name="发起复评").count() == 0
+    assert await page.get_by_role("link", name=case_id).count() == 1
+    await stale.goto("/register/methodologies/WH-M-WEB-001")
+    await stale.evaluate("""() => {
+        const f = document.createElement('form'); f.method = 'post';
+        f.action = '/register/methodologies/WH-M-WEB-001/reevaluations';
+        for (const [k, v] of [['csrf_token', document.querySelector('input[name=csrf_token]').value],
+                              ['reason', '再次评估']]) {
+            const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+        }
+        document.body.appendChild(f); f.submit(); }""")
+    await stale.wait_for_load_state()
+    assert "one_open_reevaluation" in await stale.get_by_role("alert").inner_text()
+
+    # A revision needs the new version's content: an empty title is refused naming revised.title.
+    await page.goto(f"/cases/{case_id}")
+    await page.get_by_label("修订：形成新版本，经专家组评审后发布").check()
+    await page.get_by_label("理由（必填）").fill("需要修订。")
+    await page.locator("#re-title").fill("")
+    await page.get_by_role("button", name="提交决定").click()
     await page.wait_for_load_state()
-    assert "one_open_reevaluation" in await page.get_by_role("alert").inner_text()
+    assert "revised.title" in await page.get_by_role("alert").inner_text()
 
     # The owner sees the case but may not decide; another applicant gets the 404 page.
     owner_page = await new_page(browser, live_server)

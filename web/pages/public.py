@@ -25,6 +25,7 @@ from domain.working_days import SHANGHAI, WorkingDayCalendar
 from store import calendar
 from store.identity import now_utc
 from store.models.documents import Document
+from store.models.methodology import Methodology, MethodologyReevaluation
 from store.models.identity import User
 from web.auth import PageUser, roles_page
 from web.pages.common import as_problem, body, form_of, page_router, see_other, text
@@ -71,9 +72,14 @@ def _methodology_page(request: Request, session, user, code: str, version: int |
     v = methodologies.public_version(code, chosen, session)
     # The bureau (only) may open a re-evaluation of the current version (Art. 11; the API's Bureau role).
     may_reevaluate = user is not None and user.role == Role.BUREAU_ADMIN.value and m.current_version is not None
+    # One re-evaluation at a time (the API's one_open_reevaluation): while one is open, link it instead.
+    open_case = session.scalar(select(MethodologyReevaluation.case_id).join(
+        Methodology, Methodology.id == MethodologyReevaluation.methodology_id).where(
+        Methodology.code == m.code, MethodologyReevaluation.stage.in_(("open", "panel_review")))) \
+        if may_reevaluate else None
     return render(request, "public/methodology.html", {
         "m": m, "v": v, "documents": _public_documents(session, v.document_ids), "may_reevaluate": may_reevaluate,
-        "error": error, "key": uuid.uuid4().hex}, status=status)
+        "open_reevaluation": open_case, "error": error, "key": uuid.uuid4().hex}, status=status)
 
 
 @router.get("/register/methodologies/{code}")
