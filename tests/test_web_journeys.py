@@ -294,6 +294,28 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
     await page.get_by_role("link", name=case_id).click()
     await page.wait_for_load_state()
 
+    # The verifier asks for corrections; the developer amends the report on its case page.
+    await page.get_by_label("请项目业主更正：需更正的内容（必填）").fill("监测数据缺少3月电表读数。")
+    await page.get_by_role("button", name="要求更正").click()
+    await page.wait_for_load_state()
+    await flow.until(case_id, "correction")
+    developer = person(session_factory, Role.APPLICANT, None, name="业主 吴")
+    with session_factory() as s, s.begin():  # a person of the developer's organisation
+        s.get(User, developer.user.id).organisation_id = flow.developer.user.organisation_id
+    dev = await new_page(browser, live_server, phone=True)
+    await sign_in(dev, developer)
+    await dev.goto(f"/cases/{case_id}")
+    assert "监测数据缺少3月电表读数" in await dev.content()
+    await dev.get_by_label("更正说明（必填）").fill("已补充3月电表读数。")
+    await dev.get_by_label("申报减排量（如有变化，最多3位小数）").fill("1200.25")
+    await dev.set_input_files("#am-files", str(a_pdf(tmp_path, "meter-march.pdf")))
+    await shot(dev, "developer-amendment-phone")
+    await dev.get_by_role("button", name="提交更正后的报告").click()
+    await dev.wait_for_load_state()
+    state = await flow.until(case_id, "verification")
+    assert state["claimed_tco2e"] == "1200.250"
+    await page.reload()
+
     # More than claimed: the API's refusal, naming the field, on the case page; nothing filed.
     await page.get_by_label("核查减排量（tCO2e，最多3位小数，不超过申报量）").fill("2000")
     await page.get_by_label("核查结论（必填）").fill("合理保证，无发现。")

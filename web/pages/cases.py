@@ -25,7 +25,9 @@ from api.deps import DbSession, check_roles, get_temporal
 from api.errors import Problem, not_found
 from api.routes import cancellations, issuance, methodologies, reviews, scenarios, workflows_admin
 from api.schemas.issuance import (
+    AmendmentIn,
     AnswerIn,
+    CommentsIn,
     ApplicationIn,
     DecisionIn,
     RulingIn,
@@ -304,6 +306,26 @@ async def issuance_verification_report(request: Request, case_id: str, session: 
         parsed.document_ids = await upload(request, session, user, request.app.state.settings)
         await issuance.file_verification_report(case_id, parsed, session, user, client)
     return await _act(request, session, user, case_id, VERIFIER, act)
+
+
+@router.post("/cases/{case_id}/issuance/correction-request")
+async def issuance_correction_request(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        await issuance.request_corrections(case_id, body(CommentsIn, comments=text(form, "comments")),
+                                           session, user, client)
+    return await _act(request, session, user, case_id, VERIFIER, act)
+
+
+@router.post("/cases/{case_id}/issuance/amendment")
+async def issuance_amendment(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        from web.pages.applicant import upload
+
+        parsed = body(AmendmentIn, claimed_tco2e=text(form, "claimed_tco2e") or None,
+                      benefit_sharing=text(form, "benefit_sharing") or None, comments=text(form, "comments"))
+        parsed.document_ids = await upload(request, session, user, request.app.state.settings)
+        await issuance.amend_report(case_id, parsed, session, user, client)
+    return await _act(request, session, user, case_id, APPLICANT, act)
 
 
 @router.post("/cases/{case_id}/issuance/application")
