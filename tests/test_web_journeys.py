@@ -497,3 +497,43 @@ async def test_bureau_reevaluates_a_published_methodology(browser, live_server, 
     await eventually(confirmed, "the re-evaluation confirmed")
     await page.reload()
     assert "国家发布了新的电网排放因子" in await page.content()
+
+
+async def test_developer_commissions_another_verifier_after_a_decline(
+        browser, live_server, api, local_temporal_env, session_factory, make_org, make_actor):
+    from tests.issuance_flow import make_flow
+
+    bureau = make_actor(Role.BUREAU_ADMIN)
+    flow = await make_flow(api, local_temporal_env, make_actor, make_org, bureau, make_actor(Role.OPERATOR_ADMIN),
+                           session_factory)
+    case_id = (await flow.file())["case_id"]
+    await flow.until(case_id, "awaiting_verifier")
+    await flow.call("POST", f"/issuance-cases/{case_id}/verifier-response", flow.verifier,
+                    json={"accept": False, "reason": "利益冲突。"})
+    await flow.until(case_id, "verifier_declined")
+    second = make_org(name="湖北第二核查中心", org_type=OrganisationType.VERIFICATION_BODY)
+    r = await api.post(f"/api/v1/verification-bodies/{second.id}/accreditations", headers=bureau.headers,
+                       json={"reference": "HB-VB-02", "valid_from": "2024-01-01", "valid_until": "2030-12-31"})
+    assert r.status_code == 201, r.text
+    unaccredited = make_org(name="未备案核查机构", org_type=OrganisationType.VERIFICATION_BODY)
+
+    developer = person(session_factory, Role.APPLICANT, None)
+    with session_factory() as s, s.begin():
+        s.get(User, developer.user.id).organisation_id = flow.developer.user.organisation_id
+    page = await new_page(browser, live_server)
+    await sign_in(page, developer)
+    await page.goto(f"/cases/{case_id}")
+    choices = page.get_by_label("核查机构已拒绝：委托另一家已备案的核查机构")
+    options = await choices.locator("option").all_inner_texts()
+    assert "湖北第二核查中心" in options and "未备案核查机构" not in options  # only the accredited
+    # A forged choice of the unaccredited body is refused by the API's check, naming the field.
+    await page.evaluate(f"document.querySelector('#new-verifier option').value = '{unaccredited.id}'")
+    await choices.select_option(index=0)
+    await page.get_by_role("button", name="委托").click()
+    await page.wait_for_load_state()
+    assert "verifier_organisation_id" in await page.get_by_role("alert").inner_text()
+    await page.get_by_label("核查机构已拒绝：委托另一家已备案的核查机构").select_option(label="湖北第二核查中心")
+    await page.get_by_role("button", name="委托").click()
+    await page.wait_for_load_state()
+    await flow.until(case_id, "awaiting_verifier")
+    assert (await flow.state(case_id))["verifier_organisation_id"] == second.id

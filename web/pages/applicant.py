@@ -112,14 +112,18 @@ async def submit_methodology(request: Request, session: DbSession, user: Applica
     return see_other(f"/cases/{json.loads(response.body)['case_id']}")
 
 
-def _report_choices(session, user: User) -> dict:
-    own = projects.list_projects(session, organisation_id=user.organisation_id)
+def accredited_verifiers(session) -> list[Organisation]:
+    """Verification bodies a developer may commission today (active and accredited, Art. 21)."""
     today = shanghai_today(now_utc())
-    verifiers = [o for o in session.scalars(select(Organisation).where(
+    return [o for o in session.scalars(select(Organisation).where(
         Organisation.org_type == OrganisationType.VERIFICATION_BODY.value,
         Organisation.status == OrganisationStatus.ACTIVE.value).order_by(Organisation.name))
         if accreditation_on(session, o.id, today) is not None]
-    return {"projects": own, "verifiers": verifiers}
+
+
+def _report_choices(session, user: User) -> dict:
+    own = projects.list_projects(session, organisation_id=user.organisation_id)
+    return {"projects": own, "verifiers": accredited_verifiers(session)}
 
 
 @router.get("/my/reports/new")

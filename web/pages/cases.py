@@ -27,8 +27,9 @@ from api.routes import cancellations, issuance, methodologies, reviews, scenario
 from api.schemas.issuance import (
     AmendmentIn,
     AnswerIn,
-    CommentsIn,
     ApplicationIn,
+    CommentsIn,
+    CommissionIn,
     DecisionIn,
     RulingIn,
     VerificationReportIn,
@@ -156,6 +157,10 @@ async def _view(request: Request, session, user: User, case_id: str) -> dict[str
             ctx["process"] = issuance._case_out(session, row, None)
             if role != Role.VERIFIER:
                 ctx["objections"] = issuance.list_objections(case_id, session, user)
+            if role == Role.APPLICANT and case.stage == "verifier_declined":
+                from web.pages.applicant import accredited_verifiers
+
+                ctx["verifiers"] = accredited_verifiers(session)
         ctx["documents"] = case_documents(session, user, case_id)
         for r in session.scalars(select(Review).where(Review.case_id == case_id).order_by(Review.round_no)):
             if r.authority_role == role.value:
@@ -325,6 +330,15 @@ async def issuance_amendment(request: Request, case_id: str, session: DbSession,
                       benefit_sharing=text(form, "benefit_sharing") or None, comments=text(form, "comments"))
         parsed.document_ids = await upload(request, session, user, request.app.state.settings)
         await issuance.amend_report(case_id, parsed, session, user, client)
+    return await _act(request, session, user, case_id, APPLICANT, act)
+
+
+@router.post("/cases/{case_id}/issuance/verifier")
+async def issuance_commission_verifier(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        chosen = text(form, "verifier_organisation_id")
+        await issuance.commission_verifier(case_id, body(CommissionIn, verifier_organisation_id=chosen or None),
+                                           session, user, client)
     return await _act(request, session, user, case_id, APPLICANT, act)
 
 
