@@ -404,6 +404,20 @@ async def test_applicant_drafts_a_scenario_self_assesses_and_applies(browser, li
     r = await api.get(f"/api/v1/scenario-cases/{case_id}", headers=applicant.headers)
     assert r.status_code == 200 and r.json()["scenario_id"] == scenario_id
 
+    # While the case is open the scenario page offers no second application (one at a time).
+    await page.goto(f"/my/scenarios/{scenario_id}")
+    assert await page.get_by_role("button", name="申请评价").count() == 0
+    # The applicant withdraws the application on its case page.
+    await page.goto(f"/cases/{case_id}")
+    await page.get_by_label("撤回申请：理由（必填）").fill("门店装修，暂缓评价。")
+    await page.get_by_role("button", name="撤回").click()
+    await page.wait_for_load_state()
+
+    async def withdrawn():
+        r = await api.get(f"/api/v1/scenario-cases/{case_id}", headers=applicant.headers)
+        return r.json()["stage"] == "withdrawn"
+    await eventually(withdrawn, "the application withdrawn")
+
     # Another organisation's applicant gets the 404 page; the operator does not draft (403 page).
     other = await new_page(browser, live_server)
     await sign_in(other, person(session_factory, Role.APPLICANT, make_org()))

@@ -39,6 +39,7 @@ from api.schemas.ledger import DecisionIn as CancellationDecisionIn
 from api.schemas.methodology import CompletenessIn, PublicationIn, ReevaluationDecisionIn, WithdrawalIn
 from api.schemas.review import PanelIn, ReplacementIn
 from api.schemas.scenarios import DecisionIn as ScenarioDecisionIn
+from api.schemas.scenarios import WithdrawalIn as ScenarioWithdrawalIn
 from domain.contracts import cancellation as cancellation_contract
 from domain.errors import Refusal
 from domain.review_rules import conflict_reasons
@@ -389,6 +390,14 @@ async def scenario_decision(request: Request, case_id: str, session: DbSession, 
         await scenarios.decide(case_id, body(ScenarioDecisionIn, decision=text(form, "decision"),
                                              reasons=text(form, "reasons")), session, user, client)
     return await _act(request, session, user, case_id, OPERATOR, act)
+
+
+@router.post("/cases/{case_id}/scenario/withdrawal")
+async def scenario_withdrawal(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        await scenarios.withdraw(case_id, body(ScenarioWithdrawalIn, reason=text(form, "reason")), session, user,
+                                 client)
+    return await _act(request, session, user, case_id, APPLICANT, act)
 
 
 # --- the expert panel (SPEC §2.1) ---
