@@ -71,6 +71,9 @@ async def create_and_invite(request: Request, session: DbSessionDep, actor: Auth
     def work() -> dict:
         parsed = body(UserCreate, name=values["name"], role=values["role"] or None,
                       email=values["email"] or None, organisation_id=values["organisation_id"] or None)
+        if not parsed.email:  # checked before the user exists: a person without one could never sign in
+            raise Problem(422, "Unprocessable request", "a person signs in with an e-mail", field="email",
+                          rule="required")
         if parsed.role in SYSTEMS:  # systems get tokens through the API, never an invitation
             raise Problem(422, "Unprocessable request", "a system user gets a bearer token through the API",
                           field="role", rule="person")
