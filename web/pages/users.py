@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -59,7 +60,9 @@ def users_page(request: Request, session: DbSessionDep, actor: Authority):
 def _invite(session, actor: User, user_id: int, settings) -> dict:
     answer = identity_routes.invite_user(user_id, session, actor, settings)
     user = session.get(User, user_id)
-    return {**answer, "name": user.name, "email": user.email}
+    # Shown in Asia/Shanghai like every time on the pages (the API answers UTC).
+    return {**answer, "expires_at": datetime.fromisoformat(answer["expires_at"]), "name": user.name,
+            "email": user.email}
 
 
 @router.post("/users")
