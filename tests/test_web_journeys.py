@@ -210,11 +210,11 @@ async def test_authority_invites_a_person_who_sets_a_password(browser, live_serv
     await sign_in(op, operator)
     await op.goto("/users")
     assert await op.locator("#role option[value=bureau_admin]").count() == 0
-    assert await op.get_by_role("button", name="邀请 王局").count() == 0
-    assert await op.get_by_role("button", name="邀请 刘申报").count() == 1
+    assert await op.get_by_role("button", name="邀请 / 重置密码：王局").count() == 0
+    assert await op.get_by_role("button", name="邀请 / 重置密码：刘申报").count() == 1
     await op.evaluate(f"document.querySelector('form[action=\"/users/{user.id}/invitation\"]').action = "
                       f"'/users/{bureau.user.id}/invitation'")
-    await op.get_by_role("button", name="邀请 刘申报").click()
+    await op.get_by_role("button", name="邀请 / 重置密码：刘申报").click()
     await op.wait_for_load_state()
     assert "请求未被受理" in await op.content()
     assert await op.get_by_label("一次性链接").count() == 0
