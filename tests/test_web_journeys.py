@@ -61,6 +61,9 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     number = page.url.rsplit("/", 1)[1]
     assert "120" in await page.locator("#balance").inner_text()
     assert await page.get_by_role("link", name=re.compile(r"-000001")).count() == 1
+    first_serial = (await page.get_by_role("link", name=re.compile(r"-000001")).get_attribute("href")).split("=", 1)[1]
+    from urllib.parse import unquote
+    first_serial = unquote(first_serial)
     await shot(page, "account")
 
     # A refusal is shown on the page with the API's field and rule: more than the account holds.
@@ -134,6 +137,14 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     text = await public.content()
     assert "武汉市青少年发展基金会" in text and "30 tCO2e" in text
     await shot(public, "certificate-phone")
+    # The serial lookup of a cancelled serial links its certificate.
+    await public.goto("/serials")
+    await public.get_by_label("序列号", exact=True).fill(first_serial)
+    await public.get_by_role("button", name="查询").click()
+    await public.wait_for_load_state()
+    assert "已注销" in await public.content()
+    await public.get_by_role("link", name=certificate).click()
+    await public.wait_for_url(re.compile(f"/certificates/{certificate}$"))
     pdf = await public.get_by_role("link", name="注销证明（PDF）").get_attribute("href")
     r = await api.get(pdf)
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF")
