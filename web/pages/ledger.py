@@ -19,11 +19,12 @@ from api.deps import DbSession, SettingsDep, ensure_may_act, get_temporal
 from api.errors import Problem
 from api.routes import accounts, cancellations, ledger as ledger_routes
 from api.schemas.ledger import CancellationIn, DecisionIn
+from domain.errors import Refusal
+from domain.roles import OrganisationStatus
 from store import ledger_reports
 from store.models.identity import User
 from store.models.ledger import Cancellation
 from web.auth import PageUser, signed_in
-from domain.errors import Refusal
 from web.pages.common import as_problem, body, form_of, page_router, see_other, text
 from web.render import render
 
@@ -76,7 +77,7 @@ def _account_view(request: Request, session, user: User, number: str) -> dict[st
             "holdings": ledger_reports.holdings(session, account),
             "cancellations": [cancellations._out(session, x) for x in rows],
             # The form is offered to whom the API lets apply: the holder, of an active organisation.
-            "may_cancel": holder and (org is None or org.status == "active"), "purposes": PURPOSES}
+            "may_cancel": holder and (org is None or org.status == OrganisationStatus.ACTIVE.value), "purposes": PURPOSES}
 
 
 def _account_page(request: Request, session, user: User, number: str, *, error: Problem | None = None,

@@ -15,15 +15,15 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
-from api.deps import DbSession as DbSessionDep, SettingsDep
+from api.deps import DbSession, SettingsDep
 from api.errors import Problem
 from api.routes import identity as identity_routes
 from api.schemas.identity import UserCreate
+from domain.errors import Refusal
 from domain.roles import OrganisationStatus, Role, may_manage_user
 from store import web_auth
 from store.models.identity import Organisation, User
 from web.auth import roles_page
-from domain.errors import Refusal
 from web.pages.common import as_problem, body, form_of, page_router, text
 from web.render import render
 
@@ -53,7 +53,7 @@ def _page(request: Request, session, actor: User, *, error: Problem | None = Non
 
 
 @router.get("/users")
-def users_page(request: Request, session: DbSessionDep, actor: Authority):
+def users_page(request: Request, session: DbSession, actor: Authority):
     return _page(request, session, actor)
 
 
@@ -66,7 +66,7 @@ def _invite(session, actor: User, user_id: int, settings) -> dict:
 
 
 @router.post("/users")
-async def create_and_invite(request: Request, session: DbSessionDep, actor: Authority, settings: SettingsDep):
+async def create_and_invite(request: Request, session: DbSession, actor: Authority, settings: SettingsDep):
     form = await form_of(request)
     values = {k: text(form, k) for k in ("name", "email", "role", "organisation_id")}
     key = text(form, "idempotency_key")[:200] or None
@@ -94,7 +94,7 @@ async def create_and_invite(request: Request, session: DbSessionDep, actor: Auth
 
 
 @router.post("/users/{user_id}/invitation")
-async def invite(request: Request, user_id: int, session: DbSessionDep, actor: Authority, settings: SettingsDep):
+async def invite(request: Request, user_id: int, session: DbSession, actor: Authority, settings: SettingsDep):
     try:
         invited = await run_in_threadpool(_invite, session, actor, user_id, settings)
     except (Problem, Refusal) as refused:
