@@ -134,6 +134,33 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("users.invite")
+def cmd_users_invite(args: argparse.Namespace) -> int:
+    """Print a one-time set-password link for a person (also a password reset), as the authorities'
+    user page and `POST /users/{id}/invitations` do; for whoever runs the system, with no actor."""
+    from sqlalchemy import select
+
+    from store import web_auth
+    from store.models.identity import User
+    from store.session import transaction
+
+    settings = get_settings()
+    with transaction(_session_factory()) as session:
+        user = session.scalar(select(User).where(User.email == args.email.strip()))
+        if user is None:
+            print(f"error: no user with e-mail {args.email}", file=sys.stderr)
+            return 2
+        refusal = web_auth.invitation_refusal(user)
+        if refusal is not None:
+            print(f"error: {refusal[0]}: {refusal[2]}", file=sys.stderr)
+            return 2
+        row, secret = web_auth.create_invitation(session, user, ttl_hours=settings.invitation_ttl_hours, actor=None)
+        print(f"user {user.id} '{user.name}' ({user.role}) invited")
+        print(f"one-time link (shown once, valid until {row.expires_at.isoformat()}): "
+              f"{settings.public_url.rstrip('/')}/invitation/{secret}")
+    return 0
+
+
 @command("audit.verify")
 def cmd_audit_verify(_: argparse.Namespace) -> int:
     from store import audit
@@ -249,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     uc.add_argument("--org", type=int, default=None, help="organisation id")
     uc.add_argument("--email", default=None)
     uc.set_defaults(key="users.create")
+    ui = users.add_parser("invite", help="print a one-time link for a person to set a password (also a reset)")
+    ui.add_argument("--email", required=True)
+    ui.set_defaults(key="users.invite")
 
     aud = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
     aud.add_parser("verify", help="verify the hash chain; exit 1 naming the first bad event").set_defaults(

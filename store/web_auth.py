@@ -60,6 +60,20 @@ def may_sign_in(user: User) -> str | None:
 
 # --- invitations ------------------------------------------------------------------------------------
 
+def invitation_refusal(user: User) -> tuple[str, str, str] | None:
+    """Why `user` cannot be invited to set a password, as (field, rule, message), or None. Shared by the
+    API, the authorities' user page and `tanpuhui users invite`."""
+    from domain.roles import Role
+
+    if not user.email:
+        return "email", "required", "a person signs in with an e-mail; the user has none"
+    if Role(user.role) in (Role.DATA_SOURCE, Role.EXCHANGE):
+        return "role", "person", f"a {user.role} is a system: it uses bearer tokens, not a password"
+    if not user.active:
+        return "user", "active", "the user is deactivated; reactivate it first"
+    return None
+
+
 def create_invitation(session: Session, user: User, *, ttl_hours: int, actor: User | None) -> tuple[WebInvitation, str]:
     """A one-time link secret for `user` (shown once); earlier unused invitations of the user stop working."""
     now = now_utc()

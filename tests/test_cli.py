@@ -75,3 +75,26 @@ def test_a_missing_database_url_is_one_line_not_a_traceback(command):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: DATABASE_URL is not set (tanpuhui dev sets it for the embedded database)"], result.stderr
+
+
+def test_users_invite_prints_a_one_time_link_for_a_person(cli_env, session_factory, make_org, capsys):
+    from store import web_auth
+
+    org = make_org()
+    assert cli_main(["users", "create", "--name", "Zhou", "--role", "applicant", "--org", str(org.id),
+                     "--email", "zhou@example.cn"]) == 0
+    assert cli_main(["users", "create", "--name", "Meter", "--role", "data_source", "--org", str(org.id),
+                     "--email", "meter@example.cn"]) == 0
+    capsys.readouterr()
+    assert cli_main(["users", "invite", "--email", "zhou@example.cn"]) == 0
+    link = capsys.readouterr().out.split("): ")[1].strip()
+    assert link.startswith(get_settings().public_url.rstrip("/") + "/invitation/inv_")
+    with session_factory() as s, s.begin():
+        web_auth.accept_invitation(s, link.rsplit("/", 1)[1], "a long new password")
+    # Once: the same link does not work again.
+    with session_factory() as s:
+        assert web_auth.open_invitation(s, link.rsplit("/", 1)[1]) is None
+    assert cli_main(["users", "invite", "--email", "nobody@example.cn"]) == 2
+    assert "no user" in capsys.readouterr().err
+    assert cli_main(["users", "invite", "--email", "meter@example.cn"]) == 2  # a system: tokens only
+    assert "bearer tokens" in capsys.readouterr().err

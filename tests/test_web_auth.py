@@ -154,3 +154,52 @@ async def test_a_page_admits_only_the_roles_of_its_api(web, session_factory, mak
             assert r.status_code == 403 and "text/html" in r.headers["content-type"]
         assert (await c.get("/cases/methodology-999999")).status_code == 404
         assert (await c.get("/api/v1/me")).headers["content-type"] == "application/problem+json"
+
+
+async def test_an_invitation_follows_the_rule_of_managing_the_user(web, session_factory, make_org):
+    """An invitation resets a password: an operator may not invite (take over) a bureau administrator,
+    nobody invites a system or a deactivated user; the bureau may invite its own administrators."""
+    bureau_org = make_org(org_type=OrganisationType.GOVERNMENT)
+    bureau = person(session_factory, Role.BUREAU_ADMIN, bureau_org)
+    other_admin = person(session_factory, Role.BUREAU_ADMIN, bureau_org, password=None)
+    operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION))
+    system = person(session_factory, Role.DATA_SOURCE, make_org(), password=None)
+    async with web() as c:
+        r = await c.post(f"/api/v1/users/{other_admin.id}/invitations", headers=operator.headers)
+        assert r.status_code == 403, r.text
+        r = await c.post(f"/api/v1/users/{system.id}/invitations", headers=bureau.headers)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "person"
+        r = await c.post(f"/api/v1/users/{other_admin.id}/invitations", headers=bureau.headers)
+        assert r.status_code == 201 and "/invitation/inv_" in r.json()["link"]
+        with session_factory() as s, s.begin():
+            s.get(User, other_admin.id).active = False
+        r = await c.post(f"/api/v1/users/{other_admin.id}/invitations", headers=bureau.headers)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "active"
+
+
+async def test_users_page_creates_only_people_with_an_email(web, session_factory, make_org):
+    from sqlalchemy import func, select
+
+    bureau = person(session_factory, Role.BUREAU_ADMIN, make_org(org_type=OrganisationType.GOVERNMENT))
+    firm = make_org()
+    async with web() as c:
+        await sign_in(c, bureau.user.email, PASSWORD)
+        page = await c.get("/users")
+        assert page.status_code == 200
+        token = token_of(page.text)
+        with session_factory() as s:
+            before = s.scalar(select(func.count(User.id)))
+        # Without an e-mail (the browser requires it; a forged form does not): refused, nobody created.
+        r = await c.post("/users", data={"csrf_token": token, "name": "X", "role": "applicant",
+                                         "organisation_id": str(firm.id)})
+        assert r.status_code == 422 and "email" in r.text
+        # A system role is never invited from the page (tokens through the API).
+        r = await c.post("/users", data={"csrf_token": token, "name": "Meter", "email": "m@example.cn",
+                                         "role": "data_source", "organisation_id": str(firm.id)})
+        assert r.status_code == 422 and "person" in r.text
+        with session_factory() as s:
+            assert s.scalar(select(func.count(User.id))) == before
+        # A person: created, and the one-time link shown in the answer.
+        r = await c.post("/users", data={"csrf_token": token, "name": "Qian", "email": "qian@example.cn",
+                                         "role": "applicant", "organisation_id": str(firm.id)})
+        assert r.status_code == 201 and "/invitation/inv_" in r.text

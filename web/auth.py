@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import hashlib
 import hmac
 import secrets
@@ -53,7 +55,10 @@ def page_user(request: Request, session: DbSession) -> User | None:
     found = web_auth.live_session(session, request.cookies.get(SESSION_COOKIE),
                                   idle_minutes=settings.web_session_idle_minutes)
     user = found[1] if found else None
-    request.state.user = user
+    # The layout reads a copy: an error page rendered after the request's transaction was rolled back
+    # (or its session closed) must not touch an expired ORM row.
+    request.state.user = SimpleNamespace(id=user.id, name=user.name, role=user.role,
+                                         organisation_id=user.organisation_id) if user else None
     request.state.session_hash = found[0].token_hash if found else ""
     return user
 

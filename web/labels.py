@@ -40,6 +40,10 @@ STAGES = {
     "decided": N_("Decided"),
     "recused": N_("Recused"),
     "replaced": N_("Replaced"),
+    # re-evaluation of a published methodology (Art. 11)
+    "confirmed": N_("Confirmed"),
+    "revised": N_("Revised: new version published"),
+    "retired": N_("Retired"),
 }
 
 CASE_TYPES = {
@@ -48,6 +52,7 @@ CASE_TYPES = {
     "scenario": N_("Scenario"),
     "issuance": N_("Reduction issuance"),
     "review": N_("Panel review"),
+    "cancellation": N_("Cancellation"),
 }
 
 ROLES = {
@@ -107,3 +112,61 @@ def vote(code: str | None) -> str:
 
 def waiting_for(code: str | None) -> str:
     return WAITING_FOR.get(code or "", "")
+
+
+# The ledger (SPEC §2.6): unit states, cancellation statuses and purposes (Art. 29).
+LEDGER = {
+    "held": N_("Held"),
+    "reserved": N_("Reserved for cancellation"),
+    "frozen": N_("Frozen"),
+    "retired": N_("Retired by cancellation"),
+    "confirmed": N_("Confirmed"),
+    "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
+    "event": N_("Offsetting an event"),
+    "annual_neutrality": N_("Annual neutrality of a scenario"),
+    "donation": N_("Donation to public welfare"),
+    "other": N_("Other"),
+}
+
+
+def ledger(code: str | None) -> str:
+    return _pick(LEDGER, code)
+
+
+# Scenario categories and Wuhan's districts (SPEC §2.3; domain.scenario_rules).
+CATEGORIES = {
+    "shop_supermarket": N_("Shop or supermarket"),
+    "restaurant": N_("Restaurant"),
+    "hotel": N_("Hotel"),
+    "scenic_spot": N_("Scenic spot"),
+    "public_facility": N_("Public facility"),
+    "other": N_("Other"),
+}
+
+DISTRICTS = {
+    "jiang_an": N_("Jiang'an District"),
+    "jiang_han": N_("Jianghan District"),
+    "qiao_kou": N_("Qiaokou District"),
+    "han_yang": N_("Hanyang District"),
+    "wu_chang": N_("Wuchang District"),
+    "qing_shan": N_("Qingshan District"),
+    "hong_shan": N_("Hongshan District"),
+    "dong_xi_hu": N_("Dongxihu District"),
+    "han_nan": N_("Hannan District"),
+    "cai_dian": N_("Caidian District"),
+    "jiang_xia": N_("Jiangxia District"),
+    "huang_pi": N_("Huangpi District"),
+    "xin_zhou": N_("Xinzhou District"),
+    "east_lake_high_tech": N_("East Lake High-tech Development Zone"),
+    "economic_development": N_("Wuhan Economic and Technological Development Zone"),
+    "east_lake_scenic": N_("East Lake Scenic Area"),
+}
+
+
+def category(code: str | None) -> str:
+    return _pick(CATEGORIES, code)
+
+
+def district(code: str | None) -> str:
+    return _pick(DISTRICTS, code)

@@ -34,6 +34,11 @@ def nav(user) -> list[tuple[str, str]]:
         items.append(("/dashboard", N_("Dashboard")))
     if role in (Role.APPLICANT, Role.VERIFIER):
         items.append(("/my/cases", N_("My cases")))
+        if role == Role.APPLICANT:
+            items.append(("/my/scenarios", N_("My scenarios")))
+        items.append(("/my/account", N_("Account")))
+    if role in (Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN):
+        items.append(("/users", N_("Users")))
     return items
 
 
@@ -49,6 +54,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "stage_label": lambda c: tr.gettext(labels.stage(c)),
         "case_type_label": lambda c: tr.gettext(labels.case_type(c)),
         "role_label": lambda c: tr.gettext(labels.role(c)), "vote_label": lambda c: tr.gettext(labels.vote(c)),
+        "ledger_label": lambda c: tr.gettext(labels.ledger(c)),
+        "category_label": lambda c: tr.gettext(labels.category(c)),
+        "district_label": lambda c: tr.gettext(labels.district(c)),
         "waiting_for": lambda c: tr.gettext(labels.waiting_for(c)) if labels.waiting_for(c) else "",
         **(context or {}),
     }

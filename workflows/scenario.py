@@ -205,7 +205,7 @@ class ScenarioEvaluation(CaseWorkflow):
     async def on_terminated(self, m: ParticipantMeasure) -> None:
         """Art. 33: the scenario operator is terminated: the case is withdrawn with the reason (until the
         decision, as a withdrawal could)."""
-        if self.stage in CLOSED:
+        if self.stage in TERMINAL_STAGES:
             await self.step(self.stage, "participant_terminated", None, {"sanction": m.sanction_case_id})
         else:
             await self._close(Stage.WITHDRAWN, "withdrawn_by_sanction", None, m.reason,

@@ -202,13 +202,12 @@ def issue_token(user_id: int, body: TokenCreate, session: DbSession, actor: Curr
 def invite_user(user_id: int, session: DbSession, actor: Authority, settings: SettingsDep) -> dict[str, str]:
     from store import web_auth
 
-    user = session.get(User, user_id)
-    if user is None:
-        raise not_found(f"user {user_id}")
-    if not user.email:
-        raise unprocessable("email", "required", "a person signs in with an e-mail; the user has none")
-    if Role(user.role) in (Role.DATA_SOURCE, Role.EXCHANGE):
-        raise unprocessable("role", "person", f"a {user.role} is a system: it uses bearer tokens, not a password")
+    # An invitation also resets a password, so it follows the rule of managing a user (domain.roles):
+    # an operator may not take over a bureau administrator's sign-in.
+    user = _managed_user(session, actor, user_id)
+    refusal = web_auth.invitation_refusal(user)
+    if refusal is not None:
+        raise unprocessable(*refusal)
     row, secret = web_auth.create_invitation(session, user, ttl_hours=settings.invitation_ttl_hours, actor=actor)
     session.commit()
     return {"link": f"{settings.public_url.rstrip('/')}/invitation/{secret}", "expires_at": row.expires_at.isoformat()}

@@ -1,6 +1,7 @@
 """Page routers: everyone's (sign-in, registers), then each kind of person's own pages."""
 
-from web.pages import account, applicant, authority, cases, documents, expert, public
+from web.pages import account, applicant, authority, cases, documents, expert, ledger, public, scenarios, users
 
 ROUTERS = [account.router, public.router, expert.router, authority.router, applicant.router, cases.router,
-           documents.router]
+           documents.router, ledger.router, scenarios.router,
+           users.router]

@@ -18,17 +18,18 @@ from api.deps import DbSession, SettingsDep, get_temporal
 from api.errors import Problem
 from api.routes import issuance, methodologies, projects
 from api.schemas.issuance import AccountingReport
-from api.schemas.methodology import MethodologyIn
-from domain.clock import now_utc, shanghai_today
+from api.schemas.methodology import MethodologyIn, MethodologyResubmissionIn
 from domain.documents import DocumentKind
+from domain.clock import now_utc, shanghai_today
 from domain.methodology import MethodologyDomain, Scope
+from domain.rules import Refusal
 from domain.roles import OrganisationStatus, OrganisationType, Role
 from store import documents
 from store.issuance import accreditation_on
 from store.models.cases import Case
 from store.models.identity import Organisation, User
 from web.auth import roles_page
-from web.pages.common import body, form_of, page_router, see_other, text
+from web.pages.common import as_problem, body, form_of, page_router, see_other, text
 from web.render import render
 
 router = page_router()
@@ -48,7 +49,7 @@ def my_cases(request: Request, session: DbSession, user: CaseViewer):
                                                     "issuance_cases": issuance_cases, "deadlines": deadlines})
 
 
-async def _upload(request: Request, session, user: User, settings) -> list[int]:
+async def upload(request: Request, session, user: User, settings) -> list[int]:
     """Store the form's files as the documents API does (type and size checks, content-addressed)."""
     files = [f for f in (await request.form()).getlist("files") if isinstance(f, UploadFile) and f.filename]
     if len(files) > MAX_FILES:
@@ -65,15 +66,11 @@ async def _upload(request: Request, session, user: User, settings) -> list[int]:
 
     try:
         return await run_in_threadpool(store)
-    except Exception as exc:
-        from domain.rules import Refusal
-
-        if isinstance(exc, Refusal):
-            raise Problem(exc.status, "Unprocessable request", exc.message, field=exc.field, rule=exc.rule) from None
-        raise
+    except Refusal as exc:
+        raise as_problem(exc) from None
 
 
-def _behaviours(raw: str) -> list[dict]:
+def behaviour_rows(raw: str) -> list[dict]:
     """Behaviour table rows typed one a line: code, name, unit, factor, daily cap (comma or tab)."""
     rows = []
     for line in raw.splitlines():
@@ -100,8 +97,8 @@ async def submit_methodology(request: Request, session: DbSession, user: Applica
     try:
         parsed = body(MethodologyIn, title=values["title"], code_suggestion=values["code_suggestion"] or None,
                       scope=values["scope"] or None, domain=values["domain"] or None, summary=values["summary"],
-                      behaviours=_behaviours(values["behaviours"]),
-                      document_ids=await _upload(request, session, user, settings))
+                      behaviours=behaviour_rows(values["behaviours"]),
+                      document_ids=await upload(request, session, user, settings))
         response = await methodologies.create_methodology(parsed, session, user, CaseActions(request, await get_temporal(request)),
                                                           settings, idempotency_key=key)
     except Problem as problem:
@@ -114,14 +111,18 @@ async def submit_methodology(request: Request, session: DbSession, user: Applica
     return see_other(f"/cases/{json.loads(response.body)['case_id']}")
 
 
-def _report_choices(session, user: User) -> dict:
-    own = projects.projects_of(session, organisation_id=user.organisation_id)
+def accredited_verifiers(session) -> list[Organisation]:
+    """Verification bodies a developer may commission today (active and accredited, Art. 21)."""
     today = shanghai_today(now_utc())
-    verifiers = [o for o in session.scalars(select(Organisation).where(
+    return [o for o in session.scalars(select(Organisation).where(
         Organisation.org_type == OrganisationType.VERIFICATION_BODY.value,
         Organisation.status == OrganisationStatus.ACTIVE.value).order_by(Organisation.name))
         if accreditation_on(session, o.id, today) is not None]
-    return {"projects": own, "verifiers": verifiers}
+
+
+def _report_choices(session, user: User) -> dict:
+    own = projects.projects_of(session, organisation_id=user.organisation_id)
+    return {"projects": own, "verifiers": accredited_verifiers(session)}
 
 
 @router.get("/my/reports/new")
@@ -143,7 +144,7 @@ async def file_report(request: Request, session: DbSession, user: ApplicantUser,
                       period_end=values["period_end"] or None, claimed_tco2e=values["claimed_tco2e"] or None,
                       benefit_sharing=values["benefit_sharing"],
                       verifier_organisation_id=values["verifier_organisation_id"] or None,
-                      document_ids=await _upload(request, session, user, settings))
+                      document_ids=await upload(request, session, user, settings))
         response = await issuance.file_accounting_report(int(values["project_id"]), parsed, session, user,
                                                          CaseActions(request, await get_temporal(request)), settings, idempotency_key=key)
     except Problem as problem:
@@ -154,3 +155,59 @@ async def file_report(request: Request, session: DbSession, user: ApplicantUser,
     import json
 
     return see_other(f"/cases/{json.loads(response.body)['case_id']}")
+
+
+# --- resubmission of a returned or sent-back methodology (SPEC §2.2) ---
+
+RESUBMITTABLE = ("returned", "revision")
+Resubmitter = Annotated[User, Depends(roles_page(Role.APPLICANT, Role.BUREAU_ADMIN))]  # the API's roles
+
+
+def _case_values(case) -> dict:
+    rows = [", ".join([b.code, b.name, b.unit, b.factor, str(b.daily_cap)]) for b in case.behaviours]
+    return {"title": case.title, "code_suggestion": case.code_suggestion or "", "scope": case.scope.value,
+            "domain": case.domain.value, "summary": case.summary, "behaviours": "\n".join(rows), "note": ""}
+
+
+def _resubmission_page(request: Request, session, user: User, case_id: str, *, values: dict | None = None,
+                       error: Problem | None = None, key: str | None = None, status: int = 200):
+    from web.pages.cases import methodology_case_out  # the case page's own visibility rule
+
+    case = methodology_case_out(session, user, case_id)
+    session.rollback()
+    return render(request, "applicant/new_methodology.html", {
+        "values": values or _case_values(case), "error": error, "key": key or uuid.uuid4().hex, "case": case,
+        "scopes": list(Scope), "domains": list(MethodologyDomain)}, status=status)
+
+
+@router.get("/cases/{case_id}/methodology/resubmission")
+def resubmission_form(request: Request, case_id: str, session: DbSession, user: Resubmitter):
+    return _resubmission_page(request, session, user, case_id)
+
+
+@router.post("/cases/{case_id}/methodology/resubmission")
+async def resubmit_methodology(request: Request, case_id: str, session: DbSession, user: Resubmitter,
+                               settings: SettingsDep):
+    from web.pages.cases import methodology_case_out
+
+    form = await form_of(request)
+    values = {k: text(form, k) for k in ("title", "code_suggestion", "scope", "domain", "summary", "behaviours",
+                                         "note")}
+    key = text(form, "idempotency_key")[:200] or None
+    try:
+        case = await run_in_threadpool(methodology_case_out, session, user, case_id)
+        session.rollback()
+        # The documents already on the case stay with the amended submission; new uploads join them.
+        parsed = body(MethodologyResubmissionIn, title=values["title"], code_suggestion=values["code_suggestion"] or None,
+                      scope=values["scope"] or None, domain=values["domain"] or None, summary=values["summary"],
+                      behaviours=behaviour_rows(values["behaviours"]), note=values["note"] or None,
+                      document_ids=case.document_ids + await upload(request, session, user, settings))
+        await methodologies.resubmit(case.id, parsed, session, user, CaseActions(request, await get_temporal(request)))
+    except (Problem, Refusal) as refused:
+        session.rollback()
+        problem = as_problem(refused)
+        if problem.status == 404:
+            raise
+        return await run_in_threadpool(lambda: _resubmission_page(
+            request, session, user, case_id, values=values, error=problem, key=key, status=problem.status))
+    return see_other(f"/cases/{case_id}")

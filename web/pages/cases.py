@@ -23,21 +23,35 @@ from temporalio.service import RPCError
 from api.case_actions import CaseActions
 from api.deps import DbSession, check_roles, get_temporal
 from api.errors import Problem, not_found
-from api.routes import issuance, methodologies, reviews, scenarios, workflows_admin
-from api.schemas.issuance import ApplicationIn, IssuanceDecisionIn, ObjectionAnswerIn, RulingIn, VerifierResponseIn
-from api.schemas.methodology import CompletenessIn, MethodologyWithdrawalIn, PublicationIn
+from api.routes import cancellations, issuance, methodologies, reviews, scenarios, workflows_admin
+from api.schemas.issuance import (
+    AmendmentIn,
+    ApplicationIn,
+    CommentsIn,
+    CommissionIn,
+    IssuanceDecisionIn,
+    ObjectionAnswerIn,
+    RulingIn,
+    VerificationReportIn,
+    VerifierResponseIn,
+)
+from api.schemas.ledger import CancellationDecisionIn
+from api.schemas.methodology import CompletenessIn, MethodologyWithdrawalIn, PublicationIn, ReevaluationDecisionIn
 from api.schemas.review import PanelIn, ReplacementIn
-from api.schemas.scenarios import ScenarioDecisionIn
+from api.schemas.scenarios import ScenarioDecisionIn, ScenarioWithdrawalIn
 from domain.clock import now_utc
+from domain.contracts import cancellation as cancellation_contract
+from domain.rules import Refusal
 from domain.review import conflict_reasons
 from domain.roles import AUTHORITIES, Role
 from store import audit
 from store.models.cases import Case
 from store.models.identity import Organisation, User
-from store.models.methodology import MethodologyCase
+from store.models.ledger import Cancellation
+from store.models.methodology import MethodologyCase, MethodologyReevaluation
 from store.models.review import Expert, Review
 from web.auth import signed_in
-from web.pages.common import body, form_of, page_router, see_other, text
+from web.pages.common import as_problem, body, form_of, page_router, see_other, text
 from web.pages.expert import case_documents
 from web.render import render
 
@@ -56,6 +70,28 @@ def _methodology_case(session, user: User, case_id: str) -> MethodologyCase:
     return methodologies._visible_case(session, user, row.id)
 
 
+def methodology_case_out(session, user: User, case_id: str):
+    """The methodology case as the API answers it, if this user may see it (else 404)."""
+    return methodologies._case_out(session, _methodology_case(session, user, case_id))
+
+
+def reevaluation_row(session, user: User, case_id: str) -> MethodologyReevaluation:
+    """A re-evaluation case if the API lets this user see it (authorities, the owner), else 404."""
+    no = session.scalar(select(MethodologyReevaluation.id).where(MethodologyReevaluation.case_id == case_id))
+    if no is None:
+        raise not_found(f"case {case_id}")
+    return methodologies._visible_reevaluation(session, user, no)
+
+
+def cancellation_row(session, user: User, case_id: str) -> Cancellation:
+    """A cancellation if the API lets this user see it (the holder's people, authorities), else 404."""
+    prefix = cancellation_contract.case_id(0)[:-1]
+    number = case_id.removeprefix(prefix)
+    if not case_id.startswith(prefix) or not number.isdigit() or len(number) > 18:
+        raise not_found(f"case {case_id}")
+    return cancellations._visible(session, user, int(number))[0]
+
+
 def visible_case(session, user: User, case_id: str) -> Case:
     """The case register row if the process API lets this user see the case, else 404."""
     case = session.get(Case, case_id)
@@ -68,6 +104,10 @@ def visible_case(session, user: User, case_id: str) -> Case:
             issuance._visible_case(session, user, case_id)
         case "scenario":
             scenarios._visible_case(session, user, case_id)
+        case "methodology_reevaluation":
+            reevaluation_row(session, user, case_id)
+        case "cancellation":
+            cancellation_row(session, user, case_id)
         case _:
             if Role(user.role) not in AUTHORITIES:
                 raise not_found(f"case {case_id}")
@@ -100,12 +140,27 @@ async def _view(request: Request, session, user: User, case_id: str) -> dict[str
         ctx: dict[str, Any] = {"case": case, "role": role.value, "process": None, "objections": [],
                                "reviews": [], "panel_choices": {}, "trail": [], "orgs": {}}
         if case.case_type == "methodology":
-            ctx["process"] = methodologies._case_out(session, _methodology_case(session, user, case_id))
+            ctx["process"] = methodology_case_out(session, user, case_id)
+        elif case.case_type == "methodology_reevaluation":
+            row = reevaluation_row(session, user, case_id)
+            ctx["process"] = methodologies._reevaluation_out(session, row)
+            # The version under re-evaluation (public): a revision starts from its content.
+            ctx["under_review"] = methodologies.published_version(session, ctx["process"].code,
+                                                                  ctx["process"].version_no)
+            ctx["methodology"] = methodologies.published_methodology(session, ctx["process"].code)
+        elif case.case_type == "cancellation":
+            # The API's answer, with the case register's stage (the page's stage line reads it).
+            ctx["process"] = {**cancellations._out(session, cancellation_row(session, user, case_id)),
+                              "stage": case.stage}
         elif case.case_type == "issuance":
             row = issuance._visible_case(session, user, case_id)
             ctx["process"] = issuance._case_out(session, row, None)
             if role != Role.VERIFIER:
                 ctx["objections"] = issuance.list_objections(case_id, session, user)
+            if role == Role.APPLICANT and case.stage == "verifier_declined":
+                from web.pages.applicant import accredited_verifiers
+
+                ctx["verifiers"] = accredited_verifiers(session)
         ctx["documents"] = case_documents(session, user, case_id)
         for r in session.scalars(select(Review).where(Review.case_id == case_id).order_by(Review.round_no)):
             if r.authority_role == role.value:
@@ -159,8 +214,9 @@ async def _act(request: Request, session, user: User, case_id: str, roles: froze
         await run_in_threadpool(visible_case, session, user, case_id)
         session.rollback()
         await action(form, CaseActions(request, await get_temporal(request)))
-    except Problem as problem:
+    except (Problem, Refusal) as refused:
         session.rollback()
+        problem = as_problem(refused)
         if problem.status == 404:
             raise
         return await _page(request, session, user, case_id, error=problem, status=problem.status)
@@ -199,6 +255,42 @@ async def methodology_withdrawal(request: Request, case_id: str, session: DbSess
     return await _act(request, session, user, case_id, frozenset({Role.APPLICANT, Role.BUREAU_ADMIN}), act)
 
 
+# --- cancellation (Art. 29): the operator confirms or rejects ---
+
+@router.post("/cases/{case_id}/cancellation/decision")
+async def cancellation_decision(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        x = await run_in_threadpool(cancellation_row, session, user, case_id)
+        session.rollback()
+        if text(form, "decision") == "confirm":
+            await cancellations.confirm(x.id, session, user, client)
+        else:
+            await cancellations.reject(x.id, body(CancellationDecisionIn, reason=text(form, "reason") or None),
+                                       session, user, client)
+    return await _act(request, session, user, case_id, OPERATOR, act)
+
+
+# --- re-evaluation of a published methodology (SPEC §2.2, Art. 11) ---
+
+@router.post("/cases/{case_id}/reevaluation/decision")
+async def reevaluation_decision(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        from web.pages.applicant import behaviour_rows
+
+        no = (await run_in_threadpool(reevaluation_row, session, user, case_id)).id
+        outcome = text(form, "outcome")
+        revised = None
+        if outcome == "revise":  # the new version's content; scope and domain stay the methodology's
+            revised = {"title": text(form, "title"), "scope": text(form, "scope") or None,
+                       "domain": text(form, "domain") or None, "summary": text(form, "summary"),
+                       "behaviours": behaviour_rows(text(form, "behaviours"))}
+        session.rollback()
+        await methodologies.decide_reevaluation(no, body(ReevaluationDecisionIn, outcome=outcome or None,
+                                                         reason=text(form, "reason"), revised=revised),
+                                                session, user, client)
+    return await _act(request, session, user, case_id, BUREAU, act)
+
+
 # --- issuance (SPEC §2.4) ---
 
 @router.post("/cases/{case_id}/issuance/verifier-response")
@@ -207,6 +299,47 @@ async def issuance_verifier_response(request: Request, case_id: str, session: Db
         await issuance.verifier_response(case_id, body(VerifierResponseIn, accept=text(form, "accept") == "yes",
                                                        reason=text(form, "reason")), session, user, client)
     return await _act(request, session, user, case_id, VERIFIER, act)
+
+
+@router.post("/cases/{case_id}/issuance/verification-report")
+async def issuance_verification_report(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        from web.pages.applicant import upload  # the documents API's checks (type, size, content-addressed)
+
+        parsed = body(VerificationReportIn, verified_tco2e=text(form, "verified_tco2e") or None,
+                      conclusion=text(form, "conclusion"))
+        parsed.document_ids = await upload(request, session, user, request.app.state.settings)
+        await issuance.file_verification_report(case_id, parsed, session, user, client)
+    return await _act(request, session, user, case_id, VERIFIER, act)
+
+
+@router.post("/cases/{case_id}/issuance/correction-request")
+async def issuance_correction_request(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        await issuance.request_corrections(case_id, body(CommentsIn, comments=text(form, "comments")),
+                                           session, user, client)
+    return await _act(request, session, user, case_id, VERIFIER, act)
+
+
+@router.post("/cases/{case_id}/issuance/amendment")
+async def issuance_amendment(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        from web.pages.applicant import upload
+
+        parsed = body(AmendmentIn, claimed_tco2e=text(form, "claimed_tco2e") or None,
+                      benefit_sharing=text(form, "benefit_sharing") or None, comments=text(form, "comments"))
+        parsed.document_ids = await upload(request, session, user, request.app.state.settings)
+        await issuance.amend_report(case_id, parsed, session, user, client)
+    return await _act(request, session, user, case_id, APPLICANT, act)
+
+
+@router.post("/cases/{case_id}/issuance/verifier")
+async def issuance_commission_verifier(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        chosen = text(form, "verifier_organisation_id")
+        await issuance.commission_verifier(case_id, body(CommissionIn, verifier_organisation_id=chosen or None),
+                                           session, user, client)
+    return await _act(request, session, user, case_id, APPLICANT, act)
 
 
 @router.post("/cases/{case_id}/issuance/application")
@@ -256,6 +389,14 @@ async def scenario_decision(request: Request, case_id: str, session: DbSession, 
         await scenarios.decide(case_id, body(ScenarioDecisionIn, decision=text(form, "decision"),
                                              reasons=text(form, "reasons")), session, user, client)
     return await _act(request, session, user, case_id, OPERATOR, act)
+
+
+@router.post("/cases/{case_id}/scenario/withdrawal")
+async def scenario_withdrawal(request: Request, case_id: str, session: DbSession, user: Person):
+    async def act(form, client):
+        await scenarios.withdraw(case_id, body(ScenarioWithdrawalIn, reason=text(form, "reason")), session, user,
+                                 client)
+    return await _act(request, session, user, case_id, APPLICANT, act)
 
 
 # --- the expert panel (SPEC §2.1) ---

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 
-from api.errors import Problem
+from api.errors import Problem, title_for
+from domain.errors import Refusal
 from domain.roles import Role
 from web.auth import check_csrf
 
@@ -52,3 +53,10 @@ def body(model: type[BaseModel], **values: Any) -> Any:
                    "message": e.get("msg", "")} for e in exc.errors()]
         first = errors[0]
         raise Problem(422, "Unprocessable request", f"{first['field']}: {first['message']}", errors=errors) from None
+
+
+def as_problem(exc: Problem | Refusal) -> Problem:
+    """A store refusal (domain.errors.Refusal) as the API answers it, to show on the form's page."""
+    if isinstance(exc, Problem):
+        return exc
+    return Problem(exc.status, title_for(exc.status), exc.message, field=exc.field, rule=exc.rule)

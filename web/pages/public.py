@@ -4,8 +4,12 @@ the public API route of the same name, so a page shows exactly what the public A
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
@@ -14,16 +18,21 @@ from api.deps import DbSession, SettingsDep, get_temporal
 from api.errors import Problem
 from api.routes import accounts, issuance, methodologies, scenarios
 from api.schemas.issuance import ObjectionIn
+from api.schemas.methodology import ReevaluationIn
 from domain.clock import now_utc
-
+from domain.rules import Refusal
+from domain.roles import Role
 from domain.working_days import working_days_left
 from store import calendar
 from store.models.documents import Document
-from web.auth import PageUser
-from web.pages.common import body, form_of, page_router, see_other, text
+from store.models.methodology import Methodology, MethodologyReevaluation
+from store.models.identity import User
+from web.auth import PageUser, roles_page
+from web.pages.common import as_problem, body, form_of, page_router, see_other, text
 from web.render import render
 
 router = page_router()
+BureauUser = Annotated[User, Depends(roles_page(Role.BUREAU_ADMIN))]
 
 
 @router.get("/")
@@ -42,13 +51,44 @@ def _public_documents(session, ids: list[int]) -> list[Document]:
     return list(session.scalars(select(Document).where(Document.id.in_(ids)).order_by(Document.id))) if ids else []
 
 
-@router.get("/register/methodologies/{code}")
-def methodology_page(request: Request, code: str, session: DbSession, user: PageUser, version: int | None = None):
+def _methodology_page(request: Request, session, user, code: str, version: int | None = None, *,
+                      error: Problem | None = None, status: int = 200):
     m = methodologies.published_methodology(session, code)
     chosen = version or (m.current_version.version_no if m.current_version else m.versions[-1].version_no)
     v = methodologies.published_version(session, code, chosen)
+    # The bureau (only) may open a re-evaluation of the current version (Art. 11; the API's Bureau role).
+    may_reevaluate = user is not None and user.role == Role.BUREAU_ADMIN.value and m.current_version is not None
+    # One re-evaluation at a time (the API's one_open_reevaluation): while one is open, link it instead.
+    open_case = session.scalar(select(MethodologyReevaluation.case_id).join(
+        Methodology, Methodology.id == MethodologyReevaluation.methodology_id).where(
+        Methodology.code == m.code, MethodologyReevaluation.stage.in_(("open", "panel_review")))) \
+        if may_reevaluate else None
     return render(request, "public/methodology.html", {
-        "m": m, "v": v, "documents": _public_documents(session, v.document_ids)})
+        "m": m, "v": v, "documents": _public_documents(session, v.document_ids), "may_reevaluate": may_reevaluate,
+        "open_reevaluation": open_case, "error": error, "key": uuid.uuid4().hex}, status=status)
+
+
+@router.get("/register/methodologies/{code}")
+def methodology_page(request: Request, code: str, session: DbSession, user: PageUser, version: int | None = None):
+    return _methodology_page(request, session, user, code, version)
+
+
+@router.post("/register/methodologies/{code}/reevaluations")
+async def open_reevaluation(request: Request, code: str, session: DbSession, settings: SettingsDep,
+                            user: BureauUser):
+    form = await form_of(request)
+    key = text(form, "idempotency_key")[:200] or None
+    try:
+        answer = await methodologies.open_reevaluation(
+            body(ReevaluationIn, code=code, reason=text(form, "reason")), session, user,
+            CaseActions(request, await get_temporal(request)), settings, idempotency_key=key)
+    except (Problem, Refusal) as refused:
+        session.rollback()
+        if refused.status == 404:
+            raise
+        return await run_in_threadpool(lambda: _methodology_page(request, session, user, code,
+                                                                 error=as_problem(refused), status=refused.status))
+    return see_other(f"/cases/{json.loads(answer.body)['case_id']}")
 
 
 @router.get("/register/scenario-labels")
