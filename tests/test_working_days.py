@@ -316,3 +316,22 @@ def test_cli_loads_and_shows_a_year(tmp_path, monkeypatch, capsys, database_url,
                             .order_by(AuditEvent.id.desc()).limit(1)) == "calendar.year_replaced"
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("start", ["2026-12-04T12:00:00+08:00", "2026-12-07T00:00:00+08:00",
+                                   "2026-12-05T09:30:00+08:00"])
+@pytest.mark.parametrize("days", [1, 3, 5, 12])
+def test_a_paused_period_resumes_with_the_working_days_it_had_left(start, days):
+    """Art. 33 (a suspension pauses a case): remaining() inverts period_end(), and resuming after a pause
+    ends the period as many working days after the reinstatement as were left at the pause."""
+    from domain.working_days import WorkingDayCalendar
+
+    cal = WorkingDayCalendar()
+    begin = datetime.fromisoformat(start)
+    end = cal.period_end(begin, days).end
+    assert cal.remaining(begin, end) == days
+    paused = cal.period_end(begin, 1).end + timedelta(hours=10)  # during the second working day
+    left = cal.remaining(paused, end)
+    assert left == max(days - 2, 0)
+    resumed = paused + timedelta(days=7)
+    assert cal.remaining(resumed, cal.period_end(resumed, left).end) == left

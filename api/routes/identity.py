@@ -104,6 +104,16 @@ def _change_status(session, actor: User, org_id: int, action: str, reason: str |
     allowed_from, target = _TRANSITIONS[action]
     if org.status == target.value:
         return org  # retried call: already done
+    if action == "reinstate":
+        # Art. 33: a sanction's suspension is lifted by its case (which also unfreezes and resumes), never
+        # by the status alone, or the sanction would be half undone.
+        from store.models.supervision import Sanction
+
+        sanction = session.scalar(select(Sanction.id).where(Sanction.organisation_id == org.id,
+                                                            Sanction.stage != "lifted"))
+        if sanction is not None:
+            raise conflict(f"sanction-{sanction} is in force: POST /api/v1/sanctions/{sanction}/reinstatement",
+                           rule="art33.measure_in_force", field="org_id")
     if OrganisationStatus(org.status) not in allowed_from:
         raise conflict(f"cannot {action} an organisation that is {org.status}")
     if org.id == actor.organisation_id and target != OrganisationStatus.ACTIVE:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.case_actions import Actions
@@ -232,7 +231,7 @@ async def impose(body: SanctionIn, session: DbSession, user: Sanctioner, actions
             s, new = supervision.create_sanction(
                 session, organisation_id=body.organisation_id, measure=body.measure, reason=body.reason,
                 report_id=body.report_id, actor=user, now=now,
-                request_key=f"{user.id}:{idempotency_key}" if idempotency_key else f"auto-{uuid.uuid4()}")
+                request_key=f"{user.id}:{idempotency_key}" if idempotency_key else _auto_key(session, user, body))
         start = sc.SanctionStart(case_id=sc.case_id(s.id), deployment_id=cases.deployment_id(session),
                                  sanction_id=s.id, organisation_id=s.organisation_id, measure=s.measure,
                                  reason=s.reason, report_id=s.report_id, actor=_actor(user), imposed_at=s.imposed_at)
@@ -244,6 +243,16 @@ async def impose(body: SanctionIn, session: DbSession, user: Sanctioner, actions
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     return out
+
+
+def _auto_key(session: Session, user: User, body: SanctionIn) -> str:
+    """Without an Idempotency-Key, the same request is the same sanction until it is lifted: a retry after
+    a lost answer (or a start that failed, 503) finds it and starts its case, instead of a stuck row
+    holding the participant's one measure in force. After a lift, the same words make a new sanction."""
+    lifted = session.scalar(select(func.count()).select_from(Sanction).where(
+        Sanction.organisation_id == body.organisation_id, Sanction.stage == "lifted"))
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()[:32]
+    return f"auto:{user.id}:{body.organisation_id}:{lifted}:{digest}"
 
 
 class transaction_of:
