@@ -131,8 +131,10 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     await public.get_by_role("button", name="查询").click()
     await public.wait_for_load_state()
     assert "未找到" in await public.content() or await public.get_by_role("alert").count() == 1
-    await public.get_by_label("证明编号（WH-C-YYYY-NNNNNN）").fill(certificate.lower())
-    await public.get_by_role("button", name="查询").click()
+    # By keyboard alone: type into the labelled field and press Enter.
+    await public.get_by_label("证明编号（WH-C-YYYY-NNNNNN）").fill("")
+    await public.get_by_label("证明编号（WH-C-YYYY-NNNNNN）").press_sequentially(certificate.lower())
+    await public.keyboard.press("Enter")
     await public.wait_for_url(re.compile(f"/certificates/{certificate}$"))
     text = await public.content()
     assert "武汉市青少年发展基金会" in text and "30 tCO2e" in text
