@@ -311,7 +311,7 @@ async def test_scored_review_reports_the_exact_mean(temporal_env, outbox, sessio
                          ({"energy": 1, "data": 1, "looks": 3}, "unknown_criterion")):
         err = await refusal(decide(handle, task_ids[0], a1.id, Vote.APPROVE, scores=scores))
         assert (err.type, err.details[0]["rule"]) == (Kind.INVALID, rule)
-    # Totals 85, 80, 81: mean 82 -> 8200 hundredths (rounding is covered in test_review_rules).
+    # Totals 85, 80, 81: mean 82 -> 8200 hundredths (rounding is covered in test_review_rules.py).
     for (actor, _), task_id, scores in zip(panel[:3], task_ids, ({"energy": 50, "data": 35},
                                                                  {"energy": 45, "data": 35},
                                                                  {"energy": 41, "data": 40})):

@@ -134,7 +134,7 @@ def ledger(code: str | None) -> str:
     return _pick(LEDGER, code)
 
 
-# Scenario categories and Wuhan's districts (SPEC §2.3; domain.scenario_rules).
+# Scenario categories and Wuhan's districts (SPEC §2.3; domain.scenario).
 CATEGORIES = {
     "shop_supermarket": N_("Shop or supermarket"),
     "restaurant": N_("Restaurant"),

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ValidationError
 
 from api.errors import Problem, title_for
-from domain.errors import Refusal
+from domain.rules import Refusal
 from domain.roles import Role
 from web.auth import check_csrf
 
@@ -56,7 +56,7 @@ def body(model: type[BaseModel], **values: Any) -> Any:
 
 
 def as_problem(exc: Problem | Refusal) -> Problem:
-    """A store refusal (domain.errors.Refusal) as the API answers it, to show on the form's page."""
+    """A store refusal (domain.rules.Refusal) as the API answers it, to show on the form's page."""
     if isinstance(exc, Problem):
         return exc
     return Problem(exc.status, title_for(exc.status), exc.message, field=exc.field, rule=exc.rule)

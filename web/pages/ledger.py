@@ -18,8 +18,8 @@ from api.case_actions import CaseActions
 from api.deps import DbSession, SettingsDep, ensure_may_act, get_temporal
 from api.errors import Problem
 from api.routes import accounts, cancellations, ledger as ledger_routes
-from api.schemas.ledger import CancellationIn, DecisionIn
-from domain.errors import Refusal
+from api.schemas.ledger import CancellationDecisionIn, CancellationIn
+from domain.rules import Refusal
 from domain.roles import OrganisationStatus
 from store import ledger_reports
 from store.models.identity import User
@@ -139,7 +139,7 @@ async def withdraw_cancellation(request: Request, number: str, cancellation_id: 
             ensure_may_act(user)
             session.rollback()
         await run_in_threadpool(check)
-        await cancellations.withdraw(cancellation_id, body(DecisionIn, reason=text(form, "reason") or None),
+        await cancellations.withdraw(cancellation_id, body(CancellationDecisionIn, reason=text(form, "reason") or None),
                                      session, user, CaseActions(request, await get_temporal(request)))
     except (Problem, Refusal) as refused:
         session.rollback()

@@ -19,9 +19,9 @@ from api.deps import DbSession, SettingsDep, get_temporal
 from api.errors import Problem
 from api.routes import scenarios as scenario_routes
 from api.schemas.scenarios import ApplicationCreate, ScenarioCreate, SelfAssessmentCreate
-from domain.errors import Refusal
+from domain.rules import Refusal
 from domain.roles import Role
-from domain.scenario_rules import ItemKind, ScenarioCategory, WuhanDistrict
+from domain.scenario import ItemKind, ScenarioCategory, WuhanDistrict
 from store import scenarios as scenario_store
 from store.models.identity import User
 from store.models.scenario import ScenarioCase, SelfAssessment

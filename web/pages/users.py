@@ -19,7 +19,7 @@ from api.deps import DbSession, SettingsDep
 from api.errors import Problem
 from api.routes import identity as identity_routes
 from api.schemas.identity import UserCreate
-from domain.errors import Refusal
+from domain.rules import Refusal
 from domain.roles import OrganisationStatus, Role, may_manage_user
 from store import web_auth
 from store.models.identity import Organisation, User
