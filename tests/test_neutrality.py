@@ -9,7 +9,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -285,3 +285,27 @@ async def test_policy_refuses_impossible_or_inverted_days(client, bureau, value)
     r = await client.post(f"{API}/policy/changes", headers=bureau.headers, json={
         "parameter": "neutrality_report_due", "value": value, "reason": "r"})
     assert r.status_code == 422, r.text
+
+
+async def test_a_label_granted_again_carries_the_obligation_into_the_next_year(
+        client, worker, temporal_env, session_factory, settings, make_actor):
+    owner = make_actor(Role.APPLICANT)
+    scenario_id = await _scenario(client, owner)
+    now = await temporal_env.get_current_time()
+    year = neutrality_rules.year_of(now)
+    # The first label ends with this year; a re-evaluation (Art. 16) granted a second one for three more.
+    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
+                 datetime(year, 12, 31, tzinfo=timezone.utc))
+    await _row(session_factory, scenario_id, year)
+    with session_factory() as s, s.begin():
+        # The label row alone (its evaluation case's rows are not what this test is about): without
+        # foreign-key checks for this one statement.
+        s.execute(text("SET LOCAL session_replication_role = replica"))
+        s.execute(text("INSERT INTO scenario_labels (code, case_id, scenario_id, year, seq, valid_from, valid_until, "
+                       "published_by) VALUES ('WH-S-2026-0999', 'scenario-re', :s, :y, 999, :now, :until, :u)"),
+                  {"s": scenario_id, "y": year, "u": owner.id, "now": now, "until": now + timedelta(days=3 * 365)})
+    r = await client.post(f"{API}/scenarios/{scenario_id}/neutrality/{year}/report", headers=owner.headers,
+                          json={"emissions_tco2e": 0, "document_id": await _upload(client, owner)})
+    assert r.status_code == 200, r.text
+    await _row(session_factory, scenario_id, year, status="met")
+    await _row(session_factory, scenario_id, year + 1, status="open")
