@@ -74,6 +74,17 @@ async def _row(session_factory, scenario_id: int, year: int, **expect) -> Neutra
     raise AssertionError(f"obligation {scenario_id}/{year} never had {expect}: {o and o.__dict__}")
 
 
+async def _running(client, temporal_env, session_factory, settings, owner, valid_until) -> tuple[int, int, datetime]:
+    """A scenario of `owner` whose obligation for the current year runs; its label ends `valid_until(now, year)`."""
+    scenario_id = await _scenario(client, owner)
+    now = await temporal_env.get_current_time()
+    year = neutrality_rules.year_of(now)
+    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
+                 valid_until(now, year))
+    await _row(session_factory, scenario_id, year)
+    return scenario_id, year, now
+
+
 async def _ended(temporal_env, scenario_id: int) -> n.NeutralityState:
     """The case's last state once its workflow completed (the time-skipping server skips to its timers)."""
     handle = temporal_env.client.get_workflow_handle(n.case_id(scenario_id))
@@ -113,11 +124,8 @@ async def _cancel(client, session_factory, holder, operator, scenario_id: int, y
 async def test_report_then_cancellations_meet_the_year_and_the_next_year_opens(
         client, worker, temporal_env, session_factory, settings, make_actor, operator, bureau):
     owner = make_actor(Role.APPLICANT)
-    scenario_id = await _scenario(client, owner)
-    now = await temporal_env.get_current_time()
-    year = neutrality_rules.year_of(now)
-    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
-                 now + timedelta(days=3 * 365))
+    scenario_id, year, now = await _running(client, temporal_env, session_factory, settings, owner,
+                                            lambda now, year: now + timedelta(days=3 * 365))
     row = await _row(session_factory, scenario_id, year, status="open")
     assert (row.report_due.month, row.report_due.day, row.due.month, row.due.day) == (3, 31, 6, 30)
     assert row.report_due.year == row.due.year == year + 1
@@ -184,13 +192,9 @@ async def test_report_then_cancellations_meet_the_year_and_the_next_year_opens(
 async def test_reminders_overdue_extension_then_late_and_the_last_labelled_year_ends(
         client, worker, temporal_env, session_factory, settings, make_actor, operator):
     owner = make_actor(Role.APPLICANT)
-    scenario_id = await _scenario(client, owner)
-    now = await temporal_env.get_current_time()
-    year = neutrality_rules.year_of(now)
     # The label ends with this year: no obligation for the next one.
-    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
-                 datetime(year, 12, 31, tzinfo=timezone.utc))
-    await _row(session_factory, scenario_id, year)
+    scenario_id, year, now = await _running(client, temporal_env, session_factory, settings, owner,
+                                            lambda now, year: datetime(year, 12, 31, tzinfo=timezone.utc))
     url = f"{API}/scenarios/{scenario_id}/neutrality/{year}"
 
     report_at = neutrality_rules.end_of(neutrality_rules.due_day(year, 331))
@@ -250,12 +254,8 @@ async def test_reminders_overdue_extension_then_late_and_the_last_labelled_year_
 async def test_an_unreported_year_is_unmet_at_the_end_of_the_next_year(
         client, worker, temporal_env, session_factory, settings, make_actor):
     owner = make_actor(Role.APPLICANT)
-    scenario_id = await _scenario(client, owner)
-    now = await temporal_env.get_current_time()
-    year = neutrality_rules.year_of(now)
-    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
-                 now + timedelta(days=10))
-    await _row(session_factory, scenario_id, year)
+    scenario_id, year, _ = await _running(client, temporal_env, session_factory, settings, owner,
+                                          lambda now, year: now + timedelta(days=10))
     state = await _ended(temporal_env, scenario_id)
     assert state.stage == n.Stage.UNMET and state.emissions_tco2e is None
     await _row(session_factory, scenario_id, year, status="unmet")
@@ -290,13 +290,9 @@ async def test_policy_refuses_impossible_or_inverted_days(client, bureau, value)
 async def test_a_label_granted_again_carries_the_obligation_into_the_next_year(
         client, worker, temporal_env, session_factory, settings, make_actor):
     owner = make_actor(Role.APPLICANT)
-    scenario_id = await _scenario(client, owner)
-    now = await temporal_env.get_current_time()
-    year = neutrality_rules.year_of(now)
     # The first label ends with this year; a re-evaluation (Art. 16) granted a second one for three more.
-    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
-                 datetime(year, 12, 31, tzinfo=timezone.utc))
-    await _row(session_factory, scenario_id, year)
+    scenario_id, year, now = await _running(client, temporal_env, session_factory, settings, owner,
+                                            lambda now, year: datetime(year, 12, 31, tzinfo=timezone.utc))
     with session_factory() as s, s.begin():
         # The label row alone (its evaluation case's rows are not what this test is about): without
         # foreign-key checks for this one statement.
