@@ -3,7 +3,6 @@ changes as soon as the data behind it changes (written through the API, read aga
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
 from api.public import CACHE_CONTROL, PublicCache
