@@ -117,3 +117,14 @@ def test_csv_cells_never_start_a_formula():
     body = to_csv([{"name": "=HYPERLINK(\"http://x\")", "n": -3, "ok": "武汉"}],
                   [("name", "名称 / name"), ("n", "数 / n"), ("ok", "区 / district")])
     assert body.decode("utf-8-sig").splitlines()[1] == "\"'=HYPERLINK(\"\"http://x\"\")\",-3,武汉"
+
+
+def test_truncate_bumps_too(session_factory):
+    with session_factory() as s, s.begin():
+        before = s.execute(text("SELECT coalesce(sum(version), 0) FROM public_versions "
+                                "WHERE table_name = 'experts'")).scalar_one()
+        s.execute(text("TRUNCATE experts CASCADE"))
+    with session_factory() as s:
+        after = s.execute(text("SELECT coalesce(sum(version), 0) FROM public_versions "
+                               "WHERE table_name = 'experts'")).scalar_one()
+    assert after == before + 1

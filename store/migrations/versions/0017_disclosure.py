@@ -93,7 +93,8 @@ def upgrade() -> None:
         END $$;
     """)
     for table, counter in TRACKED.items():
-        op.execute(f"CREATE TRIGGER public_version_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+        # TRUNCATE too: an operator emptying a table must not leave an old answer served.
+        op.execute(f"CREATE TRIGGER public_version_{table} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
                    f"FOR EACH STATEMENT EXECUTE FUNCTION public_version_bump('{counter}')")
 
 
