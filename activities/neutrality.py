@@ -9,7 +9,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from domain.contracts.cases import CaseStep
-from domain.contracts.neutrality import CASE_TYPE, COUNT_NEUTRALITY_CANCELLATIONS, CountRequest, NeutralityFacts
+from domain.contracts.neutrality import (
+    CASE_TYPE,
+    COUNT_NEUTRALITY_CANCELLATIONS,
+    SCENARIO_LABELLED_UNTIL,
+    CountRequest,
+    LabelledUntil,
+    NeutralityFacts,
+)
 from settings import Settings
 from store import neutrality
 from store.session import transaction
@@ -30,6 +37,11 @@ class NeutralityActivities:
     def count_neutrality_cancellations(self, r: CountRequest) -> int:
         with transaction(self.session_factory) as session:
             return neutrality.cancelled_tonnes(session, r.scenario_id, r.year)
+
+    @activity.defn(name=SCENARIO_LABELLED_UNTIL)
+    def scenario_labelled_until(self, r: CountRequest) -> LabelledUntil:
+        with transaction(self.session_factory) as session:
+            return LabelledUntil(valid_until=neutrality.labelled_until(session, r.scenario_id))
 
 
 def activities(session_factory: sessionmaker[Session], settings: Settings) -> list[Any]:

@@ -3,6 +3,8 @@ offsets them (confirmed cancellations with purpose annual_neutrality naming the 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 from domain.contracts.neutrality import NeutralityFacts
 from store.models.disclosure import NeutralityObligation
 from store.models.ledger import Cancellation
+from store.models.scenario import ScenarioLabel
 
 
 def save(session: Session, f: NeutralityFacts) -> None:
@@ -32,6 +35,11 @@ def cancelled_tonnes(session: Session, scenario_id: int, year: int) -> int:
     return int(session.scalar(select(func.coalesce(func.sum(Cancellation.quantity), 0)).where(
         Cancellation.purpose == "annual_neutrality", Cancellation.scenario_id == scenario_id,
         Cancellation.neutrality_year == year, Cancellation.status == "confirmed", Cancellation.unit == "t")) or 0)
+
+
+def labelled_until(session: Session, scenario_id: int) -> datetime | None:
+    """The latest end of validity among the scenario's labels (None: never labelled)."""
+    return session.scalar(select(func.max(ScenarioLabel.valid_until)).where(ScenarioLabel.scenario_id == scenario_id))
 
 
 def obligation(session: Session, scenario_id: int, year: int) -> NeutralityObligation | None:

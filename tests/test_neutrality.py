@@ -9,12 +9,12 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
-from domain import neutrality
+from domain import neutrality as neutrality_rules
 from domain.contracts import neutrality as n
 from domain.contracts.cases import CASE_STATE_QUERY, CaseView
 from domain.roles import Role
@@ -74,6 +74,17 @@ async def _row(session_factory, scenario_id: int, year: int, **expect) -> Neutra
     raise AssertionError(f"obligation {scenario_id}/{year} never had {expect}: {o and o.__dict__}")
 
 
+async def _running(client, temporal_env, session_factory, settings, owner, valid_until) -> tuple[int, int, datetime]:
+    """A scenario of `owner` whose obligation for the current year runs; its label ends `valid_until(now, year)`."""
+    scenario_id = await _scenario(client, owner)
+    now = await temporal_env.get_current_time()
+    year = neutrality_rules.year_of(now)
+    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
+                 valid_until(now, year))
+    await _row(session_factory, scenario_id, year)
+    return scenario_id, year, now
+
+
 async def _ended(temporal_env, scenario_id: int) -> n.NeutralityState:
     """The case's last state once its workflow completed (the time-skipping server skips to its timers)."""
     handle = temporal_env.client.get_workflow_handle(n.case_id(scenario_id))
@@ -113,11 +124,8 @@ async def _cancel(client, session_factory, holder, operator, scenario_id: int, y
 async def test_report_then_cancellations_meet_the_year_and_the_next_year_opens(
         client, worker, temporal_env, session_factory, settings, make_actor, operator, bureau):
     owner = make_actor(Role.APPLICANT)
-    scenario_id = await _scenario(client, owner)
-    now = await temporal_env.get_current_time()
-    year = neutrality.year_of(now)
-    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
-                 now + timedelta(days=3 * 365))
+    scenario_id, year, now = await _running(client, temporal_env, session_factory, settings, owner,
+                                            lambda now, year: now + timedelta(days=3 * 365))
     row = await _row(session_factory, scenario_id, year, status="open")
     assert (row.report_due.month, row.report_due.day, row.due.month, row.due.day) == (3, 31, 6, 30)
     assert row.report_due.year == row.due.year == year + 1
@@ -184,16 +192,12 @@ async def test_report_then_cancellations_meet_the_year_and_the_next_year_opens(
 async def test_reminders_overdue_extension_then_late_and_the_last_labelled_year_ends(
         client, worker, temporal_env, session_factory, settings, make_actor, operator):
     owner = make_actor(Role.APPLICANT)
-    scenario_id = await _scenario(client, owner)
-    now = await temporal_env.get_current_time()
-    year = neutrality.year_of(now)
     # The label ends with this year: no obligation for the next one.
-    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
-                 datetime(year, 12, 31, tzinfo=timezone.utc))
-    await _row(session_factory, scenario_id, year)
+    scenario_id, year, now = await _running(client, temporal_env, session_factory, settings, owner,
+                                            lambda now, year: datetime(year, 12, 31, tzinfo=timezone.utc))
     url = f"{API}/scenarios/{scenario_id}/neutrality/{year}"
 
-    report_at = neutrality.end_of(neutrality.due_day(year, 331))
+    report_at = neutrality_rules.end_of(neutrality_rules.due_day(year, 331))
     await temporal_env.sleep(report_at - timedelta(days=15) - await temporal_env.get_current_time())
     assert "neutrality.report_reminder" not in _kinds(session_factory)
     await temporal_env.sleep(timedelta(days=2))
@@ -232,7 +236,7 @@ async def test_reminders_overdue_extension_then_late_and_the_last_labelled_year_
     r = await client.post(f"{url}/report", headers=owner.headers,
                           json={"emissions_tco2e": 3, "document_id": await _upload(client, owner)})
     assert r.status_code == 200 and not r.json()["reported_late"]
-    due_at = neutrality.end_of(datetime(year + 1, 9, 30).date())
+    due_at = neutrality_rules.end_of(datetime(year + 1, 9, 30).date())
     await temporal_env.sleep(due_at + timedelta(hours=1) - await temporal_env.get_current_time())
     await _row(session_factory, scenario_id, year, status="unmet")
     assert "neutrality.offset_overdue" in _kinds(session_factory)
@@ -250,12 +254,8 @@ async def test_reminders_overdue_extension_then_late_and_the_last_labelled_year_
 async def test_an_unreported_year_is_unmet_at_the_end_of_the_next_year(
         client, worker, temporal_env, session_factory, settings, make_actor):
     owner = make_actor(Role.APPLICANT)
-    scenario_id = await _scenario(client, owner)
-    now = await temporal_env.get_current_time()
-    year = neutrality.year_of(now)
-    await _start(temporal_env, session_factory, settings, scenario_id, owner.user.organisation_id, year,
-                 now + timedelta(days=10))
-    await _row(session_factory, scenario_id, year)
+    scenario_id, year, _ = await _running(client, temporal_env, session_factory, settings, owner,
+                                          lambda now, year: now + timedelta(days=10))
     state = await _ended(temporal_env, scenario_id)
     assert state.stage == n.Stage.UNMET and state.emissions_tco2e is None
     await _row(session_factory, scenario_id, year, status="unmet")
@@ -271,7 +271,7 @@ async def test_publishing_a_scenario_starts_its_annual_neutrality(
                           headers=operator.headers)
     assert r.status_code == 200, r.text
     scenario_id = r.json()["scenario_id"]
-    year = neutrality.year_of(await temporal_env.get_current_time())
+    year = neutrality_rules.year_of(await temporal_env.get_current_time())
     row = await _row(session_factory, scenario_id, year, status="open")
     assert row.organisation_id == applicant.user.organisation_id
     listed = (await client.get(f"{API}/disclosure/scenarios", params={"year": year})).json()["items"]
@@ -285,3 +285,23 @@ async def test_policy_refuses_impossible_or_inverted_days(client, bureau, value)
     r = await client.post(f"{API}/policy/changes", headers=bureau.headers, json={
         "parameter": "neutrality_report_due", "value": value, "reason": "r"})
     assert r.status_code == 422, r.text
+
+
+async def test_a_label_granted_again_carries_the_obligation_into_the_next_year(
+        client, worker, temporal_env, session_factory, settings, make_actor):
+    owner = make_actor(Role.APPLICANT)
+    # The first label ends with this year; a re-evaluation (Art. 16) granted a second one for three more.
+    scenario_id, year, now = await _running(client, temporal_env, session_factory, settings, owner,
+                                            lambda now, year: datetime(year, 12, 31, tzinfo=timezone.utc))
+    with session_factory() as s, s.begin():
+        # The label row alone (its evaluation case's rows are not what this test is about): without
+        # foreign-key checks for this one statement.
+        s.execute(text("SET LOCAL session_replication_role = replica"))
+        s.execute(text("INSERT INTO scenario_labels (code, case_id, scenario_id, year, seq, valid_from, valid_until, "
+                       "published_by) VALUES ('WH-S-2026-0999', 'scenario-re', :s, :y, 999, :now, :until, :u)"),
+                  {"s": scenario_id, "y": year, "u": owner.id, "now": now, "until": now + timedelta(days=3 * 365)})
+    r = await client.post(f"{API}/scenarios/{scenario_id}/neutrality/{year}/report", headers=owner.headers,
+                          json={"emissions_tco2e": 0, "document_id": await _upload(client, owner)})
+    assert r.status_code == 200, r.text
+    await _row(session_factory, scenario_id, year, status="met")
+    await _row(session_factory, scenario_id, year + 1, status="open")

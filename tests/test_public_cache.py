@@ -3,11 +3,11 @@ changes as soon as the data behind it changes (written through the API, read aga
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
 from api.public import CACHE_CONTROL, PublicCache
 from domain.roles import Role
+from store import ledger as ledger_store
 
 
 EXPERTS = "/api/v1/experts"
@@ -105,11 +105,11 @@ def test_one_bump_per_transaction_and_one_counter_for_the_ledger(session_factory
     after = versions()
     assert after["organisations"] == before.get("organisations", 0) + 1
     with session_factory() as s, s.begin():
-        s.execute(text("UPDATE trades SET quantity = quantity"))
-        s.execute(text("UPDATE unit_blocks SET vintage = vintage"))
+        ledger_store.ensure_account(s, s.execute(text("SELECT min(id) FROM organisations")).scalar_one())
+        s.execute(text("UPDATE institutional_accounts SET frozen_reason = frozen_reason"))
     ledger = versions()
     assert ledger["ledger"] == after.get("ledger", 0) + 1
-    assert not {"trades", "unit_blocks"} & ledger.keys()
+    assert "institutional_accounts" not in ledger
 
 
 def test_csv_cells_never_start_a_formula():
@@ -118,3 +118,14 @@ def test_csv_cells_never_start_a_formula():
     body = to_csv([{"name": "=HYPERLINK(\"http://x\")", "n": -3, "ok": "武汉"}],
                   [("name", "名称 / name"), ("n", "数 / n"), ("ok", "区 / district")])
     assert body.decode("utf-8-sig").splitlines()[1] == "\"'=HYPERLINK(\"\"http://x\"\")\",-3,武汉"
+
+
+def test_truncate_bumps_too(session_factory):
+    with session_factory() as s, s.begin():
+        before = s.execute(text("SELECT coalesce(sum(version), 0) FROM public_versions "
+                                "WHERE table_name = 'experts'")).scalar_one()
+        s.execute(text("TRUNCATE experts CASCADE"))
+    with session_factory() as s:
+        after = s.execute(text("SELECT coalesce(sum(version), 0) FROM public_versions "
+                               "WHERE table_name = 'experts'")).scalar_one()
+    assert after == before + 1

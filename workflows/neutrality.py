@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         CASE_TYPE,
         COUNT_NEUTRALITY_CANCELLATIONS,
         FINAL_STAGES,
+        SCENARIO_LABELLED_UNTIL,
         NEUTRALITY_STATE_QUERY,
         NEUTRALITY_WORKFLOW,
         SIGNAL_CANCELLATIONS,
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         CountRequest,
         EmissionsReport,
         Extension,
+        LabelledUntil,
         NeutralityFacts,
         NeutralityStart,
         NeutralityState,
@@ -71,7 +73,11 @@ class ScenarioNeutrality(CaseWorkflow):
         await self.follow(FINAL_STAGES, {Stage.AWAITING_REPORT: self._wait, Stage.AWAITING_OFFSET: self._wait})
         await self.close()
         following = start.year + 1
-        if rules.labelled_in(start.label_valid_until, following):
+        # Art. 17 binds a scenario while it is labelled: a label granted again on re-evaluation (Art. 16)
+        # carries the obligation on, so the scenario's labels are asked, not only the first one's end.
+        latest = await self.act(SCENARIO_LABELLED_UNTIL, CountRequest(scenario_id=start.scenario_id, year=following),
+                                LabelledUntil)
+        if rules.labelled_in(max(filter(None, (latest.valid_until, start.label_valid_until))), following):
             workflow.continue_as_new(start.model_copy(update={"year": following, "seq": self.seq}))
         return self.s
 

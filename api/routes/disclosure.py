@@ -22,6 +22,7 @@ from api.schemas.disclosure import (
     Statistics,
     TransferMonth,
 )
+from domain import neutrality as neutrality_rules
 from domain.scenario import WuhanDistrict
 from store import calendar as calendar_store
 from store import disclosure
@@ -107,7 +108,7 @@ def methodologies(request: Request, session: DbSession, fmt: Format = "json", in
             summary="Labelled scenarios with their label and annual neutrality compliance (public, Art. 17)")
 def scenarios(request: Request, session: DbSession, fmt: Format = "json", year: Year = None,
               district: WuhanDistrict | None = None, limit: Limit = 100, offset: Offset = 0):
-    year = year or now_utc().year - 1  # the last year whose neutrality is due
+    year = year or neutrality_rules.year_of(now_utc()) - 1  # the last year whose neutrality is due (Wuhan's year)
     return public_answer(
         request, session, ("scenario_labels", "scenarios", "organisations", "neutrality_obligations"),
         lambda: disclosure.scenarios(session, year=year, district=district.value if district else None,

@@ -26,6 +26,7 @@ UPDATE_EXTEND = "grant_extension"
 SIGNAL_CANCELLATIONS = "cancellations_changed"  # the API tells the case a cancellation was confirmed
 
 COUNT_NEUTRALITY_CANCELLATIONS = "count_neutrality_cancellations"
+SCENARIO_LABELLED_UNTIL = "scenario_labelled_until"
 
 
 def case_id(scenario_id: int) -> str:
@@ -72,6 +73,12 @@ class Extension(BaseModel):
 class CountRequest(BaseModel):
     scenario_id: int
     year: int
+
+
+class LabelledUntil(BaseModel):
+    """The latest validity end of the scenario's labels (a re-evaluation before expiry extends it)."""
+
+    valid_until: datetime | None
 
 
 class NeutralityState(BaseModel):

@@ -4,10 +4,10 @@ that bump it in the writing transaction; scenario annual-neutrality obligations 
 Revision ID: 0017
 Revises: 0009
 
-Every table a public read (Art. 30, 31) is built from gets one statement-level trigger after INSERT,
-UPDATE and DELETE. It adds one to a counter row of `public_versions` inside the writing transaction
-(once per transaction and counter; the ledger's tables share the counter "ledger"), so the new count
-becomes visible exactly when the write does: a reader that reads the counters first
+Every table a public read (Art. 30, 31) is built from gets a deferred trigger after INSERT, UPDATE and
+DELETE (and one after TRUNCATE). At the commit of the writing transaction it adds one to a counter row of
+`public_versions` (once per transaction and counter; the ledger's tables share the counter "ledger"), so
+the new count becomes visible exactly when the write does: a reader that reads the counters first
 and the data after never caches data older than the counters it files them under (api/public.py).
 
 The counter of a table is spread over SHARDS rows (chosen by the writing backend's pid) and read as
@@ -72,9 +72,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("scenario_id", "year", name="uq_neutrality_scenario_year"),
         sa.CheckConstraint("emissions_tco2e IS NULL OR emissions_tco2e >= 0", name="ck_neutrality_emissions"),
     )
-    # The counter named by the trigger's argument goes up once per writing transaction: later statements
-    # of the same transaction find the transaction-local setting and skip (the commit makes all of them
-    # visible at once, so one bump covers them).
+    # The counter named by the trigger's argument goes up once per writing transaction, at its commit:
+    # the triggers are deferred constraint triggers, so the counter row is the last lock a transaction
+    # takes (nothing is waited for while holding it, hence no deadlock with the ledger's account locks),
+    # and later rows of the same transaction find the transaction-local setting and skip.
     op.execute(f"""
         CREATE FUNCTION public_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
@@ -93,13 +94,18 @@ def upgrade() -> None:
         END $$;
     """)
     for table, counter in TRACKED.items():
-        op.execute(f"CREATE TRIGGER public_version_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+        op.execute(f"CREATE CONSTRAINT TRIGGER public_version_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                   f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public_version_bump('{counter}')")
+        # TRUNCATE too (statement-level: constraint triggers are per row): emptying a table must not leave
+        # an old answer served.
+        op.execute(f"CREATE TRIGGER public_version_{table}_truncate AFTER TRUNCATE ON {table} "
                    f"FOR EACH STATEMENT EXECUTE FUNCTION public_version_bump('{counter}')")
 
 
 def downgrade() -> None:
     for table in TRACKED:
         op.execute(f"DROP TRIGGER IF EXISTS public_version_{table} ON {table}")
+        op.execute(f"DROP TRIGGER IF EXISTS public_version_{table}_truncate ON {table}")
     op.execute("DROP FUNCTION IF EXISTS public_version_bump()")
     op.drop_table("neutrality_obligations")
     op.drop_table("public_versions")
