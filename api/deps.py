@@ -100,7 +100,12 @@ async def current_user(request: Request, session: DbSession,
     if key is not None:
         cached = cache.get(key, identity.now_utc())
         if cached is not None:
-            return session.merge(cached, load=False)  # this request's own copy, no query
+            user = session.merge(cached, load=False)  # this request's own copy, no query
+            # merge() begins a transaction (no connection yet); end it, as the lookup's autocommit did, so
+            # routes that run single statements in autocommit (trades) still do: a transaction around a
+            # trade holds the accounts' locks across round trips (deadlocks among hot accounts).
+            session.commit()  # holds no connection: nothing is sent
+            return user
     generation = cache.generation() if cache is not None else 0
 
     def lookup() -> tuple[User | None, datetime | None]:

@@ -14,7 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fastapi import APIRouter
+
 from api.app import create_app
+from api.deps import CurrentUser, DbSession
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,3 +269,29 @@ async def test_many_readers_on_a_small_pool_all_get_answers(settings, database_u
         assert [r.status_code for r in answers] == [200] * 30
     finally:
         engine.dispose()
+
+
+async def test_a_cached_caller_leaves_the_session_outside_a_transaction(settings, session_factory, make_actor):
+    """Routes that run single statements in autocommit (a trade) see the session as the lookup left it."""
+    seen = []
+    router = APIRouter()
+
+    @router.get("/probe-session")
+    async def probe(user: CurrentUser, session: DbSession) -> dict:
+        seen.append(session.in_transaction())
+        return {"id": user.id}
+
+    actor = make_actor(Role.APPLICANT)
+    app = create_app(settings, session_factory=session_factory)
+    app.include_router(router)
+    async with app.router.lifespan_context(app):
+        for _ in range(100):
+            if app.state.token_cache.listening:
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            for _ in range(2):  # a miss, then a hit
+                r = await http.get("/probe-session", headers=actor.headers)
+                assert r.status_code == 200 and r.json() == {"id": actor.id}, (r.status_code, r.text[:300])
+            assert len(app.state.token_cache) == 1
+    assert seen == [False, False]
