@@ -46,6 +46,7 @@ from store.models.personal import (
 _KEYS: dict[str, bytes] = {}
 _PARTITIONS: dict[str, set[date]] = {}
 _PARTITION_LOCK = 0x7A4E_0012
+_SOURCE_LOCK = 0x7A4E_0013  # with the source id: pg_advisory_xact_lock(int, int)
 _lock = threading.Lock()
 
 
@@ -284,6 +285,10 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         return AccountResult(counts={k: v for k, v in c.items() if not k.startswith("_")}, grams=c.get("_grams", 0),
                              waiting=c.get(Outcome.UNBOUND, 0), expires_at=c.get("_expires_at"))
     p = {"b": batch_id, "s": batch.source_id}
+    # One batch of a source at a time: batches of one source touch mostly the same accounts and day rows,
+    # so running them side by side only makes them wait on each other row by row (and past the activity's
+    # timeout under load); queued here, each runs at full speed, and other sources' batches go on in parallel.
+    session.execute(text("SELECT pg_advisory_xact_lock(:k, :s)"), {"k": _SOURCE_LOCK, "s": batch.source_id})
     expires = batch.received_at + timedelta(days=unbound_wait_days)
     session.execute(text(_FACTORS + _CRED))
     session.execute(text("""
