@@ -283,5 +283,6 @@ async def test_unbinding_stops_credits(client, worker, operator, make_actor, met
     assert (await client.delete(f"{P}/personal-account/bindings/{binding['id']}", headers=other)).status_code == 404
     batch = (await _push(client, source.headers, [record("after", subject)])).json()
     done = await wait_accounted(client, source.headers, batch["batch_id"])
-    assert done["counts"] == {"unbound_subject": 1}
+    # Waiting for a binding (or, once the test server has skipped past the wait, expired): never credited.
+    assert list(done["counts"]) in (["unbound_subject"], ["expired"])
     assert (await client.get(f"{P}/personal-account", headers=resident)).json()["balance_g"] == 0
