@@ -47,11 +47,17 @@ async def test_batches_are_accounted_once_while_the_worker_is_killed(settings, s
                 r = await http.post("/api/v1/behaviour-batches", headers=source.headers, json={"records": recs})
                 assert r.status_code == 202, r.text
                 batches.append(r.json()["batch_id"])
+            at_kills = []
             for _ in range(3):  # start a worker, let it begin accounting, kill it
                 polling = await killer.start()
                 await asyncio.wait_for(polling.wait(), 60)
-                await asyncio.sleep(1.5)
+                await asyncio.sleep(0.8)
                 await killer.kill()
+                with session_factory() as s:
+                    at_kills.append(s.execute(text(
+                        "SELECT count(*) FROM behaviour_batches WHERE status = 'accounted'")).scalar())
+            # The kills fell while batches were still being accounted (not after the work was done).
+            assert at_kills[0] < len(batches), at_kills
             await killer.start()
             for _ in range(600):
                 with session_factory() as s:
