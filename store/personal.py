@@ -22,6 +22,7 @@ import hashlib
 import io
 import secrets
 import threading
+import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,12 @@ from store.models.personal import (
 _KEYS: dict[str, bytes] = {}
 _PARTITIONS: dict[str, set[date]] = {}
 _PARTITION_LOCK = 0x7A4E_0012
+_SOURCE_LOCK = 0x7A4E_0013  # with the source id: pg_try_advisory_xact_lock(int, int)
+_QUEUE_SECONDS = 15.0
+
+
+class BatchQueued(Exception):
+    """Another batch of the source is being accounted; retried later (a retryable activity failure)."""
 _lock = threading.Lock()
 
 
@@ -284,6 +291,18 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         return AccountResult(counts={k: v for k, v in c.items() if not k.startswith("_")}, grams=c.get("_grams", 0),
                              waiting=c.get(Outcome.UNBOUND, 0), expires_at=c.get("_expires_at"))
     p = {"b": batch_id, "s": batch.source_id}
+    # One batch of a source at a time: batches of one source touch mostly the same accounts and day rows,
+    # so running them side by side only makes them wait on each other row by row; queued here, each runs at
+    # full speed, and other sources' batches go on in parallel. The wait is bounded (well inside the kit's
+    # 30 s activity timeout): a batch still queued then fails retryably and Temporal tries it again later,
+    # so no worker thread sits on a lock for an attempt the server has already given up.
+    waited = 0.0
+    while not session.execute(text("SELECT pg_try_advisory_xact_lock(:k, :s)"),
+                              {"k": _SOURCE_LOCK, "s": batch.source_id}).scalar():
+        if waited >= _QUEUE_SECONDS:
+            raise BatchQueued(f"batch {batch_id} waits behind another batch of its source")
+        time.sleep(0.05)
+        waited += 0.05
     expires = batch.received_at + timedelta(days=unbound_wait_days)
     session.execute(text(_FACTORS + _CRED))
     session.execute(text("""

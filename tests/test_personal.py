@@ -249,3 +249,40 @@ async def test_a_crash_mid_batch_leaves_nothing_and_the_retry_credits_once(clien
         again = personal.account_batch(s, batch_id, unbound_wait_days=30)
     assert result.grams == again.grams == 6
     assert (await client.get(f"{P}/personal-account", headers=resident)).json()["balance_g"] == 6
+
+
+async def test_identical_pushes_at_once_credit_once(client, worker, operator, make_actor, methodology, session_factory):
+    source, _ = await approve_source(client, operator, make_actor)
+    resident, _ = await sign_up(client)
+    subject = f"u-{uuid.uuid4().hex[:10]}"
+    await bind(client, source.headers, resident, subject)
+    records = [record(n, subject, quantity=2) for n in range(3)]
+    keyed = {**source.headers, "Idempotency-Key": "same"}
+    answers = await asyncio.gather(*[_push(client, keyed, records) for _ in range(16)],
+                                   *[_push(client, source.headers, records) for _ in range(16)])
+    assert {r.status_code for r in answers} == {202}
+    assert len({r.json()["batch_id"] for r in answers[:16]}) == 1
+    for r in answers:
+        await wait_accounted(client, source.headers, r.json()["batch_id"])
+    # 6 km once: floor(6 × 51.2345) = 307 g, whatever the number of identical pushes.
+    assert (await client.get(f"{P}/personal-account", headers=resident)).json()["balance_g"] == 307
+    with session_factory() as s:
+        assert s.execute(text("SELECT count(*) FROM behaviour_records WHERE outcome = 'credited'")).scalar() == 3
+
+
+async def test_unbinding_stops_credits(client, worker, operator, make_actor, methodology):
+    source, _ = await approve_source(client, operator, make_actor)
+    resident, _ = await sign_up(client)
+    subject = f"u-{uuid.uuid4().hex[:10]}"
+    binding = await bind(client, source.headers, resident, subject)
+    listed = (await client.get(f"{P}/personal-account/bindings", headers=resident)).json()
+    assert [b["id"] for b in listed] == [binding["id"]] and listed[0]["unbound_at"] is None
+    r = await client.delete(f"{P}/personal-account/bindings/{binding['id']}", headers=resident)
+    assert r.status_code == 200 and r.json()["unbound_at"] is not None
+    other, _ = await sign_up(client)
+    assert (await client.delete(f"{P}/personal-account/bindings/{binding['id']}", headers=other)).status_code == 404
+    batch = (await _push(client, source.headers, [record("after", subject)])).json()
+    done = await wait_accounted(client, source.headers, batch["batch_id"])
+    # Waiting for a binding (or, once the test server has skipped past the wait, expired): never credited.
+    assert list(done["counts"]) in (["unbound_subject"], ["expired"])
+    assert (await client.get(f"{P}/personal-account", headers=resident)).json()["balance_g"] == 0

@@ -359,7 +359,7 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
 def _published_spec(session_factory, author_id: int) -> None:
     """A restaurant specification as the bureau's panel would have published it (Art. 12; the spec
     review is tested in test_scenario.py)."""
-    from store.identity import now_utc
+    from domain.clock import now_utc
     from store.models.scenario import EvaluationSpec, EvaluationSpecItem
 
     now = now_utc()

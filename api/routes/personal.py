@@ -65,7 +65,7 @@ def _refused(exc: personal.Refused) -> Problem:
 def _role(user: User, *roles: Role) -> None:
     if Role(user.role) not in roles:
         names = ", ".join(sorted(r.value for r in roles))
-        raise Problem(403, "Forbidden", f"role '{user.role}' may not do this (allowed: {names})",
+        raise Problem(403, "Forbidden", f"无权操作 / role '{user.role}' may not do this (allowed: {names})",
                       field="role", rule="actor")
 
 
@@ -100,10 +100,10 @@ def _parse(body: bytes, content_type: str) -> list[Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise unprocessable("body", "json", "the body is not JSON (or send application/x-ndjson)") from None
+        raise unprocessable("body", "json", "请求体不是 JSON / the body is not JSON (or send application/x-ndjson)") from None
     records = data.get("records") if isinstance(data, dict) else data
     if not isinstance(records, list):
-        raise unprocessable("records", "required", "a list of records: {\"records\": [...]}")
+        raise unprocessable("records", "required", "须为记录列表 / a list of records: {\"records\": [...]}")
     return records
 
 
@@ -135,7 +135,7 @@ async def push(request: Request, session: DbSession, user: CurrentUser, actions:
     if len(records) > rules.MAX_RECORDS:
         raise _too_large("records")
     if not records:
-        raise unprocessable("records", "required", "a batch has at least one record")
+        raise unprocessable("records", "required", "批次至少一条记录 / a batch has at least one record")
     now = _now()
 
     def write() -> tuple[BehaviourBatch, c.BatchStart, bool]:
@@ -203,7 +203,7 @@ def get_batch_records(batch_id: int, session: DbSession, user: CurrentUser,
     # The operator sees statistics, not records (SPEC §2.5).
     _role(user, Role.DATA_SOURCE)
     if outcome is not None and outcome not in {o.value for o in rules.Outcome}:
-        raise unprocessable("outcome", "one_of", f"outcome is one of {', '.join(o.value for o in rules.Outcome)}")
+        raise unprocessable("outcome", "one_of", f"结果类型无效 / outcome is one of {', '.join(o.value for o in rules.Outcome)}")
     batch = _visible_batch(session, user, batch_id)
     rows = personal.batch_records(session, batch.id, outcome=outcome, after=after, limit=limit)
     for r in rows:
@@ -290,7 +290,7 @@ def my_statement(session: DbSession, user: CurrentUser,
     until = until or rules.local_day(_now())
     since = since or until - timedelta(days=90)
     if since > until:
-        raise unprocessable("from", "order", "from must not be after to")
+        raise unprocessable("from", "order", "起始日期晚于结束日期 / from must not be after to")
     return [{"day": r["day"], "behaviour": r["behaviour"], "grams": r["grams"]}
             for r in personal.statement(session, a.id, since, until)]
 
@@ -354,15 +354,15 @@ def approve_source(body: DataSourceIn, session: DbSession, user: CurrentUser):
     ensure_may_act(user)
     org = session.get(Organisation, body.organisation_id)
     if org is None:
-        raise unprocessable("organisation_id", "not_found", f"organisation {body.organisation_id} does not exist")
+        raise unprocessable("organisation_id", "not_found", f"机构不存在 / organisation {body.organisation_id} does not exist")
     if OrganisationType(org.org_type) not in _MEMBER_TYPES:
         raise unprocessable("organisation_id", "role_organisation_type",
-                            f"a {org.org_type} organisation cannot be a data source")
+                            f"该类机构不能作为数据来源 / a {org.org_type} organisation cannot be a data source")
     units = personal.behaviour_units(session)
     for i, code in enumerate(body.behaviours):
         if code not in units:
             raise unprocessable(f"behaviours.{i}", "unknown_behaviour",
-                                f"'{code[:60]}' is no behaviour of a published personal methodology")
+                                f"未知行为类型 / '{code[:60]}' is no behaviour of a published personal methodology")
     source = personal.approve_source(session, org.id, sorted(set(body.behaviours)), user, _now())
     session.commit()
     return _source_out(session, source)
