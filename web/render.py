@@ -57,6 +57,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "ledger_label": lambda c: tr.gettext(labels.ledger(c)),
         "category_label": lambda c: tr.gettext(labels.category(c)),
         "district_label": lambda c: tr.gettext(labels.district(c)),
+        "supervision_label": lambda c: tr.gettext(labels.supervision(c)),
         "waiting_for": lambda c: tr.gettext(labels.waiting_for(c)) if labels.waiting_for(c) else "",
         **(context or {}),
     }
