@@ -6,6 +6,8 @@ disclosure lists and the registers' CSV downloads. Refusals: a report without a 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from domain.roles import OrganisationType, Role
@@ -125,3 +127,90 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
         assert await link.get_attribute("href") == href, path
         r = await api.get(href)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), href
+
+
+async def test_resident_signs_up_binds_reads_grams_and_unbinds(browser, live_server, api, session_factory, make_org,
+                                                               make_actor):
+    import uuid
+
+    from tests.personal_helpers import publish_personal, record, wait_accounted
+
+    publish_personal(session_factory)
+    operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION),
+                      password=None)
+    source = make_actor(Role.DATA_SOURCE, org=make_org(name=f"武汉地铁出行-{uuid.uuid4().hex[:4]}"))
+    r = await api.post("/api/v1/data-sources", headers=operator.headers,
+                       json={"organisation_id": source.user.organisation_id, "behaviours": ["metro_km"]})
+    assert r.status_code == 201, r.text
+    email = f"resident-{uuid.uuid4().hex[:8]}@example.cn"
+
+    # Sign-up: the API's password rule refuses a short password, naming the field.
+    page = await new_page(browser, live_server, phone=True)
+    await page.goto("/sign-in")
+    await page.get_by_role("link", name="注册").click()
+    await page.wait_for_load_state()
+    await page.get_by_label("姓名").fill("市民 王五")
+    await page.get_by_label("电子邮箱").fill(email)
+    await page.get_by_label("密码（至少 10 个字符）").fill("short")
+    await page.evaluate("document.getElementById('password').removeAttribute('minlength')")
+    await page.get_by_role("button", name="注册").click()
+    await page.wait_for_load_state()
+    assert "password" in await page.get_by_role("alert").inner_text()
+    await page.get_by_label("密码（至少 10 个字符）").fill("correct horse battery")
+    await page.get_by_role("button", name="注册").click()
+    await page.wait_for_load_state()
+    assert page.url.endswith("/me")
+    assert "0 克" in await page.locator("#balance").inner_text()
+    # The API's bearer token made by the sign-up is revoked: the browser has its session instead.
+    from store.models.identity import ApiToken, User
+    with session_factory() as s:
+        uid = s.scalar(select(User.id).where(User.email == email))
+        assert all(t.revoked_at is not None for t in s.scalars(select(ApiToken).where(ApiToken.user_id == uid)))
+
+    # The same e-mail again is refused (409 naming `email`).
+    other = await new_page(browser, live_server)
+    await other.goto("/sign-up")
+    await other.get_by_label("姓名").fill("冒名")
+    await other.get_by_label("电子邮箱").fill(email)
+    await other.get_by_label("密码（至少 10 个字符）").fill("another good password")
+    await other.get_by_role("button", name="注册").click()
+    await other.wait_for_load_state()
+    assert "email" in await other.get_by_role("alert").inner_text()
+
+    # A wrong binding code is refused with the API's field; the source's code binds.
+    await page.get_by_label("应用提供的绑定码").fill("WRONG-CODE")
+    await page.get_by_role("button", name="绑定", exact=True).click()
+    await page.wait_for_load_state()
+    assert "code" in await page.get_by_role("alert").inner_text()
+    r = await api.post("/api/v1/binding-codes", headers=source.headers, json={"subject_ref": "metro-user-8841"})
+    assert r.status_code == 201, r.text
+    await page.get_by_label("应用提供的绑定码").fill(r.json()["code"])
+    await page.get_by_role("button", name="绑定", exact=True).click()
+    await page.wait_for_load_state()
+    assert "武汉地铁出行" in await page.locator("#bindings").locator("..").inner_text()
+
+    # The source pushes rides; once accounted, the balance and the statement show the grams.
+    r = await api.post("/api/v1/behaviour-batches", headers=source.headers,
+                       json={"records": [record(f"web-{i}", "metro-user-8841", quantity=10) for i in range(3)]})
+    assert r.status_code == 202, r.text
+    await wait_accounted(api, source.headers, r.json()["batch_id"])
+    await page.goto("/me")
+    grams = int((await page.locator("#statement-total").inner_text()).strip())
+    assert grams > 0 and str(grams) in await page.locator("#balance").inner_text()
+    await shot(page, "resident-me")
+
+    # Another role has no /me (403 page); a form without its CSRF token is refused.
+    applicant = await new_page(browser, live_server)
+    await sign_in(applicant, person(session_factory, Role.APPLICANT, make_org()))
+    assert (await applicant.goto("/me")).status == 403
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    import httpx
+    async with httpx.AsyncClient(base_url=live_server, cookies=cookies) as signed_in_client:
+        r = await signed_in_client.post("/me/bindings", data={"code": "x"})
+    assert r.status_code == 403 and "csrf" in r.text
+
+    # Unbinding: the binding moves to the ended list.
+    await page.get_by_role("button", name=re.compile("解除绑定")).click()
+    await page.wait_for_load_state()
+    assert await page.get_by_role("button", name=re.compile("解除绑定")).count() == 0
+    assert "已解除绑定" in await page.content()

@@ -37,6 +37,8 @@ def nav(user) -> list[tuple[str, str]]:
         if role == Role.APPLICANT:
             items.append(("/my/scenarios", N_("My scenarios")))
         items.append(("/my/account", N_("Account")))
+    if role == Role.INDIVIDUAL:
+        items.append(("/me", N_("My grams")))
     if role in (Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN):
         items.append(("/users", N_("Users")))
     return items
