@@ -214,3 +214,110 @@ async def test_resident_signs_up_binds_reads_grams_and_unbinds(browser, live_ser
     await page.wait_for_load_state()
     assert await page.get_by_role("button", name=re.compile("解除绑定")).count() == 0
     assert "已解除绑定" in await page.content()
+
+
+async def _csrf_post(page, path: str, form: dict) -> int:
+    """A form POST from the signed-in page with its CSRF token, fields of our choosing (a forged form)."""
+    token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+    r = await page.request.post(path, form={**form, "csrf_token": token}, max_redirects=0)
+    return r.status
+
+
+async def test_authorities_handle_a_report_and_sanction(browser, live_server, api, session_factory, make_org):
+    reported = make_org(name="青山虚构碳汇有限公司")
+    bureau = person(session_factory, Role.BUREAU_ADMIN, make_org(org_type=OrganisationType.GOVERNMENT),
+                    name="局 审核员")
+    handler = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION),
+                     name="运营 处理人")
+    r = await api.post("/api/v1/reports", json={"organisation_id": reported.id, "content": "重复计算减排量",
+                                                "reporter_name": "举报人赵六", "contact": "zhao6@example.cn"})
+    assert r.status_code == 201, r.text
+    n = r.json()["report_id"]
+
+    # The bureau's dashboard lists the report awaiting a handler; its page hides the reporter.
+    bp = await new_page(browser, live_server)
+    await sign_in(bp, bureau)
+    await bp.goto("/dashboard")
+    assert f"report-{n}" in await bp.locator("#reports-unassigned").inner_text()
+    await shot(bp, "dashboard-supervision")
+    await bp.get_by_role("link", name=f"report-{n}").first.click()
+    await bp.wait_for_load_state()
+    assert "举报人赵六" not in await bp.content() and await bp.locator("#reporter-sealed").count() == 1
+    await bp.get_by_label("处理人（生态环境局或运营机构人员，不得来自被举报方）").select_option(value=str(handler.id))
+    await bp.get_by_role("button", name="指派", exact=True).click()
+    await bp.wait_for_load_state()
+    assert (await bp.locator("#report-stage").inner_text()).startswith("待受理")
+    assert "运营 处理人" in await bp.locator("#handler").inner_text()
+    assert "举报人赵六" not in await bp.content()
+    assert await bp.get_by_role("button", name="受理该举报").count() == 0
+    await shot(bp, "report-assigned")
+
+    # The handler: no assignment form, a forged one refused (the API's Bureau rule); sees the reporter.
+    hp = await new_page(browser, live_server)
+    await sign_in(hp, handler)
+    await hp.goto(f"/supervision/reports/{n}")
+    assert await hp.get_by_role("button", name="指派", exact=True).count() == 0
+    assert await _csrf_post(hp, f"/supervision/reports/{n}/assignment", {"handler_user_id": str(handler.id)}) == 403
+    await hp.goto(f"/supervision/reports/{n}")
+    assert "举报人赵六" in await hp.locator("#reporter").inner_text()
+    await hp.get_by_role("button", name="受理该举报").click()
+    await hp.wait_for_load_state()
+    assert (await hp.locator("#report-stage").inner_text()).startswith("调查处理中")
+    # A conclusion without its text is refused naming `conclusion`.
+    await hp.get_by_label("是", exact=True).check()
+    await hp.evaluate("document.getElementById('conclusion').removeAttribute('required')")
+    await hp.get_by_role("button", name="办结该举报").click()
+    await hp.wait_for_load_state()
+    assert "conclusion" in await hp.get_by_role("alert").inner_text()
+    await hp.get_by_label("是", exact=True).check()
+    await hp.get_by_label("处理结论（必填）").fill("情况属实，已责令整改")
+    await hp.get_by_role("button", name="办结该举报").click()
+    await hp.wait_for_load_state()
+    assert (await hp.locator("#report-stage").inner_text()).startswith("已办结")
+    await shot(hp, "report-concluded")
+    # The bureau (not the handler) may not acknowledge: refused by the case.
+    assert await _csrf_post(bp, f"/supervision/reports/{n}/acknowledgement", {}) >= 400
+
+    # Sanctions: the operator suspends the participant; the government is refused (art33.participant);
+    # a second measure is refused (art33.measure_in_force); the reinstatement lifts it.
+    await hp.goto("/supervision/sanctions")
+    await hp.get_by_label("参与方", exact=True).select_option(label="青山虚构碳汇有限公司")
+    await hp.get_by_label("暂停（可恢复）").check()
+    await hp.get_by_label("理由（必填）").fill("举报属实 / report substantiated")
+    await hp.get_by_label("举报编号（选填）").fill(str(n))
+    await hp.get_by_role("button", name="执行处理措施").click()
+    await hp.wait_for_load_state()
+    assert "青山虚构碳汇有限公司" in await hp.locator("#sanctions").inner_text()
+    assert await _csrf_post(hp, "/supervision/sanctions", {
+        "organisation_id": str(bureau.user.organisation_id), "measure": "suspend", "reason": "x"}) == 422
+    assert await _csrf_post(hp, "/supervision/sanctions", {
+        "organisation_id": str(reported.id), "measure": "terminate", "reason": "again"}) == 409
+
+    async def in_force():
+        await hp.goto("/supervision/sanctions")
+        return await hp.get_by_role("button", name="恢复").count()
+    await eventually(in_force, "the suspension in force")
+    await bp.goto("/dashboard")
+    assert "青山虚构碳汇有限公司" in await bp.locator("#supervision-sanctions").inner_text()
+    await bp.goto("/supervision/sanctions")
+    assert await bp.get_by_role("button", name="执行处理措施").count() == 0  # the bureau does not sanction
+    assert await _csrf_post(bp, "/supervision/sanctions", {
+        "organisation_id": str(reported.id), "measure": "suspend", "reason": "x"}) == 403
+    await shot(hp, "sanctions-authority")
+    await hp.get_by_label("恢复理由").fill("已整改 / rectified")
+    await hp.get_by_role("button", name="恢复").click()
+    await hp.wait_for_load_state()
+
+    async def lifted():
+        r = await api.get("/api/v1/sanctions", headers=handler.headers)
+        return [s for s in r.json() if s["organisation_id"] == reported.id and s["stage"] == "lifted"]
+    await eventually(lifted, "the suspension lifted")
+
+    # The neutrality obligations list (authorities only).
+    await bp.goto("/supervision/neutrality")
+    assert await bp.get_by_role("heading", name="年度碳中和义务").count() == 1
+    await shot(bp, "neutrality-obligations")
+    applicant = await new_page(browser, live_server)
+    await sign_in(applicant, person(session_factory, Role.APPLICANT, reported))
+    assert (await applicant.goto(f"/supervision/reports/{n}")).status == 403
+    assert (await applicant.goto("/supervision/neutrality")).status == 403

@@ -32,6 +32,7 @@ def nav(user) -> list[tuple[str, str]]:
         items.append(("/expert/tasks", N_("My review tasks")))
     if role in (Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN):
         items.append(("/dashboard", N_("Dashboard")))
+        items.append(("/supervision/reports", N_("Supervision")))
     if role in (Role.APPLICANT, Role.VERIFIER):
         items.append(("/my/cases", N_("My cases")))
         if role == Role.APPLICANT:
