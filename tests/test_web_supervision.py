@@ -313,9 +313,32 @@ async def test_authorities_handle_a_report_and_sanction(browser, live_server, ap
         return [s for s in r.json() if s["organisation_id"] == reported.id and s["stage"] == "lifted"]
     await eventually(lifted, "the suspension lifted")
 
-    # The neutrality obligations list (authorities only).
+    # The neutrality obligations list (authorities only), overdue first. The rows are what the neutrality
+    # case writes (tests/test_neutrality.py runs the case itself); here they are put in through the store.
+    from datetime import date
+
+    from store.models.disclosure import NeutralityObligation
+    owner_org = make_org(name="武昌茶馆-web3")
+    owner = person(session_factory, Role.APPLICANT, owner_org, password=None)
+    r = await api.post("/api/v1/scenarios", headers=owner.headers, json={
+        "name": "茶馆无一次性杯", "category": "restaurant", "address": "昙华林 3 号", "district": "wu_chang",
+        "behaviour_description": "no disposable cups"})
+    assert r.status_code == 201, r.text
+    scenario_id = r.json()["id"]
+    with session_factory() as s, s.begin():
+        for year, overdue in ((2024, True), (2025, False)):
+            s.add(NeutralityObligation(scenario_id=scenario_id, year=year, case_id=f"neutrality-{scenario_id}",
+                                       organisation_id=owner_org.id, report_due=date(year + 1, 3, 31),
+                                       due=date(year + 1, 6, 30), overdue=overdue))
     await bp.goto("/supervision/neutrality")
     assert await bp.get_by_role("heading", name="年度碳中和义务").count() == 1
+    rows = bp.locator("#obligations tbody tr")
+    assert "已逾期" in await rows.first.inner_text() and "2024" in await rows.first.inner_text()
+    await bp.get_by_role("link", name="只显示逾期").click()
+    await bp.wait_for_load_state()
+    assert await bp.locator("#obligations tbody tr.overdue").count() == await bp.locator("#obligations tbody tr").count() >= 1
+    years = await bp.locator("#obligations tbody tr td:first-child").all_inner_texts()
+    assert "2024" in years and "2025" not in years
     await shot(bp, "neutrality-obligations")
     applicant = await new_page(browser, live_server)
     await sign_in(applicant, person(session_factory, Role.APPLICANT, reported))
