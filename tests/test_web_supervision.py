@@ -118,6 +118,13 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
     r = await api.get("/disclosure?year=1900")
     assert r.status_code == 422 and "year" in r.text
 
+    # English by the switch.
+    en = await new_page(browser, live_server, lang="en")
+    await en.goto("/report")
+    assert await en.get_by_role("heading", name="Report a participant").count() == 1
+    await en.goto("/disclosure")
+    assert await en.get_by_role("heading", name="Annual neutrality of scenarios").count() == 1
+
     # The registers' CSV links (where the API has a CSV form) download.
     for path, href in CSV_LINKS.items():
         response = await page.goto(path)
