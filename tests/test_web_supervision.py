@@ -44,7 +44,7 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
     operator = person(session_factory, Role.OPERATOR_ADMIN, make_org(org_type=OrganisationType.PUBLIC_INSTITUTION),
                       password=None)
 
-    page = await new_page(browser, live_server)
+    page = await new_page(browser, live_server, phone=True)
     await page.goto("/")
     await page.get_by_role("link", name="举报违规行为").first.click()
     await page.wait_for_load_state()
@@ -65,6 +65,7 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
     await page.get_by_label("被举报的参与方（必填）").select_option(label="硚口虚报减排有限公司")
     await page.get_by_label("举报内容（必填）").fill("虚报减排量 / forged reductions")
     await page.get_by_label("您的姓名（选填，严格保密）").fill("举报人李四")
+    await shot(page, "report-form-phone")
     await page.get_by_role("button", name="提交举报").click()
     await page.wait_for_load_state()
     code = (await page.locator("#receipt-code").inner_text()).strip()
@@ -110,7 +111,7 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
     await page.goto("/disclosure")
     assert await page.get_by_role("heading", name="场景年度碳中和").count() == 1
     hrefs = await page.locator("a[download]").evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    assert "/api/v1/disclosure/neutrality?format=csv" in hrefs and len(hrefs) == 4
+    assert "/api/v1/disclosure/neutrality?format=csv" in hrefs and len(hrefs) == 7
     for href in hrefs:
         r = await api.get(href)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), href
@@ -311,6 +312,10 @@ async def test_authorities_handle_a_report_and_sanction(browser, live_server, ap
     assert await _csrf_post(bp, "/supervision/sanctions", {
         "organisation_id": str(reported.id), "measure": "suspend", "reason": "x"}) == 403
     await shot(hp, "sanctions-authority")
+    # The sanction's case page (stage timeline) opens for the authority.
+    sanction_link = hp.locator("#sanctions tr", has_text="青山虚构碳汇有限公司").get_by_role("link")
+    case_path = await sanction_link.get_attribute("href")
+    assert (await hp.request.get(case_path)).status == 200
     await hp.get_by_label("恢复理由").fill("已整改 / rectified")
     await hp.get_by_role("button", name="恢复").click()
     await hp.wait_for_load_state()
