@@ -170,3 +170,27 @@ def category(code: str | None) -> str:
 
 def district(code: str | None) -> str:
     return _pick(DISTRICTS, code)
+
+
+# Supervision (SPEC §2.7, Art. 33, 34), annual neutrality (Art. 17) and personal accounts (Art. 22).
+SUPERVISION = {
+    "awaiting_assignment": N_("Awaiting a handler"),
+    "awaiting_acknowledgement": N_("Awaiting acknowledgement"),
+    "investigating": N_("Being investigated"),
+    "concluded": N_("Concluded"),
+    "suspend": N_("Suspension"),
+    "terminate": N_("Termination"),
+    "imposing": N_("Being imposed"),
+    "in_force": N_("In force"),
+    "terminated": N_("Terminated"),
+    "lifting": N_("Being lifted"),
+    "lifted": N_("Lifted"),
+    "open": N_("Open"),
+    "met": N_("Met"),
+    "late": N_("Met late"),
+    "unmet": N_("Not met"),
+}
+
+
+def supervision(code: str | None) -> str:
+    return _pick(SUPERVISION, code)

@@ -32,11 +32,14 @@ def nav(user) -> list[tuple[str, str]]:
         items.append(("/expert/tasks", N_("My review tasks")))
     if role in (Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN):
         items.append(("/dashboard", N_("Dashboard")))
+        items.append(("/supervision/reports", N_("Supervision")))
     if role in (Role.APPLICANT, Role.VERIFIER):
         items.append(("/my/cases", N_("My cases")))
         if role == Role.APPLICANT:
             items.append(("/my/scenarios", N_("My scenarios")))
         items.append(("/my/account", N_("Account")))
+    if role == Role.INDIVIDUAL:
+        items.append(("/me", N_("My grams")))
     if role in (Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN):
         items.append(("/users", N_("Users")))
     return items
@@ -57,6 +60,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "ledger_label": lambda c: tr.gettext(labels.ledger(c)),
         "category_label": lambda c: tr.gettext(labels.category(c)),
         "district_label": lambda c: tr.gettext(labels.district(c)),
+        "supervision_label": lambda c: tr.gettext(labels.supervision(c)),
         "waiting_for": lambda c: tr.gettext(labels.waiting_for(c)) if labels.waiting_for(c) else "",
         **(context or {}),
     }

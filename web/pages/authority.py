@@ -20,6 +20,7 @@ from domain.roles import Role
 from store import calendar, dashboard
 from store.models.identity import User
 from web.auth import roles_page
+from web.pages import oversight
 from web.pages.common import page_router
 from web.render import render
 
@@ -44,6 +45,8 @@ async def dashboard_page(request: Request, session: DbSession, user: AuthorityUs
             "tasks_due": dashboard.review_tasks_due_between(session, user.role, now, horizon),
             "overdue_reviews": dashboard.overdue_review_tasks(session, user.role, now),
             "awaiting": dashboard.reviews_awaiting_authority(session, user.role),
+            # Supervision (Art. 33, 34): reports awaiting a handler or overdue, sanctions in force.
+            **oversight.dashboard_sections(session, user, settings),
         }
         session.rollback()  # nothing held while Temporal is asked below
         return result

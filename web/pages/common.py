@@ -31,6 +31,8 @@ def home_of(role: str) -> str:
             return "/dashboard"
         case Role.APPLICANT | Role.VERIFIER:
             return "/my/cases"
+        case Role.INDIVIDUAL:
+            return "/me"
     return "/"
 
 

@@ -42,18 +42,21 @@ def certificate_lookup(request: Request, session: DbSession, user: PageUser, num
     error = None
     if number:
         try:
-            found = ledger_routes.get_certificate(number, request, session)
+            found = ledger_routes._certificate(request, session, number)
             return see_other(f"/certificates/{found['number']}")
         except Problem as problem:
             error = problem
-    latest = ledger_routes.list_certificates(request, session, page_size=CERTIFICATES_SHOWN)["items"]
+    # The public routes answer a cached Response (api/public.py); the page builds the same items the
+    # route's own builder does.
+    latest = [ledger_routes.certificate_out(request, *r)
+              for r in ledger_reports.certificate_rows(session, after=None, limit=CERTIFICATES_SHOWN)]
     return render(request, "public/certificates.html", {"number": number, "error": error, "items": latest},
                   status=error.status if error else 200)
 
 
 @router.get("/certificates/{number}")
 def certificate_page(request: Request, number: str, session: DbSession, user: PageUser):
-    cert = ledger_routes.get_certificate(number, request, session)
+    cert = ledger_routes._certificate(request, session, number)
     # The PDF is the public API's own rendering; the link stays on this site whatever the base URL.
     return render(request, "public/certificate.html", {
         "c": cert, "pdf": f"/api/v1/public/certificates/{cert['number']}/pdf"})
