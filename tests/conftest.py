@@ -55,6 +55,12 @@ def _dsn(url: str) -> str:
     return make_url(normalise_url(url)).render_as_string(hide_password=False).replace("postgresql+psycopg2", "postgresql")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # `scripts/test -m "not slow"` leaves these out for a quick loop; the README's command runs everything.
+    config.addinivalue_line("markers", "slow: starts browsers, servers or processes, or runs a benchmark or "
+                                       "fuzzing (tens of seconds each)")
+
+
 @pytest.fixture(scope="session")
 def admin_database_url() -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
@@ -147,6 +153,11 @@ def clean_database(request: pytest.FixtureRequest) -> None:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             for table in filled:
                 conn.execute(text(f"DELETE FROM {table}"))
+    if filled:
+        # VACUUM gives the emptied pages back (a few ms): a table starts as new, so rows read without an
+        # ORDER BY come back in the order they were written, as after TRUNCATE.
+        with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(f"VACUUM {', '.join(filled)}"))
 
 
 @pytest.fixture
@@ -283,6 +294,14 @@ def make_actor(session_factory, make_org):
             _, secret = identity.issue_token(s, user, ttl_days=1)
         return Actor(user=user, token=secret)
     return make
+
+
+@pytest_asyncio.fixture
+async def experts(client, bureau, make_actor) -> list:
+    """Three committee members on the roster, each of an organisation of its own: [(actor, expert id)]."""
+    from tests.support import add_experts
+
+    return await add_experts(client, bureau, make_actor)
 
 
 @pytest.fixture
