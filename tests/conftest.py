@@ -148,6 +148,9 @@ def clean_database(request: pytest.FixtureRequest) -> None:
         if not superuser:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
             return
+        # Like TRUNCATE, wait for writes still in flight (an activity of the previous test finishing) and
+        # hold off new ones until the tables are empty: rows committed after the probe would survive.
+        conn.execute(text(f"LOCK TABLE {', '.join(tables)} IN SHARE ROW EXCLUSIVE MODE"))
         filled = conn.execute(text(probe)).scalars().all()
         if filled:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
