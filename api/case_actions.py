@@ -35,6 +35,8 @@ from api.deps import get_temporal
 from api.errors import Problem
 from api.observability import note_case
 from api.workflow_updates import execute_action, execute_update
+from domain.contracts.cases import Actor
+from store.models.identity import User
 
 T = TypeVar("T")
 
@@ -44,6 +46,11 @@ _UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCS
 # The engine answered but cannot serve this (e.g. a test server without visibility): a 503, never a 500.
 _ENGINE_TROUBLE = {RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.INTERNAL,
                    RPCStatusCode.UNKNOWN, RPCStatusCode.ABORTED}
+
+
+def actor_of(user: User) -> Actor:
+    """The kit's Actor of the signed-in user: who acts on a case, as every process's workflow checks it."""
+    return Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
 
 
 def unreachable() -> Problem:

@@ -3,7 +3,6 @@ server (the shared one, or one whose clock starts at a chosen instant), and one 
 
 from __future__ import annotations
 
-import asyncio
 import stat
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest_asyncio
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -24,6 +24,7 @@ from api.app import create_app
 from domain.contracts.review import Vote, review_workflow_id
 from domain.roles import OrganisationType, Role
 from settings import binary_path
+from tests.support import add_experts, eventually, panel_decides
 from worker import build_worker
 
 def _libfaketime() -> str:
@@ -107,13 +108,10 @@ class Flow:
 
     async def until(self, case_id: str, stage: str, seconds: float = 20) -> dict:
         """Wait (real time; the server skips nothing meanwhile) until the case reaches a stage."""
-        deadline = asyncio.get_running_loop().time() + seconds
-        while True:
+        async def reached():
             case = await self.state(case_id)
-            if case["stage"] == stage:
-                return case
-            assert asyncio.get_running_loop().time() < deadline, f"{case_id} stuck in {case['stage']}, not {stage}"
-            await asyncio.sleep(0.05)
+            return case if case["stage"] == stage else None
+        return await eventually(reached, f"{case_id} at {stage}", timeout=seconds)
 
     async def verify(self, case_id: str, verified: str = "1000.5") -> dict:
         await self.until(case_id, "awaiting_verifier")
@@ -150,22 +148,18 @@ class Flow:
         """Wait until the round's review child runs and has registered itself; its id."""
         await self.until(case_id, "evaluation")
         review_id = review_workflow_id(case_id, round_no)
-        for _ in range(200):
-            if (await self.call("GET", f"/reviews/{review_id}", self.bureau, None)).status_code == 200:
-                return review_id
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"review {review_id} never registered")
+
+        async def registered():
+            return (await self.call("GET", f"/reviews/{review_id}", self.bureau, None)).status_code == 200
+        await eventually(registered, f"review {review_id} registered", timeout=10)
+        return review_id
 
     async def conclude_review(self, case_id: str, round_no: int, vote: Vote) -> None:
         """The bureau forms the panel through the review API and every expert votes `vote`."""
         review_id = await self.review(case_id, round_no)
-        await self.call("POST", f"/reviews/{review_id}/panel", self.bureau,
-                        json={"expert_ids": [e for _, e in self.experts]})
-        for expert, _ in self.experts:
-            tasks = (await self.call("GET", "/review-tasks", expert)).json()
-            [task] = [t for t in tasks if t["review_id"] == review_id]
-            await self.call("POST", f"/review-tasks/{task['task_id']}/decision", expert,
-                            json={"vote": vote.value, "comments": f"Technical evaluation: {vote.value}."})
+        n = len(self.experts)
+        await panel_decides(self.http, self.bureau, self.experts, review_id, [vote.value] * n,
+                            comments=[f"Technical evaluation: {vote.value}."] * n)
 
     async def publish(self, case_id: str) -> None:
         await self.until(case_id, "decision")
@@ -200,13 +194,12 @@ async def make_flow(http, env, make_actor, make_org, bureau, operator, session_f
         "start_date": "2024-01-01", "description": "Distributed solar."})
     assert r.status_code == 201, r.text
     project_id = r.json()["id"]
-    experts = []
-    for _ in range(3):
-        actor = make_actor(Role.EXPERT)
-        r = await http.post("/api/v1/experts", headers=bureau.headers, json={
-            "user_id": actor.id, "name": f"Prof. {actor.id}", "expertise": ["energy substitution"]})
-        assert r.status_code == 201, r.text
-        experts.append((actor, r.json()["id"]))
+    experts = await add_experts(http, bureau, make_actor, expertise="energy substitution")
     return Flow(http=http, env=env, developer=developer, verifier=make_actor(Role.VERIFIER, org=vb), bureau=bureau,
                 operator=operator, verifier_org_id=vb.id, project_id=project_id, experts=experts)
 
+
+@pytest_asyncio.fixture
+async def flow(client, worker, temporal_env, session_factory, make_actor, make_org, bureau, operator) -> Flow:
+    """An issuance case's parties on the shared test server: a project, an accredited verifier, experts."""
+    return await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
@@ -25,6 +24,7 @@ from domain.policy import PolicyParameters
 from domain.roles import Role
 from store import cases, review
 from store.models.identity import Organisation, User
+from tests import support
 from tests.review_parent import TinyParent
 from workflows.review import PanelReview
 
@@ -70,14 +70,7 @@ def request(case_id: str, *, applicant_org: int | None, verifier_org: int | None
 
 async def eventually(check: Callable[[], object], timeout: float = 15.0):
     """Poll until `check()` is truthy (activities run after the workflow wakes); returns its value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+    return await support.eventually(check, timeout=timeout)
 
 
 

@@ -25,6 +25,8 @@ from cli.main import api_server_config
 from domain.roles import Role
 from settings import Settings
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
 

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def test_issuance_benchmark_runs_end_to_end_and_prints_its_figures(admin_database_url):
     out = subprocess.run([sys.executable, "-m", "bench.issuance", "--cases", "1", "--database", admin_database_url],

@@ -8,7 +8,6 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 
@@ -19,14 +18,9 @@ from store.models.audit import AuditEvent
 from store.models.cases import Case
 from store.session import make_engine, make_session_factory
 from tests.conftest import scratch_database
-from tests.issuance_flow import make_flow
+from tests.issuance_flow import flow, make_flow  # noqa: F401 (flow: the fixture)
 from tests.temporal_hygiene import end_running_cases
 from worker import build_worker
-
-
-@pytest_asyncio.fixture
-async def flow(client, worker, temporal_env, session_factory, make_actor, make_org, bureau, operator):
-    return await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)
 
 
 async def _to_decision(flow, case_id: str, vote: Vote = Vote.APPROVE) -> None:

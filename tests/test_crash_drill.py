@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -37,6 +38,8 @@ from store.models.ledger import Issuance, UnitBlock
 from store.models.methodology import MethodologyVersion
 from tests.conftest import _search_attribute_request
 from tests.issuance_flow import Flow, make_flow
+
+pytestmark = pytest.mark.slow
 
 DRILL_SECONDS = float(os.environ.get("DRILL_SECONDS", "300"))
 RETRY = (503, 504)

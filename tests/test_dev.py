@@ -23,6 +23,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from cli.dev import port_free
 
+pytestmark = pytest.mark.slow
+
 TOKEN = re.compile(r"bootstrap admin token \(shown once, not stored\): (tph_\S+)")
 
 

@@ -6,20 +6,14 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from domain.contracts.review import Vote
 from store.models.audit import AuditEvent
 from store.models.cases import Case
-from tests.issuance_flow import make_flow, status
+from tests.issuance_flow import flow, status  # noqa: F401 (flow: the fixture)
 from tests import sample_files
 
-
-
-@pytest_asyncio.fixture
-async def flow(client, worker, temporal_env, session_factory, make_actor, make_org, bureau, operator):
-    return await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)
 
 
 async def _upload(flow, actor, name: str) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from activities.issuance import IssuanceActivities
@@ -17,12 +16,7 @@ from domain.contracts.issuance import IssueRequest
 from domain.contracts.review import Vote
 from store.models.audit import AuditEvent
 from store.models.ledger import Issuance
-from tests.issuance_flow import make_flow
-
-
-@pytest_asyncio.fixture
-async def flow(client, worker, temporal_env, session_factory, make_actor, make_org, bureau, operator):
-    return await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)
+from tests.issuance_flow import flow  # noqa: F401 (the fixture)
 
 
 async def test_a_resent_issuance_answers_only_what_the_case_shows(flow, session_factory, operator):

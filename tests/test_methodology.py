@@ -38,6 +38,7 @@ from store.models.notifications import Notification
 from tests.conftest import end_running_cases
 from tests.methodology_standins import CONCLUDE, StandInActivities, StandInPanelReview, Verdict
 from tests import sample_files
+from tests.support import eventually, panel_decides
 from workflows import methodology as methodology_workflows
 from workflows import search_attributes as sa
 
@@ -71,11 +72,7 @@ class Flow:
         self.experts = experts
 
     async def eventually(self, check, what: str, timeout: float = 15.0):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not (value := await check()):
-            assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
-            await asyncio.sleep(0.05)
-        return value
+        return await eventually(check, what, timeout)
 
     async def registered(self, case_id: str) -> None:
         """The workflow has run its first steps (so the test never ends with an activity in flight)."""
@@ -116,21 +113,9 @@ class Flow:
         return await self.post(self.bureau, case_no, "completeness", {"decision": "accept"})
 
     async def conclude(self, case: dict, vote: str, comments=("Looks sound.",)) -> None:
-        review_id = case["review_id"]
-
-        async def review_registered():
-            r = await self.client.get(f"/api/v1/reviews/{review_id}", headers=self.bureau.headers)
-            return r.status_code == 200
-        await self.eventually(review_registered, f"{review_id} registered")
-        r = await self.client.post(f"/api/v1/reviews/{review_id}/panel", headers=self.bureau.headers,
-                                   json={"expert_ids": [e for _, e in self.experts]})
-        assert r.status_code == 200, r.text
-        for i, (expert, _) in enumerate(self.experts):
-            tasks = (await self.client.get("/api/v1/review-tasks", headers=expert.headers)).json()
-            [task] = [t for t in tasks if t["review_id"] == review_id]
-            r = await self.client.post(f"/api/v1/review-tasks/{task['task_id']}/decision", headers=expert.headers,
-                                       json={"vote": vote, "comments": comments[min(i, len(comments) - 1)]})
-            assert r.status_code == 200, r.text
+        n = len(self.experts)
+        await panel_decides(self.client, self.bureau, self.experts, case["review_id"], [vote] * n,
+                            comments=[comments[min(i, len(comments) - 1)] for i in range(n)])
 
     async def reminders(self, version) -> CaseView:
         """The case view of the reminders of a version's re-evaluation date (once they have started)."""
@@ -146,19 +131,6 @@ class Flow:
         await self.conclude(case, "approve")
         await self.wait_stage(actor, case["id"], "publication_decision")
         return await self.post(self.bureau, case["id"], "publication", {"decision": "publish"})
-
-
-@pytest_asyncio.fixture
-async def experts(client, bureau, make_actor) -> list:
-    """Three committee members on the roster, none from the applicant's organisation."""
-    found = []
-    for _ in range(3):
-        actor = make_actor(Role.EXPERT)
-        r = await client.post("/api/v1/experts", headers=bureau.headers, json={
-            "user_id": actor.id, "name": f"Prof. {actor.id}", "expertise": ["low-carbon travel"]})
-        assert r.status_code == 201, r.text
-        found.append((actor, r.json()["id"]))
-    return found
 
 
 @pytest.fixture

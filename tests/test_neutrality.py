@@ -29,7 +29,6 @@ from tests.test_scenario import (  # noqa: F401 (fixtures)
     APPROVE_HIGH,
     applied_case,
     applicant,
-    experts,
     panel_decides,
     publish_spec,
     wait_stage,

@@ -12,19 +12,13 @@ import asyncio
 import socket
 
 import httpx
-import pytest_asyncio
 import uvicorn
 from sqlalchemy import func, select
 
 from api.app import create_app
 from cli.main import api_server_config
 from store.models.issuance import Objection
-from tests.issuance_flow import make_flow
-
-
-@pytest_asyncio.fixture
-async def flow(client, worker, temporal_env, session_factory, make_actor, make_org, bureau, operator):
-    return await make_flow(client, temporal_env, make_actor, make_org, bureau, operator, session_factory)
+from tests.issuance_flow import flow  # noqa: F401 (the fixture)
 
 
 async def _open_notice(flow) -> int:

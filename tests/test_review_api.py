@@ -101,7 +101,8 @@ async def test_roster_is_kept_by_the_bureau_and_public(client, bureau, operator,
                                headers=operator.headers)).status_code == 403
     r = await client.patch(f"/api/v1/experts/{created['id']}", json={"active": None}, headers=bureau.headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "active"
-    actions = db.scalars(select(AuditEvent.action).where(AuditEvent.entity_type == "expert")).all()
+    actions = db.scalars(select(AuditEvent.action).where(AuditEvent.entity_type == "expert")
+                         .order_by(AuditEvent.id)).all()
     assert actions == ["expert.created", "expert.updated"]
 
 

@@ -24,7 +24,8 @@ from store.models.notifications import InboxItem
 from store.models.notifications import Notification as NotificationRow
 from store.models.scenario import Scenario, ScenarioCase, ScenarioLabel, SelfAssessment
 from tests.review_helpers import deployment
-from tests import sample_files
+from tests import sample_files, support
+from tests.support import eventually
 
 API = "/api/v1"
 SPEC = {
@@ -125,22 +126,20 @@ async def case_of(client, actor, case_id) -> dict:
 
 
 async def wait_stage(client, actor, case_id, stage) -> dict:
-    for _ in range(200):
+    async def reached():
         case = await case_of(client, actor, case_id)
-        if case["stage"] == stage:
-            return case
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{case_id} stayed {case['stage']}, expected {stage}")
+        return case if case["stage"] == stage else None
+    return await eventually(reached, f"{case_id} at {stage}", timeout=10)
 
 
 async def in_review(client, operator, case_id) -> dict:
     """Wait until the case's review child runs and has registered itself (its first activity)."""
     case = await wait_stage(client, operator, case_id, "in_review")
-    for _ in range(200):
-        if (await client.get(f"{API}/reviews/{case['review_id']}", headers=operator.headers)).status_code == 200:
-            return case
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"review {case['review_id']} never registered")
+
+    async def registered():
+        return (await client.get(f"{API}/reviews/{case['review_id']}", headers=operator.headers)).status_code == 200
+    await eventually(registered, f"review {case['review_id']} registered", timeout=10)
+    return case
 
 
 async def applied_case(client, operator, applicant) -> str:
@@ -152,31 +151,11 @@ async def applied_case(client, operator, applicant) -> str:
     return r.json()["case_id"]
 
 
-@pytest_asyncio.fixture
-async def experts(client, bureau, make_actor) -> list:
-    """Three committee members on the roster (their organisations are not the applicant's)."""
-    found = []
-    for _ in range(3):
-        actor = make_actor(Role.EXPERT)
-        r = await client.post(f"{API}/experts", headers=bureau.headers, json={
-            "user_id": actor.id, "name": f"Prof. {actor.id}", "expertise": ["green consumption"]})
-        assert r.status_code == 201, r.text
-        found.append((actor, r.json()["id"]))
-    return found
-
-
 async def panel_decides(client, operator, experts, case_id, votes: list[tuple[str, dict[str, int]]]) -> None:
     """The operator forms the panel through the review API; each expert votes and scores every weighted item."""
     case = await in_review(client, operator, case_id)  # the round's review child has registered itself
-    r = await client.post(f"{API}/reviews/{case['review_id']}/panel", json={"expert_ids": [e for _, e in experts]},
-                          headers=operator.headers)
-    assert r.status_code == 200, r.text
-    for (expert, _), (vote, scores) in zip(experts, votes):
-        tasks = (await client.get(f"{API}/review-tasks", headers=expert.headers)).json()
-        [task] = [t for t in tasks if t["review_id"] == case["review_id"]]
-        r = await client.post(f"{API}/review-tasks/{task['task_id']}/decision", headers=expert.headers,
-                              json={"vote": vote, "comments": f"expert {expert.id}", "scores": scores})
-        assert r.status_code == 200, r.text
+    await support.panel_decides(client, operator, experts, case["review_id"], [v for v, _ in votes],
+                                comments=[f"expert {e.id}" for e, _ in experts], scores=[s for _, s in votes])
 
 
 APPROVE_HIGH = [("approve", {"W1": 55, "W2": 35}), ("approve", {"W1": 50, "W2": 30}), ("approve", {"W1": 58, "W2": 39})]
@@ -435,16 +414,13 @@ async def test_applicant_withdraws_during_review(publish_spec, client, operator,
     again = await client.post(f"{API}/scenario-cases/{case_id}/withdraw", json={"reason": "closing the shop"},
                               headers=applicant.headers)
     assert again.status_code == 200
-    # Raw describe: the SDK's describe() cannot decode the test server's datetime search attributes. The
-    # case cancels its review after answering, so the review's end is awaited (a loaded machine is slow).
-    for _ in range(300):
+    # Raw describe: the SDK's describe() cannot decode the test server's datetime search attributes.
+    async def review_cancelled() -> bool:  # the child's cancellation lands just after the answer
         review = await temporal_env.client.workflow_service.describe_workflow_execution(
             DescribeWorkflowExecutionRequest(namespace=temporal_env.client.namespace,
                                              execution=WorkflowExecution(workflow_id=f"{case_id}-review-1")))
-        if review.workflow_execution_info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
-            break
-        await asyncio.sleep(0.05)
-    assert review.workflow_execution_info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED
+        return review.workflow_execution_info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED
+    await eventually(review_cancelled, f"{case_id}-review-1 cancelled", timeout=10)
     # Re-evaluation is a new case.
     scenario_id = r.json()["scenario_id"]
     assessment = db.scalar(select(SelfAssessment).where(SelfAssessment.scenario_id == scenario_id))

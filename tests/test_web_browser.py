@@ -24,7 +24,7 @@ from tests.web_helpers import (  # noqa: F401  (fixtures)
     sign_in,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 
 def methodology_body(title: str) -> dict:

@@ -20,6 +20,7 @@ from api.app import create_app
 from domain.roles import Role
 from store import identity, web_auth
 from store.models.identity import Organisation, User
+from tests import support
 from tests.conftest import Actor
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -117,10 +118,4 @@ async def sign_in(page, actor: Actor, password: str = PASSWORD) -> None:
 
 
 async def eventually(check, what: str, seconds: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert asyncio.get_running_loop().time() < deadline, f"never: {what}"
-        await asyncio.sleep(0.2)
+    return await support.eventually(check, what, timeout=seconds, every=0.2)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from temporalio.service import RPCError
 
 from api.case_actions import Actions, CaseActions
+from api.case_actions import actor_of as _actor  # the one Actor of a signed-in user
 from api.deps import CurrentUser, DbSession, SettingsDep, ensure_may_act
 from api.errors import Problem, not_found, unprocessable
 from api.routes.accounts import may_see_account
@@ -23,7 +24,6 @@ from api.routes.ledger import in_transaction, parse_ranges
 from api.schemas.ledger import CancellationIn, CancellationOut, CancellationDecisionIn
 from domain.contracts import cancellation as c
 from domain.contracts import neutrality
-from domain.contracts.cases import Actor
 from domain.roles import AUTHORITIES, Role
 from store import cases, ledger
 from store.models.cases import Case
@@ -32,10 +32,6 @@ from store.models.ledger import Cancellation, Certificate, InstitutionalAccount
 
 router = APIRouter(tags=["cancellation"])
 log = logging.getLogger(__name__)
-
-
-def _actor(user: User) -> Actor:
-    return Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
 
 
 def _out(session: Session, x: Cancellation) -> dict[str, Any]:

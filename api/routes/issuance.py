@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from api.case_actions import Actions, CaseActions
+from api.case_actions import actor_of as _actor  # the one Actor of a signed-in user
 from api.deps import (
     Applicant,
     Authority,
@@ -52,7 +53,6 @@ from api.temporal import announce_calendar_loaded
 from domain import serials
 from domain.clock import now_utc, shanghai_today
 from domain.contracts import issuance as c
-from domain.contracts.cases import Actor
 from domain.issuance import Stage
 from domain.roles import AUTHORITIES, Role
 from domain.rules import Rule
@@ -73,10 +73,6 @@ Verifier = Annotated[User, Depends(require_roles(Role.VERIFIER))]
 
 def _tonnes(grams: int | None) -> str | None:
     return None if grams is None else str(serials.grams_to_tonnes(grams))
-
-
-def _actor(user: User) -> Actor:
-    return Actor(user_id=user.id, organisation_id=user.organisation_id, role=user.role)
 
 
 def _visible(session: Session, user: User, case_id: str) -> tuple[IssuanceCase, int]:

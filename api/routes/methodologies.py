@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.case_actions import Actions, CaseActions
+from api.case_actions import actor_of as _actor  # the one Actor of a signed-in user
 from api.deps import Bureau, CurrentUser, DbSession, SettingsDep, require_roles
 from api.errors import conflict, not_found, unprocessable
 from api.idempotency import run_once
@@ -74,10 +75,6 @@ from workflows import search_attributes as sa
 router = APIRouter(tags=["methodologies"])
 
 ApplicantOrBureau = Annotated[User, Depends(require_roles(Role.APPLICANT, Role.BUREAU_ADMIN))]
-
-
-def _actor(user: User) -> Actor:
-    return Actor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
 
 
 async def _update(session: Session, actions: CaseActions, case_id: str, name: str, arg: Any) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from fastapi.concurrency import run_in_threadpool
 
 from api.case_actions import Actions, CaseActions
+from api.case_actions import actor_of as _actor  # the one Actor of a signed-in user
 from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep
 from api.errors import Problem, conflict, not_found, unprocessable
 from api.idempotency import run_once
@@ -33,7 +34,6 @@ from api.schemas.scenarios import (
 )
 from domain import scenario as rules
 from domain.clock import now_utc
-from domain.contracts.cases import Actor
 from domain.contracts.review import review_workflow_id
 from domain.contracts.scenario import (
     SCENARIO_STATE_QUERY,
@@ -330,10 +330,6 @@ def _visible_case(session: Session, user: User, case_id: str) -> ScenarioCase:
 
 async def _state(actions: CaseActions, case_id: str) -> ScenarioCaseState:
     return await actions.query(case_id, SCENARIO_STATE_QUERY, ScenarioCaseState)
-
-
-def _actor(user: User) -> Actor:
-    return Actor(user_id=user.id, role=user.role, organisation_id=user.organisation_id)
 
 
 async def _update(session: Session, actions: CaseActions, case: ScenarioCase, name: str, arg: Any) -> ScenarioCaseOut:
