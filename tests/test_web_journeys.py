@@ -465,7 +465,11 @@ async def test_bureau_reevaluates_a_published_methodology(browser, live_server, 
     await page.goto("/register/methodologies/WH-M-WEB-001")
     await page.get_by_label("复评当前版本的理由（必填）").fill("国家发布了新的电网排放因子。")
     await page.get_by_role("button", name="发起复评").click()
-    await page.wait_for_url(re.compile(r"/cases/[^/]+$"))
+    try:
+        await page.wait_for_url(re.compile(r"/cases/[^/]+$"))
+    except Exception:
+        print("DEBUG-PAGE", page.url, (await page.content())[:3000])
+        raise
     case_id = page.url.rsplit("/", 1)[1]
 
     async def decision_form():
