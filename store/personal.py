@@ -22,11 +22,11 @@ import hashlib
 import io
 import secrets
 import threading
-import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -227,25 +227,38 @@ CREATE TEMP TABLE IF NOT EXISTS cred (batch_id bigint, line_no int, occurred_at 
     behaviour_code varchar(60), local_day date, quantity_milli bigint, factor_e4 bigint, cap_milli bigint)
     ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS credres (batch_id bigint, line_no int, occurred_at timestamptz, account_id bigint,
-    behaviour_code varchar(60), local_day date, quantity_milli bigint, credited_milli bigint, grams bigint)
-    ON COMMIT DELETE ROWS;
+    behaviour_code varchar(60), local_day date, quantity_milli bigint, credited_milli bigint, grams bigint,
+    was_milli bigint) ON COMMIT DELETE ROWS;
 """
 
 
-def _credit(session: Session) -> dict[str, int]:
-    """Credit the candidates in temp table `cred` (caps, grams, day rows, balances, the records' outcomes);
-    returns {credited, capped, grams}."""
+class CreditConflict(Exception):
+    """A day row moved (another source's batch, a binding) between reading it and writing it: the accounting
+    transaction is rolled back and retried (a retryable activity failure), so no cap is ever exceeded."""
+
+
+def _credit(session: Session, *, lock: bool) -> dict[str, int]:
+    """Credit the candidates in temp table `cred` (caps, grams, day rows, the records' outcomes); returns
+    {credited, capped, grams}.
+
+    The day rows (account, behaviour, day) carry the cap's state and the grams; the balance is their sum
+    (no account row is written). Each day row is written once per call:
+    - `lock=False` (the accounting, which already holds its source's lock): read the day rows without a
+      lock, compute, then UPDATE those that existed *only if unchanged* (`used_milli` as read) and INSERT
+      the new ones; a row another transaction changed or inserted meanwhile (another source, a binding)
+      makes the counts disagree or the INSERT fail on the key, and the whole batch is retried.
+    - `lock=True` (a binding, an API request that should not fail on a race): insert the missing rows and
+      lock them all in key order first, as before."""
     session.execute(text("ANALYZE cred"))
-    session.execute(text(
-        "SELECT id FROM personal_accounts WHERE id IN (SELECT DISTINCT account_id FROM cred) ORDER BY id FOR UPDATE"))
-    session.execute(text(
-        "INSERT INTO personal_daily_credits (account_id, behaviour_code, local_day, used_milli, grams) "
-        "SELECT DISTINCT account_id, behaviour_code, local_day, 0, 0 FROM cred ORDER BY 1, 2, 3 "
-        "ON CONFLICT DO NOTHING"))
-    session.execute(text(
-        "SELECT 1 FROM personal_daily_credits d JOIN (SELECT DISTINCT account_id, behaviour_code, local_day "
-        "FROM cred) k USING (account_id, behaviour_code, local_day) "
-        "ORDER BY d.account_id, d.behaviour_code, d.local_day FOR UPDATE OF d"))
+    if lock:
+        session.execute(text(
+            "INSERT INTO personal_daily_credits (account_id, behaviour_code, local_day, used_milli, grams) "
+            "SELECT DISTINCT account_id, behaviour_code, local_day, 0, 0 FROM cred ORDER BY 1, 2, 3 "
+            "ON CONFLICT DO NOTHING"))
+        session.execute(text(
+            "SELECT 1 FROM personal_daily_credits d JOIN (SELECT DISTINCT account_id, behaviour_code, local_day "
+            "FROM cred) k USING (account_id, behaviour_code, local_day) "
+            "ORDER BY d.account_id, d.behaviour_code, d.local_day FOR UPDATE OF d"))
     # The cap: what the day counted before, then this set in time order; a record gets what is left of the
     # cap. Grams are floored on the day's running total (account, behaviour, day), not per record: a record
     # gets floor(after × factor) − floor(before × factor), so many small records lose no grams to rounding
@@ -254,24 +267,32 @@ def _credit(session: Session) -> dict[str, int]:
         INSERT INTO credres
         SELECT c.batch_id, c.line_no, c.occurred_at, c.account_id, c.behaviour_code, c.local_day, c.quantity_milli,
                x.after - x.before,
-               (div(x.after::numeric * c.factor_e4, 10000000) - div(x.before::numeric * c.factor_e4, 10000000))::bigint
+               (div(x.after::numeric * c.factor_e4, 10000000) - div(x.before::numeric * c.factor_e4, 10000000))::bigint,
+               d.used_milli
         FROM (SELECT *, sum(quantity_milli) OVER (PARTITION BY account_id, behaviour_code, local_day
                                                    ORDER BY occurred_at, batch_id, line_no) AS run FROM cred) c
-        JOIN personal_daily_credits d USING (account_id, behaviour_code, local_day)
-        CROSS JOIN LATERAL (SELECT greatest(d.used_milli, least(c.cap_milli, d.used_milli + c.run - c.quantity_milli))
-                                   AS before,
-                                   greatest(d.used_milli, least(c.cap_milli, d.used_milli + c.run)) AS after) x
+        LEFT JOIN personal_daily_credits d USING (account_id, behaviour_code, local_day)
+        CROSS JOIN LATERAL (SELECT coalesce(d.used_milli, 0) AS used) u
+        CROSS JOIN LATERAL (SELECT greatest(u.used, least(c.cap_milli, u.used + c.run - c.quantity_milli)) AS before,
+                                   greatest(u.used, least(c.cap_milli, u.used + c.run)) AS after) x
     """))
-    session.execute(text("""
+    session.execute(text(
+        "CREATE TEMP TABLE IF NOT EXISTS daysum (account_id bigint, behaviour_code varchar(60), local_day date, "
+        "q bigint, g bigint, was bigint) ON COMMIT DELETE ROWS"))
+    groups = session.execute(text(
+        "INSERT INTO daysum SELECT account_id, behaviour_code, local_day, sum(credited_milli), sum(grams), "
+        "max(was_milli) FROM credres GROUP BY 1, 2, 3")).rowcount
+    updated = session.execute(text("""
         UPDATE personal_daily_credits d SET used_milli = d.used_milli + s.q, grams = d.grams + s.g
-        FROM (SELECT account_id, behaviour_code, local_day, sum(credited_milli) q, sum(grams) g FROM credres
-              GROUP BY 1, 2, 3) s
+        FROM daysum s
         WHERE (d.account_id, d.behaviour_code, d.local_day) = (s.account_id, s.behaviour_code, s.local_day)
-    """))
-    session.execute(text("""
-        UPDATE personal_accounts a SET balance_g = a.balance_g + s.g
-        FROM (SELECT account_id, sum(grams) g FROM credres GROUP BY 1) s WHERE a.id = s.account_id
-    """))
+          AND s.was IS NOT NULL AND d.used_milli = s.was
+    """)).rowcount
+    inserted = session.execute(text(
+        "INSERT INTO personal_daily_credits (account_id, behaviour_code, local_day, used_milli, grams) "
+        "SELECT account_id, behaviour_code, local_day, q, g FROM daysum WHERE was IS NULL")).rowcount
+    if updated + inserted != groups:
+        raise CreditConflict(f"{groups - updated - inserted} day rows changed while they were accounted")
     session.execute(text("""
         UPDATE behaviour_records r SET account_id = x.account_id, credited_milli = x.credited_milli, grams = x.grams,
                outcome = CASE WHEN x.credited_milli = x.quantity_milli THEN 'credited' ELSE 'capped' END
@@ -283,6 +304,13 @@ def _credit(session: Session) -> dict[str, int]:
     return {"credited": row[0], "capped": row[1], "grams": int(row[2])}
 
 
+def balance(session: Session, account_id: int) -> int:
+    """The account's balance in grams: the sum of its day rows (read by the primary key's prefix)."""
+    return int(session.execute(text(
+        "SELECT coalesce(sum(grams), 0) FROM personal_daily_credits WHERE account_id = :a"),
+        {"a": account_id}).scalar_one())
+
+
 def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) -> AccountResult:
     """Account a batch once (see the module's docstring); a batch accounted already answers its counts."""
     batch = session.scalars(select(BehaviourBatch).where(BehaviourBatch.id == batch_id).with_for_update()).one()
@@ -291,19 +319,8 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         return AccountResult(counts={k: v for k, v in c.items() if not k.startswith("_")}, grams=c.get("_grams", 0),
                              waiting=c.get(Outcome.UNBOUND, 0), expires_at=c.get("_expires_at"))
     p = {"b": batch_id, "s": batch.source_id}
-    # One batch of a source at a time: batches of one source touch mostly the same accounts and day rows,
-    # so running them side by side only makes them wait on each other row by row; queued here, each runs at
-    # full speed, and other sources' batches go on in parallel. The wait is bounded (well inside the kit's
-    # 30 s activity timeout): a batch still queued then fails retryably and Temporal tries it again later,
-    # so no worker thread sits on a lock for an attempt the server has already given up.
-    waited = 0.0
-    while not session.execute(text("SELECT pg_try_advisory_xact_lock(:k, :s)"),
-                              {"k": _SOURCE_LOCK, "s": batch.source_id}).scalar():
-        if waited >= _QUEUE_SECONDS:
-            raise BatchQueued(f"batch {batch_id} waits behind another batch of its source")
-        time.sleep(0.05)
-        waited += 0.05
     expires = batch.received_at + timedelta(days=unbound_wait_days)
+    # What needs no lock comes before the source's lock (factors, approvals, bindings: read only).
     session.execute(text(_FACTORS + _CRED))
     session.execute(text("""
         CREATE TEMP TABLE acc ON COMMIT DROP AS
@@ -320,6 +337,20 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
     """), p)
     # Temp tables have no statistics until analysed: without them the planner nests loops over 10,000 rows.
     session.execute(text("ANALYZE acc"))
+    # One batch of a source at a time: batches of one source touch mostly the same day rows (the caps), so
+    # side by side they would only wait on each other row by row. Queued here, each runs at full speed, and
+    # other sources' batches go on in parallel. The wait is bounded (well inside the kit's 30 s activity
+    # timeout): a batch still queued then fails retryably and Temporal tries it again later, so no worker
+    # thread sits on a lock for an attempt the server has already given up. A blocking wait (not polling):
+    # the next batch starts the moment the lock is free.
+    session.execute(text(f"SET LOCAL lock_timeout = '{int(_QUEUE_SECONDS * 1000)}ms'"))
+    try:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k, :s)"), {"k": _SOURCE_LOCK, "s": batch.source_id})
+    except OperationalError as e:
+        if getattr(e.orig, "pgcode", None) == "55P03":  # lock_not_available
+            raise BatchQueued(f"batch {batch_id} waits behind another batch of its source") from e
+        raise
+    session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
     session.execute(text("""
         UPDATE acc SET account_id = pb.account_id FROM personal_bindings pb
         WHERE acc.outcome IS NULL AND pb.source_id = :s AND pb.subject_hash = acc.subject_hash
@@ -341,7 +372,7 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         "INSERT INTO cred SELECT :b, line_no, occurred_at, account_id, behaviour_code, "
         "(occurred_at AT TIME ZONE 'Asia/Shanghai')::date, quantity_milli, factor_e4, cap_milli "
         "FROM acc WHERE outcome IS NULL"), p)
-    credit = _credit(session)
+    credit = _credit(session, lock=False)
     session.execute(text(
         "UPDATE behaviour_records r SET outcome = x.outcome FROM acc x WHERE r.batch_id = :b "
         "AND r.line_no = x.line_no AND r.occurred_at = x.occurred_at AND x.outcome IS NOT NULL"), p)
@@ -403,7 +434,7 @@ def source_statistics(session: Session, source_id: int, since: date) -> list[dic
 
 def ensure_account(session: Session, user: User, now: datetime) -> PersonalAccount:
     session.execute(insert(PersonalAccount).values(
-        user_id=user.id, account_number=ledger.personal_account_number(user.id), balance_g=0, created_at=now)
+        user_id=user.id, account_number=ledger.personal_account_number(user.id), created_at=now)
         .on_conflict_do_nothing(index_elements=[PersonalAccount.user_id]))
     return session.scalars(select(PersonalAccount).where(PersonalAccount.user_id == user.id)).one()
 
@@ -460,7 +491,7 @@ def bind(session: Session, account: PersonalAccount, code: str, now: datetime) -
     session.execute(text(
         "DELETE FROM cred c WHERE NOT EXISTS (SELECT 1 FROM personal_waiting w "
         "WHERE (w.batch_id, w.line_no) = (c.batch_id, c.line_no))"))
-    credited = _credit(session)
+    credited = _credit(session, lock=True)
     session.execute(text(
         "DELETE FROM personal_waiting w USING cred c WHERE (w.batch_id, w.line_no) = (c.batch_id, c.line_no)"))
     audit.record(session, action="personal.bound", entity_type="personal_binding", entity_id=active.id,

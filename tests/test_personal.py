@@ -233,8 +233,8 @@ async def test_a_crash_mid_batch_leaves_nothing_and_the_retry_credits_once(clien
     batch_id, resident = await _received_batch(client, operator, make_actor)
     real = personal._credit
 
-    def crash(session):
-        real(session)
+    def crash(session, **kw):
+        real(session, **kw)
         raise ConnectionError("the worker died after crediting, before the commit")
 
     monkeypatch.setattr(personal, "_credit", crash)

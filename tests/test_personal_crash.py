@@ -75,7 +75,7 @@ async def test_batches_are_accounted_once_while_the_worker_is_killed(settings, s
         assert sum(outcomes.values()) == 16_000 and None not in outcomes, outcomes
         assert outcomes["duplicate"] == 7 * 200, outcomes
         on_records = s.execute(text("SELECT sum(grams) FROM behaviour_records")).scalar()
-        balances = s.execute(text("SELECT sum(balance_g) FROM personal_accounts")).scalar()
+        balances = s.execute(text("SELECT sum(b) FROM personal_accounts a CROSS JOIN LATERAL (SELECT sum(grams) b FROM personal_daily_credits d WHERE d.account_id = a.id) x")).scalar()
         days = s.execute(text("SELECT sum(grams) FROM personal_daily_credits")).scalar()
         keys = s.execute(text("SELECT count(*) FROM behaviour_event_keys")).scalar()
     assert on_records == balances == days and keys == 16_000 - 7 * 200
