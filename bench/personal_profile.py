@@ -28,7 +28,7 @@ from store.session import make_engine, make_session_factory, normalise_url
 from tests.personal_helpers import BEHAVIOURS, publish_personal
 
 
-def main(batches: int, admin_url: str, explain: bool) -> None:
+def main(batches: int, admin_url: str, explain: bool, together: bool) -> None:
     name = f"tanpuhui_prof_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(_dsn(admin_url))
     admin.autocommit = True
@@ -70,6 +70,8 @@ def main(batches: int, admin_url: str, explain: bool) -> None:
                 personal.copy_records(s, prepared.rows)
                 print(f"batch {batch.id}: push write {time.perf_counter() - t:.3f} s")
                 batch_id = batch.id
+            if together and i < batches - 1:
+                continue  # push them all, then account them (the first pass takes them together)
             timings.clear()
             t = time.perf_counter()
             with sf() as s, s.begin():
@@ -88,7 +90,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--together", action="store_true", help="push all batches, then account")
     parser.add_argument("--database", default=os.environ.get("TEST_DATABASE_URL",
                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
-    main(args.batches, args.database, args.explain)
+    main(args.batches, args.database, args.explain, args.together)

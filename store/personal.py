@@ -311,84 +311,123 @@ def balance(session: Session, account_id: int) -> int:
         {"a": account_id}).scalar_one())
 
 
+_BATCHES_AT_ONCE = 8  # batches of a source accounted in one transaction, at most (80,000 records)
+
+
+def _answer(batch: BehaviourBatch) -> AccountResult:
+    c = dict(batch.counts)
+    return AccountResult(counts={k: v for k, v in c.items() if not k.startswith("_")}, grams=c.get("_grams", 0),
+                         waiting=c.get(Outcome.UNBOUND, 0), expires_at=c.get("_expires_at"))
+
+
 def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) -> AccountResult:
-    """Account a batch once (see the module's docstring); a batch accounted already answers its counts."""
-    batch = session.scalars(select(BehaviourBatch).where(BehaviourBatch.id == batch_id).with_for_update()).one()
+    """Account a batch once (see the module's docstring); a batch accounted already answers its counts.
+
+    The batch is accounted together with the other batches of its source received and waiting (at most
+    `_BATCHES_AT_ONCE`, oldest first), in one transaction: when pushes come faster than the accounting, the
+    fixed costs of a pass (temp tables, statistics, the commit) and the day rows shared by the batches are
+    paid once for all. Their own activities then find them accounted and answer their counts."""
+    batch = session.get(BehaviourBatch, batch_id)
+    if batch is None:
+        raise LookupError(f"batch {batch_id}")
     if batch.status != "received":
-        c = dict(batch.counts)
-        return AccountResult(counts={k: v for k, v in c.items() if not k.startswith("_")}, grams=c.get("_grams", 0),
-                             waiting=c.get(Outcome.UNBOUND, 0), expires_at=c.get("_expires_at"))
-    p = {"b": batch_id, "s": batch.source_id}
-    expires = batch.received_at + timedelta(days=unbound_wait_days)
-    # What needs no lock comes before the source's lock (factors, approvals, bindings: read only).
+        return _answer(batch)
+    source_id = batch.source_id
+    # One pass of a source at a time: batches of one source touch mostly the same day rows (the caps), so
+    # side by side they would only wait on each other row by row. Queued here, each pass runs at full speed,
+    # and other sources' batches go on in parallel. The wait is bounded (well inside the kit's 30 s activity
+    # timeout): a batch still queued then fails retryably and Temporal tries it again later, so no worker
+    # thread sits on a lock for an attempt the server has already given up. A blocking wait (not polling):
+    # the next pass starts the moment the lock is free.
+    session.execute(text(f"SET LOCAL lock_timeout = '{int(_QUEUE_SECONDS * 1000)}ms'"))
+    try:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k, :s)"), {"k": _SOURCE_LOCK, "s": source_id})
+    except OperationalError as e:
+        if getattr(e.orig, "pgcode", None) == "55P03":  # lock_not_available
+            raise BatchQueued(f"batch {batch_id} waits behind another batch of its source") from e
+        raise
+    session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    # Under the source's lock, no other pass holds this source's batch rows: lock ours (and those waiting).
+    batches = {b.id: b for b in session.scalars(
+        select(BehaviourBatch).where(BehaviourBatch.source_id == source_id, BehaviourBatch.status == "received")
+        .order_by(BehaviourBatch.id != batch_id, BehaviourBatch.id).limit(_BATCHES_AT_ONCE)
+        .with_for_update().execution_options(populate_existing=True))}
+    if batch_id not in batches:  # a pass of another batch accounted it while we queued
+        session.refresh(batch)
+        return _answer(batch)
+    ids = sorted(batches)
+    p: dict[str, Any] = {"ids": ids, "s": source_id}
     session.execute(text(_FACTORS + _CRED))
     session.execute(text("""
         CREATE TEMP TABLE acc ON COMMIT DROP AS
-        SELECT DISTINCT ON (r.line_no) r.line_no, r.occurred_at, r.source_event_id, r.subject_hash, r.behaviour_code,
-               r.quantity_milli, f.factor_e4, f.cap_milli,
+        SELECT DISTINCT ON (r.batch_id, r.line_no) r.batch_id, r.line_no, r.occurred_at, r.source_event_id,
+               r.subject_hash, r.behaviour_code, r.quantity_milli, f.factor_e4, f.cap_milli,
                (CASE WHEN f.code IS NULL THEN 'unknown_behaviour'
                      WHEN a.behaviour_code IS NULL THEN 'behaviour_not_approved_for_source' END)::varchar(40) AS outcome,
                NULL::bigint AS account_id
         FROM behaviour_records r
         LEFT JOIN fac f ON f.code = r.behaviour_code AND r.occurred_at >= f.valid_from AND r.occurred_at < f.valid_to
         LEFT JOIN data_source_behaviours a ON a.source_id = :s AND a.behaviour_code = r.behaviour_code
-        WHERE r.batch_id = :b AND r.outcome IS NULL
-        ORDER BY r.line_no, f.valid_from DESC NULLS LAST
+        WHERE r.batch_id = ANY(:ids) AND r.outcome IS NULL
+        ORDER BY r.batch_id, r.line_no, f.valid_from DESC NULLS LAST
     """), p)
     # Temp tables have no statistics until analysed: without them the planner nests loops over 10,000 rows.
     session.execute(text("ANALYZE acc"))
-    # One batch of a source at a time: batches of one source touch mostly the same day rows (the caps), so
-    # side by side they would only wait on each other row by row. Queued here, each runs at full speed, and
-    # other sources' batches go on in parallel. The wait is bounded (well inside the kit's 30 s activity
-    # timeout): a batch still queued then fails retryably and Temporal tries it again later, so no worker
-    # thread sits on a lock for an attempt the server has already given up. A blocking wait (not polling):
-    # the next batch starts the moment the lock is free.
-    session.execute(text(f"SET LOCAL lock_timeout = '{int(_QUEUE_SECONDS * 1000)}ms'"))
-    try:
-        session.execute(text("SELECT pg_advisory_xact_lock(:k, :s)"), {"k": _SOURCE_LOCK, "s": batch.source_id})
-    except OperationalError as e:
-        if getattr(e.orig, "pgcode", None) == "55P03":  # lock_not_available
-            raise BatchQueued(f"batch {batch_id} waits behind another batch of its source") from e
-        raise
-    session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
     session.execute(text("""
         UPDATE acc SET account_id = pb.account_id FROM personal_bindings pb
         WHERE acc.outcome IS NULL AND pb.source_id = :s AND pb.subject_hash = acc.subject_hash
           AND pb.unbound_at IS NULL
     """), p)
+    # Dedupe: claimed in key order (then batch, line: the earlier record wins), so passes of different
+    # sources never deadlock; a record whose claim found the key taken is a duplicate.
     session.execute(text("""
         WITH ins AS (INSERT INTO behaviour_event_keys (source_id, source_event_id, batch_id, line_no)
-                     SELECT :s, source_event_id, :b, line_no FROM acc WHERE outcome IS NULL
-                     ORDER BY source_event_id, line_no
-                     ON CONFLICT DO NOTHING RETURNING line_no)
-        UPDATE acc SET outcome = 'duplicate' WHERE outcome IS NULL AND line_no NOT IN (SELECT line_no FROM ins)
+                     SELECT :s, source_event_id, batch_id, line_no FROM acc WHERE outcome IS NULL
+                     ORDER BY source_event_id, batch_id, line_no
+                     ON CONFLICT DO NOTHING RETURNING batch_id, line_no)
+        UPDATE acc SET outcome = 'duplicate' WHERE outcome IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ins WHERE (ins.batch_id, ins.line_no) = (acc.batch_id, acc.line_no))
     """), p)
     session.execute(text("UPDATE acc SET outcome = 'unbound_subject' WHERE outcome IS NULL AND account_id IS NULL"))
+    expires = {i: b.received_at + timedelta(days=unbound_wait_days) for i, b in batches.items()}
     session.execute(text(
         "INSERT INTO personal_waiting (batch_id, line_no, occurred_at, source_id, subject_hash, expires_at) "
-        "SELECT :b, line_no, occurred_at, :s, subject_hash, :e FROM acc WHERE outcome = 'unbound_subject'"),
-        {**p, "e": expires})
+        "SELECT acc.batch_id, line_no, occurred_at, :s, subject_hash, e.expires_at FROM acc "
+        "JOIN unnest(CAST(:ids AS bigint[]), CAST(:ex AS timestamptz[])) AS e (batch_id, expires_at) USING (batch_id) "
+        "WHERE outcome = 'unbound_subject'"), {**p, "ex": [expires[i] for i in ids]})
     session.execute(text(
-        "INSERT INTO cred SELECT :b, line_no, occurred_at, account_id, behaviour_code, "
+        "INSERT INTO cred SELECT batch_id, line_no, occurred_at, account_id, behaviour_code, "
         "(occurred_at AT TIME ZONE 'Asia/Shanghai')::date, quantity_milli, factor_e4, cap_milli "
-        "FROM acc WHERE outcome IS NULL"), p)
-    credit = _credit(session, lock=False)
+        "FROM acc WHERE outcome IS NULL"))
+    _credit(session, lock=False)
     session.execute(text(
-        "UPDATE behaviour_records r SET outcome = x.outcome FROM acc x WHERE r.batch_id = :b "
-        "AND r.line_no = x.line_no AND r.occurred_at = x.occurred_at AND x.outcome IS NOT NULL"), p)
-    counts = {o: n for o, n in session.execute(text(
-        "SELECT outcome, count(*) FROM acc WHERE outcome IS NOT NULL GROUP BY outcome")).all()}
-    invalid = int(batch.counts.get(Outcome.INVALID, 0))
-    for name, n in ((Outcome.INVALID.value, invalid), ("credited", credit["credited"]), ("capped", credit["capped"])):
-        if n:
-            counts[name] = counts.get(name, 0) + n
-    waiting = counts.get(Outcome.UNBOUND, 0)
-    batch.status = "accounted"
-    batch.accounted_at = datetime.now(batch.received_at.tzinfo)
-    batch.counts = {**counts, "_grams": credit["grams"],
-                    "_expires_at": expires.isoformat() if waiting else None}
+        "UPDATE behaviour_records r SET outcome = x.outcome FROM acc x WHERE r.batch_id = ANY(:ids) "
+        "AND (r.batch_id, r.line_no, r.occurred_at) = (x.batch_id, x.line_no, x.occurred_at) "
+        "AND x.outcome IS NOT NULL"), p)
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for b, o, n in session.execute(text(
+            "SELECT batch_id, outcome, count(*) FROM acc WHERE outcome IS NOT NULL GROUP BY 1, 2")).all():
+        counts[b][o] = n
+    grams = {i: 0 for i in ids}
+    for b, credited, capped, g in session.execute(text(
+            "SELECT batch_id, count(*) FILTER (WHERE credited_milli = quantity_milli), "
+            "count(*) FILTER (WHERE credited_milli < quantity_milli), coalesce(sum(grams), 0) "
+            "FROM credres GROUP BY 1")).all():
+        counts[b].update({k: n for k, n in (("credited", credited), ("capped", capped)) if n})
+        grams[b] = int(g)
+    now = datetime.now(batch.received_at.tzinfo)
+    for i, b in batches.items():
+        invalid = int(b.counts.get(Outcome.INVALID, 0))
+        if invalid:
+            counts[i][Outcome.INVALID.value] = invalid
+        waiting = counts[i].get(Outcome.UNBOUND, 0)
+        b.status, b.accounted_at = "accounted", now
+        b.counts = {**counts[i], "_grams": grams[i], "_expires_at": expires[i].isoformat() if waiting else None}
     session.execute(text("DROP TABLE acc"))
-    return AccountResult(counts=counts, grams=credit["grams"], waiting=waiting, expires_at=expires if waiting else None)
+    c = counts[batch_id]
+    waiting = c.get(Outcome.UNBOUND, 0)
+    return AccountResult(counts=c, grams=grams[batch_id], waiting=waiting,
+                         expires_at=expires[batch_id] if waiting else None)
 
 
 def expire_waiting(session: Session, batch_id: int) -> int:
