@@ -357,6 +357,11 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         return _answer(batch)
     ids = sorted(batches)
     p: dict[str, Any] = {"ids": ids, "s": source_id}
+    # A pass sorts and hashes up to 80,000 rows (DISTINCT ON, the key order of the claims, the cap's window):
+    # in memory, not spilled to disk at the default 4 MB. Its temp tables' statistics need only row counts
+    # and rough distinct counts for the join plans: a small sample is enough.
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
+    session.execute(text("SET LOCAL default_statistics_target = 10"))
     session.execute(text(_FACTORS + _CRED))
     session.execute(text("""
         CREATE TEMP TABLE acc ON COMMIT DROP AS
