@@ -1,18 +1,21 @@
 """Personal reductions in PostgreSQL (SPEC §2.5, Art. 15, 22, 33): a push is one COPY of its records; the
 accounting of a batch is a handful of set-based statements in one transaction (no per-record round trip).
 
-Accounting a batch (`account_batch`), under the batch's row lock (a second worker, or a retry after a crash,
-finds it accounted and answers its counts; a crash mid-way rolls the whole batch back):
+Accounting a batch (`account_batch`) is a pass under its source's lock (one pass of a source at a time),
+which takes the batch and the source's other waiting batches (at most 8) and locks their rows (a second
+worker, or a retry after a crash, finds the batch accounted and answers its counts; a crash mid-way rolls
+the whole pass back):
 1. the factor of the personal methodology version in force at each record's `occurred_at` and the source's
    approval of the behaviour (`unknown_behaviour`, `behaviour_not_approved_for_source`);
 2. dedupe: the record claims (source, source_event_id) in `behaviour_event_keys` (INSERT … ON CONFLICT DO
-   NOTHING RETURNING, in key order, so two batches sharing events wait for each other but never deadlock;
-   within a batch the first line wins); a record that could not is a `duplicate`;
+   NOTHING RETURNING, in key order, so two passes sharing events wait for each other but never deadlock;
+   the earlier batch and line wins); a record that could not is a `duplicate`;
 3. the subject's active binding gives the account; none: `unbound_subject`, kept in `personal_waiting`
    until the policy's `unbound_wait_days` have passed;
 4. `_credit`: the daily cap per account, behaviour and Asia/Shanghai day with a running sum (window
-   function) over what the day had counted already (rows locked in key order), grams by floor, one UPDATE
-   of the day rows and one of the balances (accounts locked in id order first).
+   function) over what the day had counted already, grams by floor, each day row written once (updated
+   only if unchanged since read, else the pass is retried). The balance is the sum of the day rows: no
+   account row is written.
 A binding credits its subject's waiting records through the same `_credit`.
 """
 
