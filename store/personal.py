@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -307,6 +307,25 @@ def _credit(session: Session, *, lock: bool) -> dict[str, int]:
     return {"credited": row[0], "capped": row[1], "grams": int(row[2])}
 
 
+def _credit_unlocked_else_locked(session: Session) -> None:
+    """`_credit` without locks first (the common case: nobody else touched the pass's day rows); if a day row
+    changed or appeared meanwhile (another source's pass, a binding), or the unordered UPDATE met another
+    transaction's locks in a deadlock, roll back to a savepoint and credit again with the day rows locked in
+    key order — waiting for the other transaction instead of retrying the whole pass, so sources whose
+    residents overlap do not keep failing each other's passes."""
+    try:
+        with session.begin_nested():
+            _credit(session, lock=False)
+    except (CreditConflict, IntegrityError) as e:
+        if isinstance(e, IntegrityError) and getattr(e.orig, "pgcode", None) != "23505":  # unique_violation
+            raise
+        _credit(session, lock=True)
+    except OperationalError as e:
+        if getattr(e.orig, "pgcode", None) != "40P01":  # deadlock_detected
+            raise
+        _credit(session, lock=True)
+
+
 def balance(session: Session, account_id: int) -> int:
     """The account's balance in grams: the sum of its day rows (read by the primary key's prefix)."""
     return int(session.execute(text(
@@ -407,7 +426,7 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         "INSERT INTO cred SELECT batch_id, line_no, occurred_at, account_id, behaviour_code, "
         "(occurred_at AT TIME ZONE 'Asia/Shanghai')::date, quantity_milli, factor_e4, cap_milli "
         "FROM acc WHERE outcome IS NULL"))
-    _credit(session, lock=False)
+    _credit_unlocked_else_locked(session)
     session.execute(text(
         "UPDATE behaviour_records r SET outcome = x.outcome FROM acc x WHERE r.batch_id = ANY(:ids) "
         "AND (r.batch_id, r.line_no, r.occurred_at) = (x.batch_id, x.line_no, x.occurred_at) "
