@@ -14,7 +14,7 @@ the whole pass back):
    until the policy's `unbound_wait_days` have passed;
 4. `_credit`: the daily cap per account, behaviour and Asia/Shanghai day with a running sum (window
    function) over what the day had counted already, grams by floor, each day row written once (updated
-   only if unchanged since read, else the pass is retried). The balance is the sum of the day rows: no
+   only if unchanged since read, else again with the rows locked). The balance is the sum of the day rows: no
    account row is written.
 A binding credits its subject's waiting records through the same `_credit`.
 """
@@ -236,8 +236,8 @@ CREATE TEMP TABLE IF NOT EXISTS credres (batch_id bigint, line_no int, occurred_
 
 
 class CreditConflict(Exception):
-    """A day row moved (another source's batch, a binding) between reading it and writing it: the accounting
-    transaction is rolled back and retried (a retryable activity failure), so no cap is ever exceeded."""
+    """A day row moved (another source's pass, a binding) between reading it and writing it: the crediting
+    is rolled back to its savepoint and done again with the day rows locked, so no cap is ever exceeded."""
 
 
 def _credit(session: Session, *, lock: bool) -> dict[str, int]:
@@ -249,7 +249,7 @@ def _credit(session: Session, *, lock: bool) -> dict[str, int]:
     - `lock=False` (the accounting, which already holds its source's lock): read the day rows without a
       lock, compute, then UPDATE those that existed *only if unchanged* (`used_milli` as read) and INSERT
       the new ones; a row another transaction changed or inserted meanwhile (another source, a binding)
-      makes the counts disagree or the INSERT fail on the key, and the whole batch is retried.
+      makes the counts disagree or the INSERT fail on the key (see `_credit_unlocked_else_locked`).
     - `lock=True` (a binding, an API request that should not fail on a race): insert the missing rows and
       lock them all in key order first, as before."""
     session.execute(text("ANALYZE cred"))
