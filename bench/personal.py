@@ -243,7 +243,9 @@ async def main(n: int, admin_url: str, activity_workers: int) -> None:
         with sf() as s:
             outcomes = dict(s.execute(text("SELECT outcome, count(*) FROM behaviour_records GROUP BY 1")).all())
             credited = s.execute(text("SELECT coalesce(sum(grams), 0) FROM behaviour_records")).scalar()
-            balances = s.execute(text("SELECT coalesce(sum(b), 0) FROM personal_accounts a CROSS JOIN LATERAL (SELECT sum(grams) b FROM personal_daily_credits d WHERE d.account_id = a.id) x")).scalar()
+            balances = s.execute(text(  # each account's balance as the API reads it: the sum of its day rows
+                "SELECT coalesce(sum(b), 0) FROM personal_accounts a CROSS JOIN LATERAL "
+                "(SELECT sum(grams) b FROM personal_daily_credits d WHERE d.account_id = a.id) x")).scalar()
             days = s.execute(text("SELECT coalesce(sum(grams), 0) FROM personal_daily_credits")).scalar()
             # The accounting's pace: the gaps between batches' accounted_at (set at the end of each accounting).
             done = [r[0] for r in s.execute(text(
@@ -263,7 +265,7 @@ async def main(n: int, admin_url: str, activity_workers: int) -> None:
     print(f"through the API, accounted: {rate:10.0f} records/s")
     print(f"COPY, unindexed table:      {copy_rate:10.0f} records/s ({copy_seconds:.1f} s)")
     print(f"ratio: {rate / copy_rate:.3f} (target >= 0.25)")
-    gaps = sorted(float(b - a) for a, b in zip(done, done[1:]))
+    gaps = sorted(float(b - a) for a, b in zip(done, done[1:])) or [0.0]
     print(f"accounting pace: first batch accounted {float(done[0] - first):.2f} s after the first push; gaps "
           f"between batches accounted: median {gaps[len(gaps) // 2]:.3f} s, max {gaps[-1]:.3f} s")
     print(f"peak RSS: API {rss['API']:.0f} MB, workers {rss['workers']} MB (workflows, activities…)")

@@ -1,6 +1,6 @@
 """Profile of one batch's accounting, statement by statement (not a test; a tool to see what costs).
 
-    .venv/bin/python -m bench.personal_profile [--batches 3]
+    .venv/bin/python -m bench.personal_profile [--batches 3] [--together]
 
 Makes a scratch database with the bench's residents, writes batches of 10,000 records of the bench's mix
 directly (no HTTP) and accounts them in this process, printing each statement's wall time."""
@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timezone
 
 import psycopg2
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench.issuance import _org
@@ -28,7 +28,7 @@ from store.session import make_engine, make_session_factory, normalise_url
 from tests.personal_helpers import BEHAVIOURS, publish_personal
 
 
-def main(batches: int, admin_url: str, explain: bool, together: bool) -> None:
+def main(batches: int, admin_url: str, together: bool) -> None:
     name = f"tanpuhui_prof_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(_dsn(admin_url))
     admin.autocommit = True
@@ -89,9 +89,8 @@ def main(batches: int, admin_url: str, explain: bool, together: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=3)
-    parser.add_argument("--explain", action="store_true")
     parser.add_argument("--together", action="store_true", help="push all batches, then account")
     parser.add_argument("--database", default=os.environ.get("TEST_DATABASE_URL",
                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
-    main(args.batches, args.database, args.explain, args.together)
+    main(args.batches, args.database, args.together)
