@@ -109,7 +109,7 @@ def _setup_residents(sf, source_id: int) -> None:
         ).scalars().all()
         now = datetime.now(timezone.utc)
         accounts = s.execute(insert(PersonalAccount).returning(PersonalAccount.id), [
-            {"user_id": u, "account_number": f"TPH-P-{u:08d}", "balance_g": 0, "created_at": now} for u in users]
+            {"user_id": u, "account_number": f"TPH-P-{u:08d}", "created_at": now} for u in users]
         ).scalars().all()
         s.execute(insert(PersonalBinding), [
             {"source_id": source_id, "account_id": a, "subject_hash": subject_hash(key, f"s-{k}"), "bound_at": now}
@@ -243,8 +243,14 @@ async def main(n: int, admin_url: str, activity_workers: int) -> None:
         with sf() as s:
             outcomes = dict(s.execute(text("SELECT outcome, count(*) FROM behaviour_records GROUP BY 1")).all())
             credited = s.execute(text("SELECT coalesce(sum(grams), 0) FROM behaviour_records")).scalar()
-            balances = s.execute(text("SELECT coalesce(sum(balance_g), 0) FROM personal_accounts")).scalar()
+            balances = s.execute(text(  # each account's balance as the API reads it: the sum of its day rows
+                "SELECT coalesce(sum(b), 0) FROM personal_accounts a CROSS JOIN LATERAL "
+                "(SELECT sum(grams) b FROM personal_daily_credits d WHERE d.account_id = a.id) x")).scalar()
             days = s.execute(text("SELECT coalesce(sum(grams), 0) FROM personal_daily_credits")).scalar()
+            # The accounting's pace: the gaps between batches' accounted_at (set at the end of each accounting).
+            done = [r[0] for r in s.execute(text(
+                "SELECT extract(epoch FROM accounted_at) FROM behaviour_batches ORDER BY accounted_at"))]
+            first = s.execute(text("SELECT extract(epoch FROM min(received_at)) FROM behaviour_batches")).scalar()
     finally:
         await asyncio.gather(*(_stop(p) for p in processes))
         if env is not None:
@@ -259,6 +265,9 @@ async def main(n: int, admin_url: str, activity_workers: int) -> None:
     print(f"through the API, accounted: {rate:10.0f} records/s")
     print(f"COPY, unindexed table:      {copy_rate:10.0f} records/s ({copy_seconds:.1f} s)")
     print(f"ratio: {rate / copy_rate:.3f} (target >= 0.25)")
+    gaps = sorted(float(b - a) for a, b in zip(done, done[1:])) or [0.0]
+    print(f"accounting pace: first batch accounted {float(done[0] - first):.2f} s after the first push; gaps "
+          f"between batches accounted: median {gaps[len(gaps) // 2]:.3f} s, max {gaps[-1]:.3f} s")
     print(f"peak RSS: API {rss['API']:.0f} MB, workers {rss['workers']} MB (workflows, activities…)")
     assert None not in outcomes and sum(outcomes.values()) == n, outcomes
     assert credited == balances == days, (credited, balances, days)

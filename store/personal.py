@@ -1,18 +1,21 @@
 """Personal reductions in PostgreSQL (SPEC §2.5, Art. 15, 22, 33): a push is one COPY of its records; the
 accounting of a batch is a handful of set-based statements in one transaction (no per-record round trip).
 
-Accounting a batch (`account_batch`), under the batch's row lock (a second worker, or a retry after a crash,
-finds it accounted and answers its counts; a crash mid-way rolls the whole batch back):
+Accounting a batch (`account_batch`) is a pass under its source's lock (one pass of a source at a time),
+which takes the batch and the source's other waiting batches (at most 8) and locks their rows (a second
+worker, or a retry after a crash, finds the batch accounted and answers its counts; a crash mid-way rolls
+the whole pass back):
 1. the factor of the personal methodology version in force at each record's `occurred_at` and the source's
    approval of the behaviour (`unknown_behaviour`, `behaviour_not_approved_for_source`);
 2. dedupe: the record claims (source, source_event_id) in `behaviour_event_keys` (INSERT … ON CONFLICT DO
-   NOTHING RETURNING, in key order, so two batches sharing events wait for each other but never deadlock;
-   within a batch the first line wins); a record that could not is a `duplicate`;
+   NOTHING RETURNING, in key order, so two passes sharing events wait for each other but never deadlock;
+   the earlier batch and line wins); a record that could not is a `duplicate`;
 3. the subject's active binding gives the account; none: `unbound_subject`, kept in `personal_waiting`
    until the policy's `unbound_wait_days` have passed;
 4. `_credit`: the daily cap per account, behaviour and Asia/Shanghai day with a running sum (window
-   function) over what the day had counted already (rows locked in key order), grams by floor, one UPDATE
-   of the day rows and one of the balances (accounts locked in id order first).
+   function) over what the day had counted already, grams by floor, each day row written once (updated
+   only if unchanged since read, else again with the rows locked). The balance is the sum of the day rows: no
+   account row is written.
 A binding credits its subject's waiting records through the same `_credit`.
 """
 
@@ -22,11 +25,11 @@ import hashlib
 import io
 import secrets
 import threading
-import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -227,25 +230,38 @@ CREATE TEMP TABLE IF NOT EXISTS cred (batch_id bigint, line_no int, occurred_at 
     behaviour_code varchar(60), local_day date, quantity_milli bigint, factor_e4 bigint, cap_milli bigint)
     ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS credres (batch_id bigint, line_no int, occurred_at timestamptz, account_id bigint,
-    behaviour_code varchar(60), local_day date, quantity_milli bigint, credited_milli bigint, grams bigint)
-    ON COMMIT DELETE ROWS;
+    behaviour_code varchar(60), local_day date, quantity_milli bigint, credited_milli bigint, grams bigint,
+    was_milli bigint) ON COMMIT DELETE ROWS;
 """
 
 
-def _credit(session: Session) -> dict[str, int]:
-    """Credit the candidates in temp table `cred` (caps, grams, day rows, balances, the records' outcomes);
-    returns {credited, capped, grams}."""
+class CreditConflict(Exception):
+    """A day row moved (another source's pass, a binding) between reading it and writing it: the crediting
+    is rolled back to its savepoint and done again with the day rows locked, so no cap is ever exceeded."""
+
+
+def _credit(session: Session, *, lock: bool) -> dict[str, int]:
+    """Credit the candidates in temp table `cred` (caps, grams, day rows, the records' outcomes); returns
+    {credited, capped, grams}.
+
+    The day rows (account, behaviour, day) carry the cap's state and the grams; the balance is their sum
+    (no account row is written). Each day row is written once per call:
+    - `lock=False` (the accounting, which already holds its source's lock): read the day rows without a
+      lock, compute, then UPDATE those that existed *only if unchanged* (`used_milli` as read) and INSERT
+      the new ones; a row another transaction changed or inserted meanwhile (another source, a binding)
+      makes the counts disagree or the INSERT fail on the key (see `_credit_unlocked_else_locked`).
+    - `lock=True` (a binding, an API request that should not fail on a race): insert the missing rows and
+      lock them all in key order first, as before."""
     session.execute(text("ANALYZE cred"))
-    session.execute(text(
-        "SELECT id FROM personal_accounts WHERE id IN (SELECT DISTINCT account_id FROM cred) ORDER BY id FOR UPDATE"))
-    session.execute(text(
-        "INSERT INTO personal_daily_credits (account_id, behaviour_code, local_day, used_milli, grams) "
-        "SELECT DISTINCT account_id, behaviour_code, local_day, 0, 0 FROM cred ORDER BY 1, 2, 3 "
-        "ON CONFLICT DO NOTHING"))
-    session.execute(text(
-        "SELECT 1 FROM personal_daily_credits d JOIN (SELECT DISTINCT account_id, behaviour_code, local_day "
-        "FROM cred) k USING (account_id, behaviour_code, local_day) "
-        "ORDER BY d.account_id, d.behaviour_code, d.local_day FOR UPDATE OF d"))
+    if lock:
+        session.execute(text(
+            "INSERT INTO personal_daily_credits (account_id, behaviour_code, local_day, used_milli, grams) "
+            "SELECT DISTINCT account_id, behaviour_code, local_day, 0, 0 FROM cred ORDER BY 1, 2, 3 "
+            "ON CONFLICT DO NOTHING"))
+        session.execute(text(
+            "SELECT 1 FROM personal_daily_credits d JOIN (SELECT DISTINCT account_id, behaviour_code, local_day "
+            "FROM cred) k USING (account_id, behaviour_code, local_day) "
+            "ORDER BY d.account_id, d.behaviour_code, d.local_day FOR UPDATE OF d"))
     # The cap: what the day counted before, then this set in time order; a record gets what is left of the
     # cap. Grams are floored on the day's running total (account, behaviour, day), not per record: a record
     # gets floor(after × factor) − floor(before × factor), so many small records lose no grams to rounding
@@ -254,24 +270,32 @@ def _credit(session: Session) -> dict[str, int]:
         INSERT INTO credres
         SELECT c.batch_id, c.line_no, c.occurred_at, c.account_id, c.behaviour_code, c.local_day, c.quantity_milli,
                x.after - x.before,
-               (div(x.after::numeric * c.factor_e4, 10000000) - div(x.before::numeric * c.factor_e4, 10000000))::bigint
+               (div(x.after::numeric * c.factor_e4, 10000000) - div(x.before::numeric * c.factor_e4, 10000000))::bigint,
+               d.used_milli
         FROM (SELECT *, sum(quantity_milli) OVER (PARTITION BY account_id, behaviour_code, local_day
                                                    ORDER BY occurred_at, batch_id, line_no) AS run FROM cred) c
-        JOIN personal_daily_credits d USING (account_id, behaviour_code, local_day)
-        CROSS JOIN LATERAL (SELECT greatest(d.used_milli, least(c.cap_milli, d.used_milli + c.run - c.quantity_milli))
-                                   AS before,
-                                   greatest(d.used_milli, least(c.cap_milli, d.used_milli + c.run)) AS after) x
+        LEFT JOIN personal_daily_credits d USING (account_id, behaviour_code, local_day)
+        CROSS JOIN LATERAL (SELECT coalesce(d.used_milli, 0) AS used) u
+        CROSS JOIN LATERAL (SELECT greatest(u.used, least(c.cap_milli, u.used + c.run - c.quantity_milli)) AS before,
+                                   greatest(u.used, least(c.cap_milli, u.used + c.run)) AS after) x
     """))
-    session.execute(text("""
+    session.execute(text(
+        "CREATE TEMP TABLE IF NOT EXISTS daysum (account_id bigint, behaviour_code varchar(60), local_day date, "
+        "q bigint, g bigint, was bigint) ON COMMIT DELETE ROWS"))
+    groups = session.execute(text(
+        "INSERT INTO daysum SELECT account_id, behaviour_code, local_day, sum(credited_milli), sum(grams), "
+        "max(was_milli) FROM credres GROUP BY 1, 2, 3")).rowcount
+    updated = session.execute(text("""
         UPDATE personal_daily_credits d SET used_milli = d.used_milli + s.q, grams = d.grams + s.g
-        FROM (SELECT account_id, behaviour_code, local_day, sum(credited_milli) q, sum(grams) g FROM credres
-              GROUP BY 1, 2, 3) s
+        FROM daysum s
         WHERE (d.account_id, d.behaviour_code, d.local_day) = (s.account_id, s.behaviour_code, s.local_day)
-    """))
-    session.execute(text("""
-        UPDATE personal_accounts a SET balance_g = a.balance_g + s.g
-        FROM (SELECT account_id, sum(grams) g FROM credres GROUP BY 1) s WHERE a.id = s.account_id
-    """))
+          AND s.was IS NOT NULL AND d.used_milli = s.was
+    """)).rowcount
+    inserted = session.execute(text(
+        "INSERT INTO personal_daily_credits (account_id, behaviour_code, local_day, used_milli, grams) "
+        "SELECT account_id, behaviour_code, local_day, q, g FROM daysum WHERE was IS NULL")).rowcount
+    if updated + inserted != groups:
+        raise CreditConflict(f"{groups - updated - inserted} day rows changed while they were accounted")
     session.execute(text("""
         UPDATE behaviour_records r SET account_id = x.account_id, credited_milli = x.credited_milli, grams = x.grams,
                outcome = CASE WHEN x.credited_milli = x.quantity_milli THEN 'credited' ELSE 'capped' END
@@ -283,40 +307,96 @@ def _credit(session: Session) -> dict[str, int]:
     return {"credited": row[0], "capped": row[1], "grams": int(row[2])}
 
 
+def _credit_unlocked_else_locked(session: Session) -> None:
+    """`_credit` without locks first (the common case: nobody else touched the pass's day rows); if a day row
+    changed or appeared meanwhile (another source's pass, a binding), or the unordered UPDATE met another
+    transaction's locks in a deadlock, roll back to a savepoint and credit again with the day rows locked in
+    key order — waiting for the other transaction instead of retrying the whole pass, so sources whose
+    residents overlap do not keep failing each other's passes."""
+    try:
+        with session.begin_nested():
+            _credit(session, lock=False)
+    except (CreditConflict, IntegrityError) as e:
+        if isinstance(e, IntegrityError) and getattr(e.orig, "pgcode", None) != "23505":  # unique_violation
+            raise
+        _credit(session, lock=True)
+    except OperationalError as e:
+        if getattr(e.orig, "pgcode", None) != "40P01":  # deadlock_detected
+            raise
+        _credit(session, lock=True)
+
+
+def balance(session: Session, account_id: int) -> int:
+    """The account's balance in grams: the sum of its day rows (read by the primary key's prefix)."""
+    return int(session.execute(text(
+        "SELECT coalesce(sum(grams), 0) FROM personal_daily_credits WHERE account_id = :a"),
+        {"a": account_id}).scalar_one())
+
+
+_BATCHES_AT_ONCE = 8  # batches of a source accounted in one transaction, at most (80,000 records)
+
+
+def _answer(batch: BehaviourBatch) -> AccountResult:
+    c = dict(batch.counts)
+    return AccountResult(counts={k: v for k, v in c.items() if not k.startswith("_")}, grams=c.get("_grams", 0),
+                         waiting=c.get(Outcome.UNBOUND, 0), expires_at=c.get("_expires_at"))
+
+
 def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) -> AccountResult:
-    """Account a batch once (see the module's docstring); a batch accounted already answers its counts."""
-    batch = session.scalars(select(BehaviourBatch).where(BehaviourBatch.id == batch_id).with_for_update()).one()
+    """Account a batch once (see the module's docstring); a batch accounted already answers its counts.
+
+    The batch is accounted together with the other batches of its source received and waiting (at most
+    `_BATCHES_AT_ONCE`, oldest first), in one transaction: when pushes come faster than the accounting, the
+    fixed costs of a pass (temp tables, statistics, the commit) and the day rows shared by the batches are
+    paid once for all. Their own activities then find them accounted and answer their counts."""
+    batch = session.get(BehaviourBatch, batch_id)
+    if batch is None:
+        raise LookupError(f"batch {batch_id}")
     if batch.status != "received":
-        c = dict(batch.counts)
-        return AccountResult(counts={k: v for k, v in c.items() if not k.startswith("_")}, grams=c.get("_grams", 0),
-                             waiting=c.get(Outcome.UNBOUND, 0), expires_at=c.get("_expires_at"))
-    p = {"b": batch_id, "s": batch.source_id}
-    # One batch of a source at a time: batches of one source touch mostly the same accounts and day rows,
-    # so running them side by side only makes them wait on each other row by row; queued here, each runs at
-    # full speed, and other sources' batches go on in parallel. The wait is bounded (well inside the kit's
-    # 30 s activity timeout): a batch still queued then fails retryably and Temporal tries it again later,
-    # so no worker thread sits on a lock for an attempt the server has already given up.
-    waited = 0.0
-    while not session.execute(text("SELECT pg_try_advisory_xact_lock(:k, :s)"),
-                              {"k": _SOURCE_LOCK, "s": batch.source_id}).scalar():
-        if waited >= _QUEUE_SECONDS:
-            raise BatchQueued(f"batch {batch_id} waits behind another batch of its source")
-        time.sleep(0.05)
-        waited += 0.05
-    expires = batch.received_at + timedelta(days=unbound_wait_days)
+        return _answer(batch)
+    source_id = batch.source_id
+    # One pass of a source at a time: batches of one source touch mostly the same day rows (the caps), so
+    # side by side they would only wait on each other row by row. Queued here, each pass runs at full speed,
+    # and other sources' batches go on in parallel. The wait is bounded (well inside the kit's 30 s activity
+    # timeout): a batch still queued then fails retryably and Temporal tries it again later, so no worker
+    # thread sits on a lock for an attempt the server has already given up. A blocking wait (not polling):
+    # the next pass starts the moment the lock is free.
+    session.execute(text(f"SET LOCAL lock_timeout = '{int(_QUEUE_SECONDS * 1000)}ms'"))
+    try:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k, :s)"), {"k": _SOURCE_LOCK, "s": source_id})
+    except OperationalError as e:
+        if getattr(e.orig, "pgcode", None) == "55P03":  # lock_not_available
+            raise BatchQueued(f"batch {batch_id} waits behind another batch of its source") from e
+        raise
+    session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    # Under the source's lock, no other pass holds this source's batch rows: lock ours (and those waiting).
+    batches = {b.id: b for b in session.scalars(
+        select(BehaviourBatch).where(BehaviourBatch.source_id == source_id, BehaviourBatch.status == "received")
+        .order_by(BehaviourBatch.id != batch_id, BehaviourBatch.id).limit(_BATCHES_AT_ONCE)
+        .with_for_update().execution_options(populate_existing=True))}
+    if batch_id not in batches:  # a pass of another batch accounted it while we queued
+        session.refresh(batch)
+        return _answer(batch)
+    ids = sorted(batches)
+    p: dict[str, Any] = {"ids": ids, "s": source_id}
+    # A pass sorts and hashes up to 80,000 rows (DISTINCT ON, the key order of the claims, the cap's window):
+    # in memory, not spilled to disk at the default 4 MB. Its temp tables' statistics need only row counts
+    # and rough distinct counts for the join plans: a small sample is enough.
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
+    session.execute(text("SET LOCAL default_statistics_target = 10"))
     session.execute(text(_FACTORS + _CRED))
     session.execute(text("""
         CREATE TEMP TABLE acc ON COMMIT DROP AS
-        SELECT DISTINCT ON (r.line_no) r.line_no, r.occurred_at, r.source_event_id, r.subject_hash, r.behaviour_code,
-               r.quantity_milli, f.factor_e4, f.cap_milli,
+        SELECT DISTINCT ON (r.batch_id, r.line_no) r.batch_id, r.line_no, r.occurred_at, r.source_event_id,
+               r.subject_hash, r.behaviour_code, r.quantity_milli, f.factor_e4, f.cap_milli,
                (CASE WHEN f.code IS NULL THEN 'unknown_behaviour'
                      WHEN a.behaviour_code IS NULL THEN 'behaviour_not_approved_for_source' END)::varchar(40) AS outcome,
                NULL::bigint AS account_id
         FROM behaviour_records r
         LEFT JOIN fac f ON f.code = r.behaviour_code AND r.occurred_at >= f.valid_from AND r.occurred_at < f.valid_to
         LEFT JOIN data_source_behaviours a ON a.source_id = :s AND a.behaviour_code = r.behaviour_code
-        WHERE r.batch_id = :b AND r.outcome IS NULL
-        ORDER BY r.line_no, f.valid_from DESC NULLS LAST
+        WHERE r.batch_id = ANY(:ids) AND r.outcome IS NULL
+        ORDER BY r.batch_id, r.line_no, f.valid_from DESC NULLS LAST
     """), p)
     # Temp tables have no statistics until analysed: without them the planner nests loops over 10,000 rows.
     session.execute(text("ANALYZE acc"))
@@ -325,39 +405,56 @@ def account_batch(session: Session, batch_id: int, *, unbound_wait_days: int) ->
         WHERE acc.outcome IS NULL AND pb.source_id = :s AND pb.subject_hash = acc.subject_hash
           AND pb.unbound_at IS NULL
     """), p)
+    # Dedupe: claimed in key order (then batch, line: the earlier record wins), so passes of different
+    # sources never deadlock; a record whose claim found the key taken is a duplicate.
     session.execute(text("""
         WITH ins AS (INSERT INTO behaviour_event_keys (source_id, source_event_id, batch_id, line_no)
-                     SELECT :s, source_event_id, :b, line_no FROM acc WHERE outcome IS NULL
-                     ORDER BY source_event_id, line_no
-                     ON CONFLICT DO NOTHING RETURNING line_no)
-        UPDATE acc SET outcome = 'duplicate' WHERE outcome IS NULL AND line_no NOT IN (SELECT line_no FROM ins)
+                     SELECT :s, source_event_id, batch_id, line_no FROM acc WHERE outcome IS NULL
+                     ORDER BY source_event_id, batch_id, line_no
+                     ON CONFLICT DO NOTHING RETURNING batch_id, line_no)
+        UPDATE acc SET outcome = 'duplicate' WHERE outcome IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ins WHERE (ins.batch_id, ins.line_no) = (acc.batch_id, acc.line_no))
     """), p)
     session.execute(text("UPDATE acc SET outcome = 'unbound_subject' WHERE outcome IS NULL AND account_id IS NULL"))
+    expires = {i: b.received_at + timedelta(days=unbound_wait_days) for i, b in batches.items()}
     session.execute(text(
         "INSERT INTO personal_waiting (batch_id, line_no, occurred_at, source_id, subject_hash, expires_at) "
-        "SELECT :b, line_no, occurred_at, :s, subject_hash, :e FROM acc WHERE outcome = 'unbound_subject'"),
-        {**p, "e": expires})
+        "SELECT acc.batch_id, line_no, occurred_at, :s, subject_hash, e.expires_at FROM acc "
+        "JOIN unnest(CAST(:ids AS bigint[]), CAST(:ex AS timestamptz[])) AS e (batch_id, expires_at) USING (batch_id) "
+        "WHERE outcome = 'unbound_subject'"), {**p, "ex": [expires[i] for i in ids]})
     session.execute(text(
-        "INSERT INTO cred SELECT :b, line_no, occurred_at, account_id, behaviour_code, "
+        "INSERT INTO cred SELECT batch_id, line_no, occurred_at, account_id, behaviour_code, "
         "(occurred_at AT TIME ZONE 'Asia/Shanghai')::date, quantity_milli, factor_e4, cap_milli "
-        "FROM acc WHERE outcome IS NULL"), p)
-    credit = _credit(session)
+        "FROM acc WHERE outcome IS NULL"))
+    _credit_unlocked_else_locked(session)
     session.execute(text(
-        "UPDATE behaviour_records r SET outcome = x.outcome FROM acc x WHERE r.batch_id = :b "
-        "AND r.line_no = x.line_no AND r.occurred_at = x.occurred_at AND x.outcome IS NOT NULL"), p)
-    counts = {o: n for o, n in session.execute(text(
-        "SELECT outcome, count(*) FROM acc WHERE outcome IS NOT NULL GROUP BY outcome")).all()}
-    invalid = int(batch.counts.get(Outcome.INVALID, 0))
-    for name, n in ((Outcome.INVALID.value, invalid), ("credited", credit["credited"]), ("capped", credit["capped"])):
-        if n:
-            counts[name] = counts.get(name, 0) + n
-    waiting = counts.get(Outcome.UNBOUND, 0)
-    batch.status = "accounted"
-    batch.accounted_at = datetime.now(batch.received_at.tzinfo)
-    batch.counts = {**counts, "_grams": credit["grams"],
-                    "_expires_at": expires.isoformat() if waiting else None}
+        "UPDATE behaviour_records r SET outcome = x.outcome FROM acc x WHERE r.batch_id = ANY(:ids) "
+        "AND (r.batch_id, r.line_no, r.occurred_at) = (x.batch_id, x.line_no, x.occurred_at) "
+        "AND x.outcome IS NOT NULL"), p)
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for b, o, n in session.execute(text(
+            "SELECT batch_id, outcome, count(*) FROM acc WHERE outcome IS NOT NULL GROUP BY 1, 2")).all():
+        counts[b][o] = n
+    grams = {i: 0 for i in ids}
+    for b, credited, capped, g in session.execute(text(
+            "SELECT batch_id, count(*) FILTER (WHERE credited_milli = quantity_milli), "
+            "count(*) FILTER (WHERE credited_milli < quantity_milli), coalesce(sum(grams), 0) "
+            "FROM credres GROUP BY 1")).all():
+        counts[b].update({k: n for k, n in (("credited", credited), ("capped", capped)) if n})
+        grams[b] = int(g)
+    now = datetime.now(batch.received_at.tzinfo)
+    for i, b in batches.items():
+        invalid = int(b.counts.get(Outcome.INVALID, 0))
+        if invalid:
+            counts[i][Outcome.INVALID.value] = invalid
+        waiting = counts[i].get(Outcome.UNBOUND, 0)
+        b.status, b.accounted_at = "accounted", now
+        b.counts = {**counts[i], "_grams": grams[i], "_expires_at": expires[i].isoformat() if waiting else None}
     session.execute(text("DROP TABLE acc"))
-    return AccountResult(counts=counts, grams=credit["grams"], waiting=waiting, expires_at=expires if waiting else None)
+    c = counts[batch_id]
+    waiting = c.get(Outcome.UNBOUND, 0)
+    return AccountResult(counts=c, grams=grams[batch_id], waiting=waiting,
+                         expires_at=expires[batch_id] if waiting else None)
 
 
 def expire_waiting(session: Session, batch_id: int) -> int:
@@ -403,7 +500,7 @@ def source_statistics(session: Session, source_id: int, since: date) -> list[dic
 
 def ensure_account(session: Session, user: User, now: datetime) -> PersonalAccount:
     session.execute(insert(PersonalAccount).values(
-        user_id=user.id, account_number=ledger.personal_account_number(user.id), balance_g=0, created_at=now)
+        user_id=user.id, account_number=ledger.personal_account_number(user.id), created_at=now)
         .on_conflict_do_nothing(index_elements=[PersonalAccount.user_id]))
     return session.scalars(select(PersonalAccount).where(PersonalAccount.user_id == user.id)).one()
 
@@ -460,7 +557,7 @@ def bind(session: Session, account: PersonalAccount, code: str, now: datetime) -
     session.execute(text(
         "DELETE FROM cred c WHERE NOT EXISTS (SELECT 1 FROM personal_waiting w "
         "WHERE (w.batch_id, w.line_no) = (c.batch_id, c.line_no))"))
-    credited = _credit(session)
+    credited = _credit(session, lock=True)
     session.execute(text(
         "DELETE FROM personal_waiting w USING cred c WHERE (w.batch_id, w.line_no) = (c.batch_id, c.line_no)"))
     audit.record(session, action="personal.bound", entity_type="personal_binding", entity_id=active.id,

@@ -233,8 +233,8 @@ async def test_a_crash_mid_batch_leaves_nothing_and_the_retry_credits_once(clien
     batch_id, resident = await _received_batch(client, operator, make_actor)
     real = personal._credit
 
-    def crash(session):
-        real(session)
+    def crash(session, **kw):
+        real(session, **kw)
         raise ConnectionError("the worker died after crediting, before the commit")
 
     monkeypatch.setattr(personal, "_credit", crash)
@@ -286,3 +286,95 @@ async def test_unbinding_stops_credits(client, worker, operator, make_actor, met
     # Waiting for a binding (or, once the test server has skipped past the wait, expired): never credited.
     assert list(done["counts"]) in (["unbound_subject"], ["expired"])
     assert (await client.get(f"{P}/personal-account", headers=resident)).json()["balance_g"] == 0
+
+
+async def test_one_pass_accounts_the_waiting_batches_of_its_source(client, operator, make_actor, methodology,
+                                                                    session_factory, temporal_env):
+    source, _ = await approve_source(client, operator, make_actor)
+    resident, _ = await sign_up(client)
+    subject = f"u-{uuid.uuid4().hex[:10]}"
+    await bind(client, source.headers, resident, subject)
+    at = datetime.now(timezone.utc) - timedelta(hours=1)
+    ids = [(await _push(client, source.headers, [record(f"{b}-{i}", subject, behaviour="walk_step", quantity=150,
+                                                        unit="step", at=at) for i in range(100)]
+                        + [record(f"0-{b}", subject, behaviour="walk_step", quantity=150, unit="step", at=at)])
+            ).json()["batch_id"] for b in range(3)]
+    with transaction(session_factory) as s:
+        first = personal.account_batch(s, ids[1], unbound_wait_days=30)
+    with session_factory() as s:  # the pass took the source's three waiting batches (the asked one first)
+        assert s.execute(text("SELECT count(*) FROM behaviour_batches WHERE id = ANY(:i) AND status = 'accounted'"),
+                         {"i": ids}).scalar() == 3
+    answers = []
+    for batch_id in ids:  # their own activities find them accounted and answer the same counts
+        with transaction(session_factory) as s:
+            answers.append(personal.account_batch(s, batch_id, unbound_wait_days=30))
+    assert answers[1] == first
+    # 300 records of 150 steps (+ 0-0, 0-1, 0-2 sent again: duplicates, within the pass too) = 45,000 steps,
+    # capped at 20,000 for the day: 6 g.
+    assert sum(a.grams for a in answers) == 6
+    assert [a.counts.get("duplicate", 0) for a in answers] == [1, 1, 1]
+    balance = (await client.get(f"{P}/personal-account", headers=resident)).json()["balance_g"]
+    assert balance == 6
+
+
+async def test_a_day_row_changed_meanwhile_is_credited_again_locked_and_never_exceeds_the_cap(
+        client, operator, make_actor, methodology, session_factory, temporal_env, monkeypatch):
+    """The accounting reads the day rows without a lock and writes them only if unchanged: here another
+    transaction (as another source's pass would) credits the same day after the read; the write finds the
+    row changed (`CreditConflict`), the pass rolls back to its savepoint and credits again with the day rows
+    locked, counting what the other credited."""
+    source, _ = await approve_source(client, operator, make_actor)
+    resident, _ = await sign_up(client)
+    subject = f"u-{uuid.uuid4().hex[:10]}"
+    await bind(client, source.headers, resident, subject)
+    at = datetime.now(timezone.utc) - timedelta(hours=1)
+    walk = [record("first", subject, behaviour="walk_step", quantity=1000, unit="step", at=at)]
+    with transaction(session_factory) as s:
+        personal.account_batch(s, (await _push(client, source.headers, walk)).json()["batch_id"],
+                               unbound_wait_days=30)
+    batch_id = (await _push(client, source.headers, [record(i, subject, behaviour="walk_step", quantity=150,
+                                                            unit="step", at=at) for i in range(200)])).json()["batch_id"]
+    number = (await client.get(f"{P}/personal-account", headers=resident)).json()["account_number"]
+    day = {"n": number, "sql": "behaviour_code = 'walk_step' AND account_id = "
+                                "(SELECT id FROM personal_accounts WHERE account_number = :n)"}
+    other = session_factory()
+    other.execute(text("UPDATE personal_daily_credits SET used_milli = used_milli + 5000000, grams = grams + 1 "
+                       f"WHERE {day['sql']}"), {"n": number})
+
+    def account():
+        with transaction(session_factory) as s:
+            return personal.account_batch(s, batch_id, unbound_wait_days=30)
+
+    conflicts = []
+    real = personal._credit
+
+    def credit(session, *, lock, **kw):
+        try:
+            return real(session, lock=lock, **kw)
+        except personal.CreditConflict:
+            conflicts.append(True)
+            raise
+
+    monkeypatch.setattr(personal, "_credit", credit)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        attempt = pool.submit(account)
+        try:
+            for _ in range(300):  # until the pass waits on the row the other transaction changed
+                with session_factory() as s:
+                    if s.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND query LIKE '%UPDATE personal_daily_credits%'")).scalar():
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the pass never waited on the changed day row")
+            other.commit()
+        finally:
+            other.close()  # (rolls back on a failure above, so that the pass is not left waiting)
+        result = attempt.result(timeout=30)
+    assert conflicts == [True]  # the unlocked attempt saw the change
+    # 1,000 + 5,000 steps counted before: 14,000 of 30,000 fit (93 records in full, one in part)
+    assert result.counts == {"credited": 93, "capped": 107}
+    with session_factory() as s:
+        used = s.execute(text(f"SELECT used_milli FROM personal_daily_credits WHERE {day['sql']}"),
+                         {"n": number}).scalar()
+    assert used == 20_000 * 1000  # the cap, not 1,000 + 5,000 + 19,000 steps

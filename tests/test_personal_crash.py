@@ -1,5 +1,5 @@
 """Crash drill of the accounting (SPEC §2.5): the worker — `tanpuhui worker`, its own process — is killed with
-SIGKILL while it accounts batches, again and again; then one worker finishes. Every record ends with exactly
+SIGKILL while it accounts batches (24 of 2,000 records), again and again; then one worker finishes. Every record ends with exactly
 one outcome and the grams on the records equal the balances: a batch's accounting is one transaction, so a
 kill mid-batch leaves nothing, and the retry accounts it once."""
 
@@ -16,6 +16,9 @@ from api.app import create_app
 from domain.roles import Role
 from tests.personal_helpers import approve_source, bind, publish_personal, record, sign_up
 from tests.test_crash_drill import Killer, _server
+
+# Enough batches that the kills fall mid-way: a pass accounts up to 8 batches of a source at once.
+BATCHES = 24
 
 
 async def test_batches_are_accounted_once_while_the_worker_is_killed(settings, session_factory, database_url,
@@ -38,7 +41,7 @@ async def test_batches_are_accounted_once_while_the_worker_is_killed(settings, s
             for headers, subject in zip(residents, subjects, strict=True):
                 await bind(http, source.headers, headers, subject)
             batches = []
-            for b in range(8):  # 8 batches of 2,000 records; a tenth re-sent from the batch before
+            for b in range(BATCHES):  # batches of 2,000 records; a tenth re-sent from the batch before
                 recs = [record(f"{b}-{i}", subjects[i % 5], behaviour="walk_step", quantity=37, unit="step")
                         for i in range(2000)]
                 if b:
@@ -51,7 +54,7 @@ async def test_batches_are_accounted_once_while_the_worker_is_killed(settings, s
             for _ in range(3):  # start a worker, let it begin accounting, kill it
                 polling = await killer.start()
                 await asyncio.wait_for(polling.wait(), 60)
-                await asyncio.sleep(0.8)
+                await asyncio.sleep(0.3)
                 await killer.kill()
                 with session_factory() as s:
                     at_kills.append(s.execute(text(
@@ -72,10 +75,12 @@ async def test_batches_are_accounted_once_while_the_worker_is_killed(settings, s
     assert killer.kills == 3
     with session_factory() as s:
         outcomes = dict(s.execute(text("SELECT outcome, count(*) FROM behaviour_records GROUP BY 1")).all())
-        assert sum(outcomes.values()) == 16_000 and None not in outcomes, outcomes
-        assert outcomes["duplicate"] == 7 * 200, outcomes
+        assert sum(outcomes.values()) == BATCHES * 2000 and None not in outcomes, outcomes
+        assert outcomes["duplicate"] == (BATCHES - 1) * 200, outcomes
         on_records = s.execute(text("SELECT sum(grams) FROM behaviour_records")).scalar()
-        balances = s.execute(text("SELECT sum(balance_g) FROM personal_accounts")).scalar()
+        balances = s.execute(text(  # the balance is the sum of an account's day rows
+            "SELECT sum(b) FROM personal_accounts a CROSS JOIN LATERAL "
+            "(SELECT sum(grams) b FROM personal_daily_credits d WHERE d.account_id = a.id) x")).scalar()
         days = s.execute(text("SELECT sum(grams) FROM personal_daily_credits")).scalar()
         keys = s.execute(text("SELECT count(*) FROM behaviour_event_keys")).scalar()
-    assert on_records == balances == days and keys == 16_000 - 7 * 200
+    assert on_records == balances == days and keys == BATCHES * (2000 - 200) + 200

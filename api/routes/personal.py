@@ -278,7 +278,8 @@ def _my_account(session: Session, user: User) -> PersonalAccount:
 @router.get("/personal-account", response_model=PersonalAccountOut, summary="The resident's balance in grams")
 def my_personal_account(session: DbSession, user: CurrentUser):
     a = _my_account(session, user)
-    return {"account_number": a.account_number, "balance_g": a.balance_g, "created_at": a.created_at}
+    return {"account_number": a.account_number, "balance_g": personal.balance(session, a.id),
+            "created_at": a.created_at}
 
 
 @router.get("/personal-account/statement", response_model=list[StatementLine],

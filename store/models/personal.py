@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -53,15 +52,18 @@ class DataSourceBehaviour(Base):
 
 
 class PersonalAccount(Base):
-    """A resident's account of grams CO2e, `TPH-P-{user id:08d}` (the number of their account of whole tonnes)."""
+    """A resident's account of grams CO2e, `TPH-P-{user id:08d}` (the number of their account of whole tonnes).
+
+    No balance column: the balance is the sum of the account's `personal_daily_credits.grams`, read when
+    asked (`store.personal.balance`). Accounting never writes (nor locks) this row, so batches crediting the
+    same residents do not queue on it; a later debit (cancellation, donation) would lock it to serialise
+    debits and keep them in a table of its own, subtracted in the same sum."""
 
     __tablename__ = "personal_accounts"
-    __table_args__ = (CheckConstraint("balance_g >= 0", name="balance_not_negative"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     account_number: Mapped[str] = mapped_column(String(20), unique=True)
-    balance_g: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
 
 
@@ -169,7 +171,10 @@ class PersonalDailyCredit(Base):
 
     __tablename__ = "personal_daily_credits"
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("personal_accounts.id"), primary_key=True)
+    # No foreign key: its check would lock (FOR KEY SHARE) the account row of every day row written, i.e.
+    # ~9,000 account rows per batch; the account ids come from `personal_bindings`, whose foreign key
+    # checks them, and accounts are never deleted.
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     behaviour_code: Mapped[str] = mapped_column(String(60), primary_key=True)
     local_day: Mapped[date] = mapped_column(primary_key=True)
     used_milli: Mapped[int] = mapped_column(BigInteger, default=0)

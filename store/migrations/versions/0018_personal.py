@@ -74,9 +74,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('user_id', sa.BigInteger(), nullable=False),
     sa.Column('account_number', sa.String(length=20), nullable=False),
-    sa.Column('balance_g', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('balance_g >= 0', name=op.f('ck_personal_accounts_balance_not_negative')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_personal_accounts_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_personal_accounts')),
     sa.UniqueConstraint('account_number', name=op.f('uq_personal_accounts_account_number')),
@@ -135,7 +133,6 @@ def upgrade() -> None:
     sa.Column('local_day', sa.Date(), nullable=False),
     sa.Column('used_milli', sa.BigInteger(), nullable=False),
     sa.Column('grams', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['personal_accounts.id'], name=op.f('fk_personal_daily_credits_account_id_personal_accounts')),
     sa.PrimaryKeyConstraint('account_id', 'behaviour_code', 'local_day', name=op.f('pk_personal_daily_credits'))
     )
 
