@@ -231,3 +231,26 @@ def test_a_read_that_began_before_a_forget_does_not_put_old_counts_back():
     assert versions.current(("experts",)) == (4,)
     versions.listening = False
     assert versions.current(("experts",)) is None
+
+
+async def test_a_calendar_year_is_cached_and_changes_when_a_year_is_loaded(settings, session_factory, engine):
+    from datetime import datetime, timezone
+
+    from domain import calendar_file
+    from store import calendar
+    from tests.test_working_days import EXAMPLE_2027
+
+    async with _served(settings, session_factory) as (http, _):
+        versions = http._transport.app.state.public_versions
+        first = await http.get("/api/v1/calendar/2027")
+        assert first.status_code == 200 and first.json()["official"] is False and "etag" in first.headers
+        with _statements(engine) as seen:
+            assert (await http.get("/api/v1/calendar/2027")).content == first.content
+        assert seen == []
+        before = versions.current(("calendar_years", "calendar_days"))
+        with session_factory() as s, s.begin():  # as the CLI would (another process)
+            calendar.load_year(s, calendar_file.parse(EXAMPLE_2027), replace=False, loaded_by="test",
+                               now=datetime.now(timezone.utc))
+        await _until(lambda: versions.current(("calendar_years", "calendar_days")) not in (None, before))
+        after = await http.get("/api/v1/calendar/2027")
+        assert after.json()["official"] is True and after.headers["etag"] != first.headers["etag"]
