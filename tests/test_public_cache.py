@@ -248,9 +248,13 @@ async def test_a_calendar_year_is_cached_and_changes_when_a_year_is_loaded(setti
             assert (await http.get("/api/v1/calendar/2027")).content == first.content
         assert seen == []
         before = versions.current(("calendar_years", "calendar_days"))
-        with session_factory() as s, s.begin():  # as the CLI would (another process)
-            calendar.load_year(s, calendar_file.parse(EXAMPLE_2027), replace=False, loaded_by="test",
-                               now=datetime.now(timezone.utc))
-        await _until(lambda: versions.current(("calendar_years", "calendar_days")) not in (None, before))
-        after = await http.get("/api/v1/calendar/2027")
-        assert after.json()["official"] is True and after.headers["etag"] != first.headers["etag"]
+        try:
+            with session_factory() as s, s.begin():  # as the CLI would (another process)
+                calendar.load_year(s, calendar_file.parse(EXAMPLE_2027), replace=False, loaded_by="test",
+                                   now=datetime.now(timezone.utc))
+            await _until(lambda: versions.current(("calendar_years", "calendar_days")) not in (None, before))
+            after = await http.get("/api/v1/calendar/2027")
+            assert after.json()["official"] is True and after.headers["etag"] != first.headers["etag"]
+        finally:  # the calendar is seed data: the cleaning between tests keeps it, so take 2027 back out
+            with session_factory() as s, s.begin():
+                s.execute(text("DELETE FROM calendar_years WHERE year = 2027"))
