@@ -14,6 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, openapi, temporal
 from api.case_actions import TemporalGate
 from api.guards import check_input
+from api.public import PublicFastPath
 from api.observability import InstantsInUtcMiddleware, Metrics, MetricsMiddleware, RequestContextMiddleware
 from api.routes import ROUTERS
 from settings import Settings, get_settings
@@ -51,6 +52,7 @@ async def _purge_unattached_uploads(app: FastAPI) -> None:
 def _start_token_cache(app: FastAPI):
     """The cache of bearer tokens (store/token_cache.py) and the thread that empties it when PostgreSQL
     announces a revocation; serves nothing until that thread listens."""
+    from store.public_versions import PublicVersions
     from store.token_cache import Listener, TokenCache
 
     bind = getattr(app.state.session_factory, "kw", {}).get("bind")
@@ -58,9 +60,13 @@ def _start_token_cache(app: FastAPI):
     if url is None or url.get_backend_name() != "postgresql":
         return None
     cache = TokenCache()
-    listener = Listener(cache, url.set(drivername="postgresql").render_as_string(hide_password=False))
+    # The public-read counters share the listener's connection (api.public.PublicFastPath serves on them).
+    versions = PublicVersions()
+    listener = Listener(cache, url.set(drivername="postgresql").render_as_string(hide_password=False),
+                        public=versions)
     listener.start()
     app.state.token_cache = cache
+    app.state.public_versions = versions
     return listener
 
 
@@ -107,7 +113,11 @@ def create_app(
     app.state.temporal = temporal_client
     app.state.temporal_gate = TemporalGate()
     app.state.token_cache = None  # made by the lifespan (it needs the database)
+    app.state.public_versions = None  # made with the token cache's listener (the lifespan)
     errors.install(app)
+    # Innermost of the middlewares (added first): inside the proxy headers (the cache key holds the base URL
+    # they set) and the metrics; a cached public answer is served here, before routing (api/public.py).
+    app.add_middleware(PublicFastPath, state=app.state)
     if settings.trusted_proxies.strip():
         # Only these peers may say who the client is (rate limits key on the client address).
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -123,6 +124,24 @@ async def current_user(request: Request, session: DbSession,
     return user
 
 
+async def caller_columns(request: Request,
+                         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+    """The caller, for a route that reads only the caller's own columns (GET /me): a token-cache hit is
+    answered with the cache's detached copy itself (never to be changed or attached: read only), without
+    a session, its merge or a place among the sessions; otherwise `current_user` with a session of its own."""
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    if cache is not None and creds is not None and creds.scheme.lower() == "bearer" \
+            and creds.credentials.startswith(identity.TOKEN_PREFIX):
+        cached = cache.get(identity.hash_token(creds.credentials), identity.now_utc())
+        if cached is not None:
+            return cached
+    async with _own_session(request) as session:
+        return await current_user(request, session, creds)
+
+
+_own_session = asynccontextmanager(get_session)
+
+
 async def optional_user(
     request: Request, session: DbSession, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User | None:
@@ -163,6 +182,7 @@ async def get_temporal(request: Request) -> Client:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+CallerColumns = Annotated[User, Depends(caller_columns)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 Authority = Annotated[User, Depends(require_roles(Role.BUREAU_ADMIN, Role.OPERATOR_ADMIN))]
 Bureau = Annotated[User, Depends(require_roles(Role.BUREAU_ADMIN))]

@@ -22,6 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 CASE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("case_id", default=None)
+# Set on the scope by whoever sent a body whose instants are already in UTC (api.public's cached answers).
+UTC_DONE = "tanpuhui.instants_in_utc"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -227,6 +229,9 @@ class InstantsInUtcMiddleware(_HttpMiddleware):
         async def rewrite(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
+                if scope.get(UTC_DONE):  # written in UTC already (api.public): no second pass over the body
+                    await send(message)
+                    return
                 content_type = dict(message.get("headers", [])).get(b"content-type", b"")
                 if b"json" in content_type:
                     start = message  # held until the whole body is known

@@ -27,7 +27,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any, Literal
@@ -36,9 +36,11 @@ from fastapi import Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers
 
-from api.observability import instants_in_utc
+from api.observability import UTC_DONE, instants_in_utc
 from store.disclosure import public_versions
+from store.public_versions import PublicVersions, invalidate_all
 from domain.clock import now_utc
 
 MAX_AGE_SECONDS = 10
@@ -66,6 +68,18 @@ class _Entry:
     last_modified: datetime | None
     media_type: str
     filename: str | None
+    # What the fast path (PublicFastPath) needs to serve it without the route: the counters it is filed
+    # under, its clock window, and the matched route (the metrics label requests by route template).
+    tables: tuple[str, ...] = ()
+    clock_seconds: int | None = None
+    route: Any = None
+    # The answer's headers as `_response` makes them (200, and 304 without a body), made once.
+    raw_200: tuple = field(default=(), compare=False)
+    raw_304: tuple = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw_200", tuple(_response(Headers(), self).raw_headers))
+        object.__setattr__(self, "raw_304", tuple(_response(Headers({"if-none-match": self.etag}), self).raw_headers))
 
 
 class PublicCache:
@@ -88,6 +102,10 @@ class PublicCache:
             self.hits += 1
             return entry
 
+    def peek(self, key: str) -> _Entry | None:
+        """The entry filed under `key` whatever its version (the fast path compares it itself)."""
+        return self._entries.get(key)
+
     def put(self, key: str, entry: _Entry) -> None:
         if len(entry.body) > MAX_CACHED_BYTES:
             return
@@ -104,6 +122,10 @@ def cache_of(request: Request) -> PublicCache:
     if cache is None:  # one per application (per process), made on first use
         cache = state.public_cache = PublicCache()
     return cache
+
+
+def versions_of(request: Request) -> PublicVersions | None:
+    return getattr(request.app.state, "public_versions", None)
 
 
 def _key(request: Request) -> str:
@@ -144,12 +166,12 @@ def _serialise(data: Any) -> bytes:
     return instants_in_utc(json.dumps(jsonable_encoder(data), ensure_ascii=False, separators=(",", ":")).encode())
 
 
-def _not_modified(request: Request, entry: _Entry) -> bool:
-    if_none_match = request.headers.get("if-none-match")
+def _not_modified(request_headers: Headers, entry: _Entry) -> bool:
+    if_none_match = request_headers.get("if-none-match")
     if if_none_match is not None:
         tags = [t.strip() for t in if_none_match.split(",")]
         return "*" in tags or entry.etag in tags
-    since = request.headers.get("if-modified-since")
+    since = request_headers.get("if-modified-since")
     if since and entry.last_modified is not None:
         try:
             when = parsedate_to_datetime(since)
@@ -168,7 +190,11 @@ def public_answer(request: Request, session: Session, tables: Sequence[str], bui
 
     `build()` returns what the route would return (models, dicts, lists). For `fmt == "csv"` the list is
     `build()` itself or its `items`, written with `columns`."""
+    versions = versions_of(request)
+    generation = versions.generation() if versions is not None else 0
     version, last_modified = public_versions(session, tables)
+    if versions is not None:  # what was just read is current: the fast path may serve on it
+        versions.merge(zip(tables, version), generation, complete=tables)
     if clock_seconds:
         window = int(now_utc().timestamp()) // clock_seconds
         version = version + (window,)
@@ -190,13 +216,109 @@ def public_answer(request: Request, session: Session, tables: Sequence[str], bui
             body, media_type = payload, "application/json"
         entry = _Entry(version=version, body=body, etag='"' + hashlib.sha256(body).hexdigest()[:32] + '"',
                        last_modified=last_modified, media_type=media_type,
-                       filename=f"{filename}.csv" if fmt == "csv" and filename else None)
+                       filename=f"{filename}.csv" if fmt == "csv" and filename else None,
+                       tables=tuple(tables), clock_seconds=clock_seconds, route=request.scope.get("route"))
         cache.put(key, entry)
+    request.scope[UTC_DONE] = True
+    return _response(request.headers, entry)
+
+
+def _response(request_headers: Headers, entry: _Entry) -> Response:
+    """The answer of an entry, the same from the route and from the fast path."""
     headers = {"ETag": entry.etag, "Cache-Control": CACHE_CONTROL}
     if entry.last_modified is not None:
         headers["Last-Modified"] = format_datetime(entry.last_modified.astimezone(timezone.utc), usegmt=True)
-    if _not_modified(request, entry):
+    if _not_modified(request_headers, entry):
         return Response(status_code=304, headers=headers)
     if entry.filename:
         headers["Content-Disposition"] = f'attachment; filename="{entry.filename}"'
     return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+# --- the fast path: a hit served before routing, dependencies, the session and the thread pool ----------
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class PublicFastPath:
+    """A pure ASGI middleware in front of the routes (inside the metrics and request-id middlewares, so a
+    hit is counted and traced like any answer).
+
+    GET: when this process's copy of the counters is current (store/public_versions.py: the listener is
+    connected and nothing was forgotten) and the cached entry of this URL was filed under exactly those
+    counts (and the current clock window), the entry is the route's answer: sent from here, same bytes and
+    headers (ETag, Last-Modified, Cache-Control, 304). No SQL, no session, no thread hop, no dependency.
+    Otherwise the request goes to the route as before (which reads the counters from the database).
+    Only answers made by `public_answer` are cached, and those are the same for every caller (public
+    routes, no caller dependency): skipping the route's dependencies changes nothing but the cost. A
+    request with NUL in a header goes to the route (api.guards refuses it there); the path and query were
+    checked when the entry was made (they are its key).
+
+    Any other method (a write): this process forgets its copy of the counters right before the answer
+    starts, so the next read here asks the database (the write has committed by then, even when a worker
+    made it on the request's behalf). The window that remains, between a commit and its notification
+    reaching *another* process's listener, is described in store/public_versions.py and docs/speed.md."""
+
+    def __init__(self, app, state) -> None:
+        self.app, self.state = app, state
+        self._keys: dict[tuple, str] = {}
+
+    def _key(self, scope) -> str:
+        """`_key` of the request, remembered by what it is computed from (building the base URL and sorting
+        the query each time was a third of a hit's cost)."""
+        host = next((v for k, v in scope["headers"] if k == b"host"), None)
+        raw = (scope.get("scheme"), host, scope.get("server"), scope.get("root_path", ""), scope["path"],
+               scope.get("query_string", b""))
+        key = self._keys.get(raw)
+        if key is None:
+            if len(self._keys) >= 4 * MAX_ENTRIES:  # the caller chooses paths and queries: bounded
+                self._keys.clear()
+            key = self._keys[raw] = _key(Request(scope))
+        return key
+
+    @staticmethod
+    async def _serve(scope, send, entry: _Entry) -> bool:
+        """Send the entry's answer (its headers made once by `_response`); False to leave it to the route."""
+        conditional = False
+        for name, value in scope["headers"]:
+            if b"\x00" in value:
+                return False  # api.guards refuses it there
+            if name in (b"if-none-match", b"if-modified-since"):
+                conditional = True
+        not_modified = conditional and _not_modified(Headers(scope=scope), entry)
+        scope["route"] = entry.route  # for the metrics' route label
+        scope[UTC_DONE] = True
+        await send({"type": "http.response.start", "status": 304 if not_modified else 200,
+                    "headers": list(entry.raw_304 if not_modified else entry.raw_200)})
+        await send({"type": "http.response.body", "body": b"" if not_modified else entry.body})
+        return True
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method == "GET":
+            versions: PublicVersions | None = getattr(self.state, "public_versions", None)
+            cache: PublicCache | None = getattr(self.state, "public_cache", None)
+            if versions is not None and versions.listening and cache is not None:
+                entry = cache.peek(self._key(scope))
+                if entry is not None and entry.tables:
+                    current = versions.current(entry.tables)
+                    if current is not None and entry.clock_seconds:
+                        current = current + (int(now_utc().timestamp()) // entry.clock_seconds,)
+                    if current == entry.version and await self._serve(scope, send, entry):
+                        cache.hits += 1
+                        return
+            await self.app(scope, receive, send)
+            return
+        if method in _SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+
+        async def forget_then_send(message) -> None:
+            if message["type"] == "http.response.start":
+                invalidate_all()  # no I/O: the next public read in this process asks the database
+            await send(message)
+
+        await self.app(scope, receive, forget_then_send)

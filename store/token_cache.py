@@ -33,7 +33,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.session import make_transient_to_detached
 
+from store import public_versions
 from store.models.identity import Organisation, User
+from store.public_versions import PublicVersions
 
 CHANNEL = "tanpuhui_auth"
 MAX_ENTRIES = 10_000
@@ -128,8 +130,11 @@ class Listener:
     """The thread that keeps `cache` honest: LISTEN on its own connection, empty the cache on every
     notification, and switch the cache off while not connected."""
 
-    def __init__(self, cache: TokenCache, dsn: str, *, retry_seconds: float = 1.0) -> None:
-        self.cache, self.dsn, self.retry_seconds = cache, dsn, retry_seconds
+    def __init__(self, cache: TokenCache, dsn: str, *, retry_seconds: float = 1.0,
+                 public: PublicVersions | None = None) -> None:
+        # `public`: the public-read counters (store/public_versions.py) ride on the same connection (one
+        # connection per process for both channels: max_connections is shared).
+        self.cache, self.dsn, self.retry_seconds, self.public = cache, dsn, retry_seconds, public
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="token-cache-listener", daemon=True)
 
@@ -151,20 +156,43 @@ class Listener:
                 conn.cursor().execute(f"LISTEN {CHANNEL}")
                 self.cache.clear()  # whatever happened while not listening
                 self.cache.listening = True
+                if self.public is not None:
+                    # LISTEN first, then read: a commit after the read is notified, one before it is read.
+                    conn.cursor().execute(f"LISTEN {public_versions.CHANNEL}")
+                    self._read_public(conn, None)
+                    self.public.listening = True
                 while not self._stop.is_set():
                     if select.select([conn], [], [], 1.0)[0]:
                         conn.poll()
                         if conn.notifies:
+                            counters = {n.payload for n in conn.notifies if n.channel == public_versions.CHANNEL}
+                            if len(counters) < len(conn.notifies):
+                                self.cache.clear()
                             conn.notifies.clear()
-                            self.cache.clear()
+                            if counters and self.public is not None:
+                                self._read_public(conn, counters)
             except Exception as exc:  # noqa: BLE001 (the cache is off until the next connection)
                 log.warning("token cache listener: %s; lookups go to the database meanwhile", exc)
             finally:
                 self.cache.listening = False
                 self.cache.clear()
+                if self.public is not None:
+                    self.public.listening = False
                 if conn is not None:
                     try:
                         conn.close()
                     except Exception:  # noqa: BLE001
                         pass
             self._stop.wait(self.retry_seconds)
+
+    def _read_public(self, conn, counters: set[str] | None) -> None:
+        """Raise the public counters to what the database holds now (all of them on connecting)."""
+        public = self.public
+        generation = public.generation()
+        with conn.cursor() as cur:
+            if counters is None:
+                cur.execute(public_versions.READ_ALL)
+                public.replace(cur.fetchall())
+            else:
+                cur.execute(public_versions.READ_SOME, (sorted(counters),))
+                public.merge(cur.fetchall(), generation, complete=sorted(counters))

@@ -129,3 +129,132 @@ def test_truncate_bumps_too(session_factory):
         after = s.execute(text("SELECT coalesce(sum(version), 0) FROM public_versions "
                                "WHERE table_name = 'experts'")).scalar_one()
     assert after == before + 1
+
+
+# --- the fast path (api/public.py PublicFastPath, store/public_versions.py) --------------------------------
+
+import asyncio  # noqa: E402
+
+from tests.test_speed import _served, _sql, _statements  # noqa: E402 (the app as served, with its listener)
+
+
+async def _until(predicate, seconds: float = 5) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("not within %s s" % seconds)
+
+
+async def test_a_hit_runs_no_sql_and_answers_the_same_bytes_and_headers(settings, session_factory, engine, bureau,
+                                                                       make_actor):
+    async with _served(settings, session_factory) as (http, _):
+        await _add_expert(http, bureau, make_actor, "钱五")
+        first = await http.get(EXPERTS)  # a miss: the route reads the counters and the data
+        assert first.status_code == 200
+        hits = http._transport.app.state.public_cache.hits
+        with _statements(engine) as seen:
+            again = await http.get(EXPERTS)
+            not_modified = await http.get(EXPERTS, headers={"If-None-Match": first.headers["etag"]})
+        assert seen == []  # no version query, no session: answered before the route
+        assert http._transport.app.state.public_cache.hits == hits + 2
+        assert again.content == first.content
+        same = ("content-type", "content-length", "etag", "last-modified", "cache-control")
+        assert {h: again.headers[h] for h in same} == {h: first.headers[h] for h in same}
+        assert not_modified.status_code == 304 and not_modified.content == b""
+        assert not_modified.headers["etag"] == first.headers["etag"]
+        # The hit is counted like any answer, under its route's template.
+        metrics = (await http.get("/metrics")).text
+        assert 'route="/api/v1/experts",status="200"' in metrics and 'status="304"' in metrics
+
+
+async def test_a_write_through_the_api_shows_on_the_very_next_read(settings, session_factory, engine, bureau,
+                                                                   make_actor, monkeypatch):
+    from store.token_cache import Listener
+
+    async with _served(settings, session_factory) as (http, _):
+        # Notifications are not acted on here: what keeps this process fresh is its own forgetting.
+        monkeypatch.setattr(Listener, "_read_public", lambda self, conn, counters: None)
+        await _add_expert(http, bureau, make_actor, "孙六")
+        await http.get(EXPERTS)
+        with _statements(engine) as seen:
+            assert [e["name"] for e in (await http.get(EXPERTS)).json()] == ["孙六"]
+        assert seen == []  # served by the fast path ...
+        await _add_expert(http, bureau, make_actor, "周七")  # ... then a write is answered:
+        # no waiting for the notification: this process forgot its counters before answering the write.
+        assert [e["name"] for e in (await http.get(EXPERTS)).json()] == ["孙六", "周七"]
+
+
+async def test_a_write_by_another_process_shows_once_notified(settings, session_factory, engine, database_url,
+                                                              bureau, make_actor):
+    async with _served(settings, session_factory) as (http, _):
+        versions = http._transport.app.state.public_versions
+        await _add_expert(http, bureau, make_actor, "吴八")
+        await http.get(EXPERTS)
+        before = versions.current(("experts", "organisations"))
+        assert before is not None
+        # As the CLI, a worker or SQL by hand would: the bump trigger notifies every listener at commit.
+        _sql(database_url, "UPDATE experts SET name = '郑九'")
+        await _until(lambda: versions.current(("experts", "organisations")) not in (None, before))
+        assert [e["name"] for e in (await http.get(EXPERTS)).json()] == ["郑九"]
+        with _statements(engine) as seen:  # and the new answer is served from the fast path again
+            assert [e["name"] for e in (await http.get(EXPERTS)).json()] == ["郑九"]
+        assert seen == []
+
+
+async def test_with_the_listener_down_answers_are_still_fresh(settings, session_factory, engine, database_url,
+                                                              bureau, make_actor):
+    async with _served(settings, session_factory) as (http, _):
+        versions = http._transport.app.state.public_versions
+        await _add_expert(http, bureau, make_actor, "王十")
+        await http.get(EXPERTS)
+        versions.listening = False  # as when its connection is lost: notifications could be missed
+        _sql(database_url, "UPDATE experts SET name = '冯十一'")
+        with _statements(engine) as seen:  # no waiting: the route asks the database for the counters
+            assert [e["name"] for e in (await http.get(EXPERTS)).json()] == ["冯十一"]
+        assert seen
+
+
+def test_a_read_that_began_before_a_forget_does_not_put_old_counts_back():
+    from store.public_versions import PublicVersions
+
+    versions = PublicVersions()
+    versions.listening = True
+    versions.merge([("experts", 3)], versions.generation())
+    assert versions.current(("experts",)) == (3,)
+    generation = versions.generation()  # a read begins ...
+    versions.invalidate()  # ... a write is answered ...
+    versions.merge([("experts", 3)], generation)  # ... the read's (older) count is refused
+    assert versions.current(("experts",)) is None
+    versions.merge([("experts", 4)], versions.generation())
+    versions.merge([("experts", 3)], versions.generation())  # counts only go up
+    assert versions.current(("experts",)) == (4,)
+    versions.listening = False
+    assert versions.current(("experts",)) is None
+
+
+async def test_a_calendar_year_is_cached_and_changes_when_a_year_is_loaded(settings, session_factory, engine):
+    from datetime import datetime, timezone
+
+    from domain import calendar_file
+    from store import calendar
+    from tests.test_working_days import EXAMPLE_2027
+
+    async with _served(settings, session_factory) as (http, _):
+        versions = http._transport.app.state.public_versions
+        first = await http.get("/api/v1/calendar/2027")
+        assert first.status_code == 200 and first.json()["official"] is False and "etag" in first.headers
+        with _statements(engine) as seen:
+            assert (await http.get("/api/v1/calendar/2027")).content == first.content
+        assert seen == []
+        before = versions.current(("calendar_years", "calendar_days"))
+        try:
+            with session_factory() as s, s.begin():  # as the CLI would (another process)
+                calendar.load_year(s, calendar_file.parse(EXAMPLE_2027), replace=False, loaded_by="test",
+                                   now=datetime.now(timezone.utc))
+            await _until(lambda: versions.current(("calendar_years", "calendar_days")) not in (None, before))
+            after = await http.get("/api/v1/calendar/2027")
+            assert after.json()["official"] is True and after.headers["etag"] != first.headers["etag"]
+        finally:  # the calendar is seed data: the cleaning between tests keeps it, so take 2027 back out
+            with session_factory() as s, s.begin():
+                s.execute(text("DELETE FROM calendar_years WHERE year = 2027"))

@@ -11,6 +11,7 @@ from api.schemas.types import IsoAwareDatetime
 from api.case_actions import CaseActions
 from api.deps import Authority, DbSession
 from api.errors import Problem, conflict, unprocessable
+from api.public import ONE_RESPONSES, public_answer
 from api.temporal import announce_calendar_loaded
 from api.schemas.calendar import CalendarDayOut, CalendarYearLoaded, CalendarYearOut, CalendarYearSummary, DeadlineOut
 from domain import calendar_file
@@ -39,14 +40,20 @@ def _year_out(row: CalendarYear | None, year: int) -> dict:
     }
 
 
-@router.get("/years", response_model=list[CalendarYearSummary], summary="Years with an official calendar")
-def list_years(session: DbSession):
-    return [
+# What a calendar answer is made of (migration 0017 counts writes to both): public reads, cached
+# (api/public.py) and served by the fast path while neither changes.
+CALENDAR_TABLES = ("calendar_years", "calendar_days")
+
+
+@router.get("/years", response_model=list[CalendarYearSummary], summary="Years with an official calendar",
+            responses=ONE_RESPONSES)
+def list_years(request: Request, session: DbSession):
+    return public_answer(request, session, CALENDAR_TABLES, lambda: [
         CalendarYearSummary(year=y.year, notice=y.notice, loaded_at=y.loaded_at, loaded_by=y.loaded_by,
                             days_off=sum(d.kind == DAY_OFF for d in y.days),
                             working_weekends=sum(d.kind == WORKING_DAY for d in y.days))
         for y in calendar.years(session)
-    ]
+    ])
 
 
 @router.get("/deadline", response_model=DeadlineOut,
@@ -60,9 +67,11 @@ def deadline(
     return DeadlineOut(start=start, working_days=working_days, end=result.end, provisional=result.provisional)
 
 
-@router.get("/{year}", response_model=CalendarYearOut, summary="One year: days off, working weekends, official or not")
-def show_year(year: YearPath, session: DbSession):
-    return _year_out(calendar.get_year(session, year), year)
+@router.get("/{year}", response_model=CalendarYearOut, summary="One year: days off, working weekends, official or not",
+            responses=ONE_RESPONSES)
+def show_year(year: YearPath, request: Request, session: DbSession):
+    return public_answer(request, session, CALENDAR_TABLES,
+                         lambda: CalendarYearOut.model_validate(_year_out(calendar.get_year(session, year), year)))
 
 
 async def calendar_file_text(request: Request) -> str:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import Authority, CurrentUser, DbSession, SettingsDep, ensure_may_act
+from api.deps import Authority, CallerColumns, CurrentUser, DbSession, SettingsDep, ensure_may_act
 from api.errors import conflict, forbidden, not_found, unprocessable
 from api.idempotency import run_once
 from api.schemas.identity import (
@@ -38,7 +38,10 @@ router = APIRouter(tags=["identity"])
 
 
 @router.get("/me", response_model=UserOut, summary="The caller")
-def me(user: CurrentUser) -> User:
+async def me(user: CallerColumns) -> User:
+    # async: it does no I/O (the caller's columns are loaded, UserOut has no relationship), and FastAPI runs a
+    # plain `def` route on the thread pool and then its answer's validation there too (two hops). A cached
+    # token needs no session at all (api.deps.caller_columns).
     return user
 
 

@@ -14,6 +14,9 @@ The counter of a table is spread over SHARDS rows (chosen by the writing backend
 their sum: the sum only grows and any commit makes it grow, so equal sums mean the same committed
 writes, while concurrent writers (ledger trades, many a second) mostly lock different rows rather
 than all queueing behind one.
+
+The bump also notifies channel `tanpuhui_public` with the counter's name (at commit, like the count), so that
+API processes can serve cached public answers with no version query at all (store/public_versions.py).
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ LEDGER = ("issuances", "unit_blocks", "trades", "ledger_movements", "cancellatio
 TRACKED = {
     **{t: t for t in ("organisations", "experts", "methodologies", "methodology_versions", "methodology_behaviours",
                       "scenarios", "scenario_labels", "projects", "issuance_cases", "publicity_notices",
-                      "publicity_objections", "documents", "neutrality_obligations", "calendar_years")},
+                      "publicity_objections", "documents", "neutrality_obligations", "calendar_years",
+                      "calendar_days")},
     **{t: "ledger" for t in LEDGER},
 }
 
@@ -90,6 +94,10 @@ def upgrade() -> None:
             VALUES (counter, pg_backend_pid() % {SHARDS}, 1, now())
             ON CONFLICT (table_name, shard)
             DO UPDATE SET version = v.version + 1, changed_at = greatest(v.changed_at, excluded.changed_at);
+            -- Delivered to every LISTEN tanpuhui_public when this transaction commits: each API process
+            -- raises its in-memory copy of the counters and serves cached answers without asking
+            -- (store/public_versions.py).
+            PERFORM pg_notify('tanpuhui_public', counter);
             RETURN NULL;
         END $$;
     """)
