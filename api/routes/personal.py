@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from api.case_actions import Actions
@@ -316,8 +316,18 @@ def my_bindings(session: DbSession, user: CurrentUser):
 def bind(body: BindingIn, session: DbSession, user: CurrentUser):
     a = _my_account(session, user)
     try:
-        b, credited = personal.bind(session, a, body.code, _now())
-        session.commit()
+        for attempt in range(3):
+            try:
+                b, credited = personal.bind(session, a, body.code, _now())
+                session.commit()
+                break
+            except OperationalError as exc:
+                # An accounting pass updates day rows unlocked first, in no set order: a binding crediting the
+                # same day rows can deadlock with it. PostgreSQL cancels one side; ours is simply done again.
+                session.rollback()
+                if getattr(exc.orig, "pgcode", None) != "40P01" or attempt == 2:
+                    raise
+                a = _my_account(session, user)
     except personal.Refused as exc:
         session.rollback()
         raise _refused(exc) from None
