@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from domain.contracts.personal import AccountResult
 from domain.personal import BINDING_CODE_TTL, Outcome, month_bounds
+from domain.rules import Refusal
 from store import audit, ledger
 from store.models.identity import User
 from store.models.personal import (
@@ -57,14 +58,6 @@ _QUEUE_SECONDS = 15.0
 class BatchQueued(Exception):
     """Another batch of the source is being accounted; retried later (a retryable activity failure)."""
 _lock = threading.Lock()
-
-
-class Refused(Exception):
-    """A refusal of this area: status, field, rule, message (the API answers problem+json)."""
-
-    def __init__(self, status: int, field: str | None, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.field, self.rule, self.message = status, field, rule, message
 
 
 # --- keys, partitions ---------------------------------------------------------------------------------
@@ -129,14 +122,14 @@ def check_may_push(user: User, source: DataSource | None) -> DataSource:
     """Art. 22 and 33: an active organisation approved as a data source, not suspended."""
     org = user.organisation
     if org is not None and org.status != "active":
-        raise Refused(403, "organisation", "art33.organisation_suspended",
+        raise Refusal.of_status(403, "organisation", "art33.organisation_suspended",
                       f"机构已{'暂停' if org.status == 'suspended' else '停用'} / organisation '{org.name}' is "
                       f"{org.status} (Art. 33); its pushes are refused")
     if source is None:
-        raise Refused(403, "source", "art22.source_not_approved",
+        raise Refusal.of_status(403, "source", "art22.source_not_approved",
                       "未获批准的数据来源 / this organisation is not an approved data source (Art. 22)")
     if source.status == "suspended":
-        raise Refused(403, "source", "art33.source_suspended",
+        raise Refusal.of_status(403, "source", "art33.source_suspended",
                       f"数据来源已暂停 / data source suspended (Art. 33): {source.suspended_reason or ''}".strip())
     return source
 
@@ -522,16 +515,16 @@ def bind(session: Session, account: PersonalAccount, code: str, now: datetime) -
     found = session.scalars(select(BindingCode).where(BindingCode.code_hash == _code_hash(code))
                             .with_for_update()).one_or_none()
     if found is None or (found.used_at is None and found.expires_at <= now):
-        raise Refused(422, "code", "art22.binding_code", "绑定码无效或已过期 / unknown or expired binding code")
+        raise Refusal.of_status(422, "code", "art22.binding_code", "绑定码无效或已过期 / unknown or expired binding code")
     active = session.scalars(select(PersonalBinding).where(
         PersonalBinding.source_id == found.source_id, PersonalBinding.subject_hash == found.subject_hash,
         PersonalBinding.unbound_at.is_(None)).with_for_update()).one_or_none()
     if found.used_at is not None:
         if active is not None and active.account_id == account.id:
             return active, {"credited": 0, "capped": 0, "grams": 0}  # a retry of this binding
-        raise Refused(422, "code", "art22.binding_code", "绑定码已使用 / binding code already used")
+        raise Refusal.of_status(422, "code", "art22.binding_code", "绑定码已使用 / binding code already used")
     if active is not None and active.account_id != account.id:
-        raise Refused(409, "code", "art22.already_bound",
+        raise Refusal.of_status(409, "code", "art22.already_bound",
                       "该用户已绑定另一账户 / this user of the source is bound to another account")
     found.used_at = now
     if active is None:
@@ -571,7 +564,7 @@ def unbind(session: Session, account: PersonalAccount, binding_id: int, now: dat
                                                       PersonalBinding.account_id == account.id)
                         .with_for_update()).one_or_none()
     if b is None:
-        raise Refused(404, None, "not_found", f"binding {binding_id}")
+        raise Refusal.of_status(404, None, "not_found", f"binding {binding_id}")
     if b.unbound_at is None:
         b.unbound_at = now
         audit.record(session, action="personal.unbound", entity_type="personal_binding", entity_id=b.id,

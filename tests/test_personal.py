@@ -183,6 +183,10 @@ async def test_refusals(client, operator, make_actor, methodology, session_facto
     assert r.status_code == 422 and rule(r) == "art22.binding_code"
     r = await client.post(f"{P}/personal-account/bindings", headers=other, json={"code": "NOPE123456"})
     assert r.status_code == 422
+    # A new code for a user of the source already bound to another resident's account (Art. 22: one account).
+    again = (await client.post(f"{P}/binding-codes", headers=source2.headers, json={"subject_ref": "u-9"})).json()
+    r = await client.post(f"{P}/personal-account/bindings", headers=other, json={"code": again["code"]})
+    assert r.status_code == 409 and rule(r) == "art22.already_bound"
     # Sign-up: a weak password, an e-mail twice.
     r = await client.post(f"{P}/residents", json={"name": "x", "email": "a@b.cn", "password": "short"})
     assert r.status_code == 422 and rule(r) == "password_policy"

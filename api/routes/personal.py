@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.case_actions import Actions
 from api.deps import CurrentUser, DbSession, SettingsDep, ensure_may_act
-from api.errors import Problem, not_found, unprocessable
+from api.errors import Problem, not_found, refusal_problem, unprocessable
 from api.schemas.personal import (
     BatchAccepted,
     BatchOut,
@@ -43,6 +43,7 @@ from api.schemas.personal import (
 from domain import personal as rules
 from domain.contracts import personal as c
 from domain.roles import AUTHORITIES, OrganisationType, Role
+from domain.rules import Refusal
 from store import cases, identity, passwords, personal, web_auth
 from store.models.identity import Organisation, User
 from store.models.personal import BehaviourBatch, DataSource, PersonalAccount, PersonalBinding
@@ -57,11 +58,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _refused(exc: personal.Refused) -> Problem:
-    return Problem(exc.status, "Forbidden" if exc.status == 403 else "Refused", exc.message,
-                   field=exc.field, rule=exc.rule)
-
-
 def _role(user: User, *roles: Role) -> None:
     if Role(user.role) not in roles:
         names = ", ".join(sorted(r.value for r in roles))
@@ -73,8 +69,8 @@ def _pushing_source(session: Session, user: User) -> DataSource:
     _role(user, Role.DATA_SOURCE)
     try:
         return personal.check_may_push(user, personal.source_of(session, user.organisation_id))
-    except personal.Refused as exc:
-        raise _refused(exc) from None
+    except Refusal as exc:
+        raise refusal_problem(exc) from None
 
 
 # --- pushes --------------------------------------------------------------------------------------
@@ -328,9 +324,9 @@ def bind(body: BindingIn, session: DbSession, user: CurrentUser):
                 if getattr(exc.orig, "pgcode", None) != "40P01" or attempt == 2:
                     raise
                 a = _my_account(session, user)
-    except personal.Refused as exc:
+    except Refusal as exc:
         session.rollback()
-        raise _refused(exc) from None
+        raise refusal_problem(exc) from None
     except IntegrityError:  # a concurrent binding of the same subject won
         session.rollback()
         raise Problem(409, "Conflict", "该用户已绑定 / already bound", field="code", rule="art22.already_bound") from None
@@ -343,7 +339,7 @@ def unbind(binding_id: int, session: DbSession, user: CurrentUser):
     a = _my_account(session, user)
     try:
         b = personal.unbind(session, a, binding_id, _now())
-    except personal.Refused:
+    except Refusal:
         raise not_found(f"binding {binding_id}") from None
     session.commit()
     return _binding_out(session, b)
