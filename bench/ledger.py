@@ -78,13 +78,14 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
         self.conn = h11.Connection(h11.CLIENT)
 
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes) -> int:
+    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes,
+                   content_type: str = "application/json") -> int:
         if self.writer is None or self.conn.our_state is h11.MUST_CLOSE:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
             self.conn = h11.Connection(h11.CLIENT)
         assert self.reader is not None
         self.writer.write(self.conn.send(h11.Request(method="POST", target=path, headers=[
-            ("Host", "127.0.0.1"), ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            ("Host", "127.0.0.1"), ("Content-Type", content_type), ("Content-Length", str(len(body))),
             *headers])))
         self.writer.write(self.conn.send(h11.Data(data=body)))
         self.writer.write(self.conn.send(h11.EndOfMessage()))

@@ -128,40 +128,13 @@ async def push_all(port: int, headers: dict, bodies: list[bytes]) -> dict[int, i
         try:
             while queue:
                 _, body = queue.pop(0)
-                status = await _post_ndjson(conn, auth, body)
+                status = await conn.post(f"{API}/behaviour-batches", auth, body, "application/x-ndjson")
                 statuses[status] = statuses.get(status, 0) + 1
         finally:
             await conn.close()
 
     await asyncio.gather(*[pusher() for _ in range(PUSHERS)])
     return statuses
-
-
-async def _post_ndjson(conn: Connection, auth: list, body: bytes) -> int:
-    # bench.ledger.Connection sends application/json; the push is NDJSON.
-    import h11
-
-    if conn.writer is None or conn.conn.our_state is h11.MUST_CLOSE:
-        conn.reader, conn.writer = await asyncio.open_connection("127.0.0.1", conn.port)
-        conn.conn = h11.Connection(h11.CLIENT)
-    conn.writer.write(conn.conn.send(h11.Request(method="POST", target=f"{API}/behaviour-batches", headers=[
-        ("Host", "127.0.0.1"), ("Content-Type", "application/x-ndjson"), ("Content-Length", str(len(body))),
-        *auth])))
-    conn.writer.write(conn.conn.send(h11.Data(data=body)))
-    conn.writer.write(conn.conn.send(h11.EndOfMessage()))
-    status = 0
-    while True:
-        event = conn.conn.next_event()
-        if event is h11.NEED_DATA:
-            data = await conn.reader.read(65536)
-            if not data:
-                raise RuntimeError("the API closed the connection")
-            conn.conn.receive_data(data)
-        elif isinstance(event, h11.Response):
-            status = event.status_code
-        elif isinstance(event, h11.EndOfMessage):
-            conn.conn.start_next_cycle()
-            return status
 
 
 def copy_baseline(url: str, records: list[dict]) -> float:

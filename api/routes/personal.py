@@ -381,8 +381,8 @@ def list_sources(session: DbSession, user: CurrentUser):
     return [_source_out(session, s) for s in session.scalars(select(DataSource).order_by(DataSource.id))]
 
 
-def _source(session: Session, source_id: int) -> DataSource:
-    s = session.get(DataSource, source_id)
+def _source(session: Session, source_id: int, *, lock: bool = False) -> DataSource:
+    s = session.get(DataSource, source_id, with_for_update=lock)
     if s is None:
         raise not_found(f"data source {source_id}")
     return s
@@ -393,9 +393,7 @@ def _source(session: Session, source_id: int) -> DataSource:
 def suspend_source(source_id: int, body: StatusIn, session: DbSession, user: CurrentUser):
     _role(user, Role.OPERATOR_ADMIN)
     ensure_may_act(user)
-    s = session.scalars(select(DataSource).where(DataSource.id == source_id).with_for_update()).one_or_none()
-    if s is None:
-        raise not_found(f"data source {source_id}")
+    s = _source(session, source_id, lock=True)
     personal.set_source_status(session, s, "suspended", body.reason, user, _now())
     session.commit()
     return _source_out(session, s)
@@ -406,9 +404,7 @@ def suspend_source(source_id: int, body: StatusIn, session: DbSession, user: Cur
 def reinstate_source(source_id: int, body: StatusIn, session: DbSession, user: CurrentUser):
     _role(user, Role.OPERATOR_ADMIN)
     ensure_may_act(user)
-    s = session.scalars(select(DataSource).where(DataSource.id == source_id).with_for_update()).one_or_none()
-    if s is None:
-        raise not_found(f"data source {source_id}")
+    s = _source(session, source_id, lock=True)
     personal.set_source_status(session, s, "approved", body.reason, user, _now())
     session.commit()
     return _source_out(session, s)
