@@ -5,12 +5,14 @@
 Deployment topology: the API (uvicorn), a workflow worker and an activity worker each run in their own
 process, as `tanpuhui api` and `tanpuhui worker --only workflows|activities` do, against real
 PostgreSQL (a scratch database made and dropped here) and one Temporal test server with time skipping;
-this process only drives, like the clients.
+this process only drives, like the clients, over lean keep-alive connections (bench/lean_http.py) so
+that it takes little of the two cores from what it measures.
 Full path: every step through HTTP: accounting report, verifier acceptance and report, publicity
 skipped past, application, panel of three experts, bureau publication, operator issuance. Bare: on the
 same server and the same worker processes in the same run, N workflows that run the same number of
 (no-op) activities and receive the same number of updates. Prints cases per second of both and their
-ratio (target: at least 0.5).
+ratio (target: at least 0.5), and where each side's CPU went per case (API, workflow worker, activity
+worker, Temporal server, the database's PostgreSQL backends, this driver).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.bare_workflow import BareCase, BareShape
+from bench import lean_http
+from bench.cpu import backends, cpu_seconds
 from domain.contracts.review import review_workflow_id
 from domain.roles import OrganisationStatus, OrganisationType, Role
 from settings import binary_path
@@ -184,6 +188,37 @@ async def run_bare(env: WorkflowEnvironment, task_queue: str, shape: BareShape, 
     return time.perf_counter() - started
 
 
+def _children_named(word: str) -> list[int]:
+    """This driver's child processes whose command name contains `word` (the Temporal test server)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm, rest = stat.read_text().split(") ", 1)
+        except OSError:
+            continue
+        if int(rest.split()[1]) == os.getpid() and word in comm:
+            found.append(int(stat.parent.name))
+    return found
+
+
+class CpuMeter:
+    """Where a phase's CPU went: the API, each worker, the Temporal server, the database's backends, this
+    driver (so a ratio can be read against what each side spent, not only against the clock)."""
+
+    def __init__(self, processes: dict[str, list[int]], admin_url: str, database: str) -> None:
+        self.processes, self.admin_url, self.database = processes, admin_url, database
+
+    def sample(self) -> dict[str, float]:
+        got = {name: sum(map(cpu_seconds, pids)) for name, pids in self.processes.items()}
+        got["PostgreSQL"] = sum(backends(self.admin_url, self.database).values())
+        got["driver"] = time.process_time()
+        return got
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {name: after[name] - before.get(name, 0.0) for name in after}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -215,7 +250,7 @@ async def _api_ready(http: httpx.AsyncClient, api: asyncio.subprocess.Process) -
     raise RuntimeError("the API did not become healthy")
 
 
-async def main(cases: int, admin_url: str) -> None:
+async def main(cases: int, admin_url: str, bare_activities: int | None = None) -> None:
     name = f"tanpuhui_bench_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(make_url(normalise_url(admin_url)).render_as_string(hide_password=False)
                              .replace("postgresql+psycopg2", "postgresql"))
@@ -247,13 +282,26 @@ async def main(cases: int, admin_url: str) -> None:
         for worker in workers:
             if (await worker.stdout.readline()).strip() != b"ready":
                 raise RuntimeError(f"a worker process exited with {await worker.wait()}")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
-            await _api_ready(http, api)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as ready:
+            await _api_ready(ready, api)
+        # The clients: lean keep-alive connections (bench/lean_http.py), so the driver's CPU stays small.
+        http = lean_http.Client(port)
+        try:
             full = FullPath(http, session_factory, env)
             projects = await full.setup(cases)
+            meter = CpuMeter({"API": [api.pid], "workflow worker": [workers[0].pid],
+                              "activity worker": [workers[1].pid], "Temporal": _children_named("temporal")},
+                             admin_url, name)
+            before = meter.sample()
             full_seconds, case_ids = await run_full(full, projects)
-            shape = await full.shape(case_ids[0])
+            full_cpu = meter.spent(before, meter.sample())
+            own = await full.shape(case_ids[0])
+            shape = own if bare_activities is None else own.model_copy(update={"activities": bare_activities})
+            before = meter.sample()
             bare_seconds = await run_bare(env, task_queue, shape, cases)
+            bare_cpu = meter.spent(before, meter.sample())
+        finally:
+            await http.aclose()
     finally:
         await asyncio.gather(*(_stop(p) for p in processes))  # workers first: they poll the server
         if env is not None:
@@ -262,11 +310,15 @@ async def main(cases: int, admin_url: str) -> None:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
     full_rate, bare_rate = cases / full_seconds, cases / bare_seconds
-    print(f"cases: {cases}; per case: {shape.activities} activities, {shape.updates} updates, 1 long timer")
+    print(f"cases: {cases}; per case: {own.activities} activities, {own.updates} updates, 1 long timer"
+          + (f" (bare: {shape.activities} activities)" if shape != own else ""))
     print("processes: API (uvicorn), workflow worker, activity worker, this driver; Temporal test server; PostgreSQL")
     print(f"full path (API, PostgreSQL, real activities): {full_rate:8.2f} cases/s ({full_seconds:.2f} s)")
     print(f"bare workflows (no-op activities):            {bare_rate:8.2f} cases/s ({bare_seconds:.2f} s)")
     print(f"ratio full/bare: {full_rate / bare_rate:.2f} (target >= 0.5)")
+    for label, spent in (("full path", full_cpu), ("bare", bare_cpu)):
+        print(f"CPU per case, {label}: " + ", ".join(f"{k} {1000 * v / cases:.0f} ms" for k, v in spent.items())
+              + f"; total {1000 * sum(spent.values()) / cases:.0f} ms")
 
 
 if __name__ == "__main__":
@@ -275,5 +327,8 @@ if __name__ == "__main__":
     parser.add_argument("--database", default=os.environ.get("TEST_DATABASE_URL",
                                                             "postgresql://postgres@127.0.0.1:5432/postgres"),
                         help="an administrative PostgreSQL URL; a scratch database is made and dropped")
+    parser.add_argument("--bare-activities", type=int, default=None,
+                        help="activities per bare case (default: as many as the full path's case ran); e.g. 45, the "
+                             "issuance case's count before the case kit wrote a step with one activity")
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.database))
+    asyncio.run(main(args.cases, args.database, args.bare_activities))

@@ -24,15 +24,15 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
-import h11
 import httpx
 import psycopg2
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench.cpu import backends, cpu_seconds
 from bench.issuance import Actor, _free_port, _org, _spawn, _stop
+from bench.lean_http import Connection
 from domain.roles import OrganisationType, Role
 from store import ledger
 from store.migrate import upgrade
@@ -64,51 +64,6 @@ async def _ready(http: httpx.AsyncClient, api) -> None:
     raise RuntimeError("the API did not answer")
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection of one client, spoken with h11 over asyncio streams.
-
-    The exchange's settlement system is not part of what is measured, and on this 2-core machine
-    whatever CPU the driver spends is taken from the API and PostgreSQL: httpx spent 4-6 ms of CPU per
-    request here, more than half of what the API spends answering it; this costs a tenth of that.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.conn = h11.Connection(h11.CLIENT)
-
-    async def post(self, path: str, headers: list[tuple[str, str]], body: bytes,
-                   content_type: str = "application/json") -> int:
-        if self.writer is None or self.conn.our_state is h11.MUST_CLOSE:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-            self.conn = h11.Connection(h11.CLIENT)
-        assert self.reader is not None
-        self.writer.write(self.conn.send(h11.Request(method="POST", target=path, headers=[
-            ("Host", "127.0.0.1"), ("Content-Type", content_type), ("Content-Length", str(len(body))),
-            *headers])))
-        self.writer.write(self.conn.send(h11.Data(data=body)))
-        self.writer.write(self.conn.send(h11.EndOfMessage()))
-        status = 0
-        while True:
-            event = self.conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await self.reader.read(65536)
-                if not data:
-                    raise RuntimeError("the API closed the connection")
-                self.conn.receive_data(data)
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.EndOfMessage):
-                self.conn.start_next_cycle()
-                return status
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            await self.writer.wait_closed()
-
-
 async def run_trades(port: int, exchange: Actor, numbers: list[str], trades: int) -> tuple[float, Counter]:
     statuses: Counter = Counter()
     per_client = trades // CLIENTS
@@ -129,22 +84,6 @@ async def run_trades(port: int, exchange: Actor, numbers: list[str], trades: int
     started = time.perf_counter()
     await asyncio.gather(*[client(k) for k in range(CLIENTS)])
     return time.perf_counter() - started, statuses
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux /proc; 0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _backends(admin_url: str, database: str) -> dict[int, float]:
-    """CPU so far of the PostgreSQL backends serving `database` (the server runs on this machine)."""
-    with psycopg2.connect(_dsn(admin_url)) as conn, conn.cursor() as cur:
-        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
-        return {pid: _cpu_seconds(pid) for (pid,) in cur.fetchall()}
 
 
 def pgbench(admin_url: str, seconds: int) -> float:
@@ -205,11 +144,11 @@ async def main(trades: int, seconds: int, admin_url: str, api_workers: int) -> N
         api_pids = [api.pid, *(int(p) for p in subprocess.run(["pgrep", "-P", str(api.pid)], capture_output=True,
                                                                text=True).stdout.split())]
         load_before = os.getloadavg()[0]
-        api_cpu, driver_cpu, pg_cpu = sum(map(_cpu_seconds, api_pids)), time.process_time(), _backends(admin_url, name)
+        api_cpu, driver_cpu, pg_cpu = sum(map(cpu_seconds, api_pids)), time.process_time(), backends(admin_url, name)
         elapsed, statuses = await run_trades(port, exchange, numbers, trades)
-        api_cpu = sum(map(_cpu_seconds, api_pids)) - api_cpu
+        api_cpu = sum(map(cpu_seconds, api_pids)) - api_cpu
         driver_cpu = time.process_time() - driver_cpu
-        pg_cpu = sum(cpu - pg_cpu.get(pid, 0.0) for pid, cpu in _backends(admin_url, name).items())
+        pg_cpu = sum(cpu - pg_cpu.get(pid, 0.0) for pid, cpu in backends(admin_url, name).items())
         load_after = os.getloadavg()[0]
         await _stop(api)
         api = None

@@ -37,7 +37,7 @@ from temporalio.testing import WorkflowEnvironment
 
 
 from bench.issuance import Actor, _api_ready, _free_port, _org, _spawn, _stop
-from bench.ledger import Connection
+from bench.lean_http import Connection
 from domain.personal import subject_hash
 from domain.roles import OrganisationType, Role
 from store import personal

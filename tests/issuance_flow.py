@@ -159,7 +159,7 @@ class Flow:
         review_id = await self.review(case_id, round_no)
         n = len(self.experts)
         await panel_decides(self.http, self.bureau, self.experts, review_id, [vote.value] * n,
-                            comments=[f"Technical evaluation: {vote.value}."] * n)
+                            comments=[f"Technical evaluation: {vote.value}."] * n, call=self.call)
 
     async def publish(self, case_id: str) -> None:
         await self.until(case_id, "decision")

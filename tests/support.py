@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from domain.roles import Role
 
 API = "/api/v1"
+# A request sender: (method, url under API, actor, expected status or None, **httpx kwargs) → response.
+Call = Callable[..., Awaitable[Any]]
 
 
 async def eventually(check: Callable[[], Any], what: str = "condition", timeout: float = 15.0,
@@ -44,22 +46,29 @@ async def add_experts(client, bureau, make_actor, n: int = 3, expertise: str = "
 
 async def panel_decides(client, authority, experts: Sequence, review_id: str, votes: Sequence[str],
                         comments: Sequence[str] | None = None,
-                        scores: Sequence[dict[str, int] | None] | None = None) -> None:
+                        scores: Sequence[dict[str, int] | None] | None = None, *, call: Call | None = None) -> None:
     """Once the review has registered itself, the authority forms the panel of `experts` through the review
-    API and each expert decides its task: `votes[i]`, with `comments[i]` and `scores[i]` when given."""
+    API and each expert decides its task: `votes[i]`, with `comments[i]` and `scores[i]` when given.
+    `call(method, url, actor, expect, **kw)` sends each request (default: once, through `client`); a crash
+    drill passes one that retries while the worker is down."""
+
+    async def once(method: str, url: str, actor: Any, expect: int | None = 200, **kw: Any):
+        r = await client.request(method, f"{API}{url}", headers=actor.headers, **kw)
+        if expect is not None:
+            assert r.status_code == expect, f"{method} {url}: {r.status_code} {r.text}"
+        return r
+
+    send = call or once
 
     async def registered() -> bool:
-        return (await client.get(f"{API}/reviews/{review_id}", headers=authority.headers)).status_code == 200
+        return (await send("GET", f"/reviews/{review_id}", authority, None)).status_code == 200
 
     await eventually(registered, f"review {review_id} registered")
-    r = await client.post(f"{API}/reviews/{review_id}/panel", headers=authority.headers,
-                          json={"expert_ids": [e for _, e in experts]})
-    assert r.status_code == 200, r.text
+    await send("POST", f"/reviews/{review_id}/panel", authority, json={"expert_ids": [e for _, e in experts]})
     for i, ((expert, _), vote) in enumerate(zip(experts, votes)):
-        tasks = (await client.get(f"{API}/review-tasks", headers=expert.headers)).json()
+        tasks = (await send("GET", "/review-tasks", expert)).json()
         [task] = [t for t in tasks if t["review_id"] == review_id]
         body: dict[str, Any] = {"vote": vote, "comments": comments[i] if comments else f"expert {expert.id}: {vote}"}
         if scores and scores[i] is not None:
             body["scores"] = scores[i]
-        r = await client.post(f"{API}/review-tasks/{task['task_id']}/decision", headers=expert.headers, json=body)
-        assert r.status_code == 200, r.text
+        await send("POST", f"/review-tasks/{task['task_id']}/decision", expert, json=body)

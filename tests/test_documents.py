@@ -100,6 +100,12 @@ async def test_upload_and_download_round_trip(client, make_actor, settings, db):
     assert [e.entity_id for e in upload_events] == [str(doc["id"])]
 
 
+def _case_id(value):
+    # Bytes are partly random: name a case by its file name and type, so every xdist worker collects the
+    # same test ids (pytest numbers duplicates).
+    return "content" if isinstance(value, bytes) else None
+
+
 @pytest.mark.parametrize(("filename", "media_type", "content"), [
     ("plan.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
      ooxml("word/document.xml")),
@@ -113,7 +119,7 @@ async def test_upload_and_download_round_trip(client, make_actor, settings, db):
     ("scan.webp", "image/webp", sample_files.image("WEBP")),
     ("scan.tif", "image/tiff", sample_files.image("TIFF")),
     ("meter.png", "image/png", png()),
-])
+], ids=_case_id)
 async def test_office_files_and_images_are_accepted(client, make_actor, filename, media_type, content):
     applicant = make_actor(Role.APPLICANT)
     r = await upload(client, applicant, content, filename=filename, media_type=media_type, kind="evidence")
@@ -144,7 +150,7 @@ async def test_equal_content_is_stored_once(client, make_actor, settings, db):
     ("notes.txt", "text/plain", b"hello"),
     ("noextension", "application/pdf", pdf()),
     ("empty.pdf", "application/pdf", b""),
-])
+], ids=_case_id)
 async def test_wrong_type_is_refused_with_415_and_nothing_stored(client, make_actor, settings, db, filename,
                                                                   media_type, content):
     applicant = make_actor(Role.APPLICANT)
@@ -343,7 +349,7 @@ async def test_organisation_colleagues_attach_each_others_uploads(client, make_a
     ("old.doc", "application/msword", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(600)),
     ("old.xls", "application/vnd.ms-excel", sample_files.ole("WordDocument")),  # a compound file, not a workbook
     ("plan.docx", "application/octet-stream", ooxml("word/document.xml")[:-30]),  # a broken package
-])
+], ids=_case_id)
 async def test_only_well_formed_files_are_accepted(client, make_actor, filename, media_type, content):
     """Issue 10: type checks read the whole structure, not only the first bytes."""
     applicant = make_actor(Role.APPLICANT)
