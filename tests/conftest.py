@@ -7,6 +7,7 @@ truncates case data between tests. Temporal comes from the pip-installed binarie
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import tempfile
 import uuid
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg2
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from api.app import create_app
 from domain.roles import OrganisationStatus, OrganisationType, Role
@@ -37,6 +40,26 @@ from store.models.identity import Organisation, User
 from store.session import make_engine, make_session_factory, normalise_url
 from tests.temporal_hygiene import StartedWorkflows, end_running_cases
 from workflows import search_attributes
+
+def _validate_each_workflow_once() -> None:
+    """A new Worker validates every workflow class by instantiating it in a fresh sandbox: about half a second
+    for the platform's workflows, paid by every test that builds a worker (most of its setup). Here a class is
+    validated once per test process; what is validated, and how, is unchanged (a deployment builds its
+    worker once)."""
+    validate = SandboxedWorkflowRunner.prepare_workflow
+    validated: set[tuple[type, int]] = set()
+
+    @functools.wraps(validate)
+    def prepare_workflow(self: SandboxedWorkflowRunner, defn: Any) -> None:
+        key = (defn.cls, id(self.restrictions))
+        if key not in validated:
+            validate(self, defn)
+            validated.add(key)
+
+    SandboxedWorkflowRunner.prepare_workflow = prepare_workflow  # type: ignore[method-assign]
+
+
+_validate_each_workflow_once()
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Tables the migrations seed (reference data): kept between tests.
