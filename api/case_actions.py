@@ -70,7 +70,9 @@ class TemporalGate:
 
     async def _check(self, client: Client) -> bool:
         try:
-            await asyncio.wait_for(client.service_client.check_health(timeout=timedelta(seconds=1)), 1.5)
+            # A frontend that is down refuses the connection at once; only a slow one takes the timeout, which is
+            # generous so that a busy server (a loaded machine) is not taken for a dead one.
+            await asyncio.wait_for(client.service_client.check_health(timeout=timedelta(seconds=5)), 6)
             return True
         except Exception:
             return False

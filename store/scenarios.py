@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -10,9 +11,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain import scenario as rules
-from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest, SpecFacts
+from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest, SpecFacts, scenario_case_id
 from domain.rules import Kind, Refusal
-from store import audit
+from store import audit, documents
+from store.models.documents import Document
 from store.models.cases import Case
 from store.models.identity import User
 from store.models.scenario import (
@@ -23,6 +25,7 @@ from store.models.scenario import (
     ScenarioLabelCounter,
     Scenario,
     SelfAssessment,
+    SelfAssessmentItem,
 )
 
 _SPEC_VERSION_LOCK = 0x7A4E_5C00  # with the category's hash: one draft at a time takes a version number
@@ -107,6 +110,104 @@ def rescore(session: Session, assessment: SelfAssessment) -> rules.SelfScore:
     spec = session.get(EvaluationSpec, assessment.spec_id)
     answers = [rules.ItemAnswer(code=i.code, passed=i.passed, score=i.score) for i in assessment.items]
     return rules.score(spec_items(spec), answers, spec.pass_mark)
+
+
+@dataclass(frozen=True)
+class AnswerDraft:
+    """One item of a self-assessment as submitted."""
+
+    code: str
+    passed: bool | None = None
+    score: int | None = None
+    comment: str | None = None
+    evidence_document_ids: list[int] = field(default_factory=list)
+
+
+def self_assess(session: Session, scenario: Scenario, answers: Sequence[AnswerDraft], user: User,
+                at: datetime) -> SelfAssessment:
+    """Art. 13: the applicant scores its scenario against the current specification of the scenario's category:
+    every item answered as its kind asks, evidence only its own organisation's uploads. Stored with the total,
+    whether it passes and the items that fail (a failing one is kept too: the applicant sees why)."""
+    spec = current_spec(session, scenario.category)
+    if spec is None:
+        raise Refusal(Kind.INVALID, "published_spec_required",
+                      f"no evaluation specification for {scenario.category} is published yet", "category")
+    items = spec_items(spec)
+    given = [rules.ItemAnswer(code=a.code, passed=a.passed, score=a.score) for a in answers]
+    found = rules.check_answers(items, given)
+    if found:
+        raise Refusal.all_of(found)
+    result = rules.score(items, given, spec.pass_mark)
+    for i, a in enumerate(answers):
+        for doc_id in a.evidence_document_ids:
+            doc = session.get(Document, doc_id)
+            if doc is None or doc.owner_organisation_id != scenario.organisation_id:
+                raise Refusal(Kind.INVALID, "own_documents",
+                              f"document {doc_id} does not exist or was not uploaded by your organisation",
+                              f"items.{i}.evidence_document_ids")
+    assessment = SelfAssessment(
+        scenario_id=scenario.id, spec_id=spec.id, total_score=result.total, passes=result.passes,
+        failing_items=[*result.failing_gates, *(result.short_items if result.total < spec.pass_mark else [])],
+        created_by=user.id,
+        items=[SelfAssessmentItem(code=a.code, passed=a.passed, score=a.score, comment=a.comment,
+                                  evidence_document_ids=a.evidence_document_ids) for a in answers])
+    session.add(assessment)
+    session.flush()
+    audit.record(session, action="scenario.self_assessed", entity_type="scenario", entity_id=scenario.id,
+                 occurred_at=at, actor_user_id=user.id, actor_role=user.role,
+                 details={"self_assessment_id": assessment.id, "spec_id": spec.id,
+                          "total_score": result.total, "passes": result.passes})
+    session.refresh(assessment)
+    return assessment
+
+
+def passing_assessment(session: Session, scenario: Scenario, assessment_id: int, spec_id: int) -> SelfAssessment:
+    """Art. 13: only a self-assessment of this scenario, against the specification version the application
+    uses, that passes every gate and the pass mark (scored again, never the stored total) may be submitted."""
+    assessment = session.get(SelfAssessment, assessment_id)
+    if assessment is None or assessment.scenario_id != scenario.id:
+        raise Refusal(Kind.INVALID, "exists", f"self-assessment {assessment_id} is not one of this scenario",
+                      "self_assessment_id")
+    if assessment.spec_id != spec_id:
+        raise Refusal(Kind.INVALID, "current_spec",
+                      "the self-assessment is not against the specification version this application uses; "
+                      "self-assess again", "self_assessment_id")
+    found = rescore(session, assessment).refusals()
+    if found:
+        raise Refusal.all_of(found)
+    return assessment
+
+
+def attach_evidence(session: Session, assessment: SelfAssessment, case_id: str, user: User) -> None:
+    """The evidence becomes the case's: the panel's experts may read it (a document serves one case)."""
+    documents.attach(session, [d for item in assessment.items for d in item.evidence_document_ids], case_id, user)
+
+
+def open_application(session: Session, scenario: Scenario, assessment_id: int, user: User,
+                     at: datetime) -> ScenarioCase:
+    """Art. 13: an application for evaluation, on a passing self-assessment against the current specification;
+    one evaluation at a time per scenario. The case row exists before its workflow starts."""
+    spec = current_spec(session, scenario.category)
+    if spec is None:
+        raise Refusal(Kind.INVALID, "published_spec_required",
+                      f"no evaluation specification for {scenario.category} is published", "category")
+    assessment = passing_assessment(session, scenario, assessment_id, spec.id)
+    # One evaluation at a time per scenario (the partial unique index is the last word under races).
+    session.execute(select(Scenario.id).where(Scenario.id == scenario.id).with_for_update())
+    if session.scalar(select(ScenarioCase.case_id).where(
+            ScenarioCase.scenario_id == scenario.id, ScenarioCase.closed_at.is_(None))) is not None:
+        raise Refusal(Kind.CONFLICT, "one_open_case", f"scenario {scenario.id} already has an evaluation in progress")
+    seq = session.scalar(select(func.nextval("scenario_cases_id_seq")))
+    case = ScenarioCase(id=seq, case_id=scenario_case_id(seq), scenario_id=scenario.id, spec_id=spec.id,
+                        self_assessment_id=assessment.id, round_no=1, submitted_by=user.id, submitted_at=at)
+    session.add(case)
+    session.flush()
+    attach_evidence(session, assessment, case.case_id, user)
+    audit.record(session, action="scenario.application_created", entity_type="scenario_case",
+                 entity_id=case.case_id, case_id=case.case_id, occurred_at=at, actor_user_id=user.id,
+                 actor_role=user.role,
+                 details={"scenario_id": scenario.id, "self_assessment_id": assessment.id, "spec_id": spec.id})
+    return case
 
 
 def allocate_label(session: Session, req: LabelRequest) -> ScenarioLabel:

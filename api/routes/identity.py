@@ -132,7 +132,8 @@ def approve_organisation(org_id: int, session: DbSession, actor: Authority):
 
 
 @router.post("/organisations/{org_id}/suspend", response_model=OrganisationOut,
-             summary="Suspend (Art. 33): its users can no longer act")
+             summary="Suspend access (administrative): its users can no longer act. An Art. 33 sanction, which "
+                     "also pauses its cases and freezes its account, is POST /sanctions")
 def suspend_organisation(org_id: int, body: StatusChange, session: DbSession, actor: Authority):
     return _change_status(session, actor, org_id, "suspend", body.reason)
 

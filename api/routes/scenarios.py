@@ -7,14 +7,14 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from fastapi.concurrency import run_in_threadpool
 
 from api.case_actions import Actions, CaseActions
 from api.case_actions import actor_of as _actor  # the one Actor of a signed-in user
 from api.deps import Applicant, CurrentUser, DbSession, Operator, OptionalUser, SettingsDep
-from api.errors import Problem, conflict, not_found, unprocessable
+from api.errors import Problem, not_found
 from api.idempotency import run_once
 from api.public import ONE_RESPONSES, public_answer
 from api.schemas.scenarios import (
@@ -49,14 +49,11 @@ from domain.contracts.scenario import (
     SpecStart,
     Stage,
     Withdrawal,
-    scenario_case_id,
     spec_case_id,
 )
 from domain.roles import AUTHORITIES, Role
-from domain.rules import Refusal
-from store import audit, cases, documents, policy, scenarios
+from store import audit, cases, policy, scenarios
 from store.models.cases import Case
-from store.models.documents import Document
 from store.models.identity import Organisation, User
 from store.models.scenario import (
     EvaluationSpec,
@@ -64,14 +61,9 @@ from store.models.scenario import (
     ScenarioCase,
     ScenarioLabel,
     SelfAssessment,
-    SelfAssessmentItem,
 )
 
 router = APIRouter(tags=["scenarios"])
-
-
-def _violations(found: list[Refusal]) -> Refusal:
-    return Refusal.all_of(found)
 
 
 def _is_authority(user: User | None) -> bool:
@@ -190,37 +182,10 @@ def get_scenario(scenario_id: int, session: DbSession, user: CurrentUser):
 def create_self_assessment(scenario_id: int, body: SelfAssessmentCreate, session: DbSession, actor: Applicant,
                            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     scenario = _visible_scenario(session, actor, scenario_id)
-    spec = scenarios.current_spec(session, scenario.category)
-    if spec is None:
-        raise unprocessable("category", "published_spec_required",
-                            f"no evaluation specification for {scenario.category} is published yet")
-    items = scenarios.spec_items(spec)
-    answers = [rules.ItemAnswer(code=a.code, passed=a.passed, score=a.score) for a in body.items]
-    found = rules.check_answers(items, answers)
-    if found:
-        raise _violations(found)
-    result = rules.score(items, answers, spec.pass_mark)
-    for i, a in enumerate(body.items):
-        for doc_id in a.evidence_document_ids:
-            doc = session.get(Document, doc_id)
-            if doc is None or doc.owner_organisation_id != scenario.organisation_id:
-                raise unprocessable(f"items.{i}.evidence_document_ids", "own_documents",
-                                    f"document {doc_id} does not exist or was not uploaded by your organisation")
 
     def create():
-        assessment = SelfAssessment(
-            scenario_id=scenario.id, spec_id=spec.id, total_score=result.total, passes=result.passes,
-            failing_items=[*result.failing_gates, *(result.short_items if result.total < spec.pass_mark else [])],
-            created_by=actor.id,
-            items=[SelfAssessmentItem(code=a.code, passed=a.passed, score=a.score, comment=a.comment,
-                                      evidence_document_ids=a.evidence_document_ids) for a in body.items])
-        session.add(assessment)
-        session.flush()
-        audit.record(session, action="scenario.self_assessed", entity_type="scenario", entity_id=scenario.id,
-                     occurred_at=now_utc(), actor_user_id=actor.id, actor_role=actor.role,
-                     details={"self_assessment_id": assessment.id, "spec_id": spec.id,
-                              "total_score": result.total, "passes": result.passes})
-        session.refresh(assessment)
+        assessment = scenarios.self_assess(session, scenario, [scenarios.AnswerDraft(**a.model_dump()) for a in body.items],
+                                           actor, now_utc())
         return SelfAssessmentOut.model_validate(assessment)
 
     return run_once(session, user=actor, scope=f"scenario-{scenario.id}-self-assessments", key=idempotency_key,
@@ -236,26 +201,6 @@ def get_self_assessment(scenario_id: int, assessment_id: int, session: DbSession
     return assessment
 
 
-def _passing_assessment(session: Session, scenario: Scenario, assessment_id: int, spec_id: int) -> SelfAssessment:
-    """Art. 13: only a self-assessment that passes every gate and the pass mark may be submitted."""
-    assessment = session.get(SelfAssessment, assessment_id)
-    if assessment is None or assessment.scenario_id != scenario.id:
-        raise unprocessable("self_assessment_id", "exists", f"self-assessment {assessment_id} is not one of this scenario")
-    if assessment.spec_id != spec_id:
-        raise unprocessable("self_assessment_id", "current_spec",
-                            "the self-assessment is not against the specification version this application uses; "
-                            "self-assess again")
-    found = scenarios.rescore(session, assessment).refusals()
-    if found:
-        raise _violations(found)
-    return assessment
-
-
-def _attach_evidence(session: Session, assessment: SelfAssessment, case_id: str, actor: User) -> None:
-    """The evidence becomes the case's: the panel's experts may read it (a document serves one case)."""
-    documents.attach(session, [d for item in assessment.items for d in item.evidence_document_ids], case_id, actor)
-
-
 # --- evaluation applications: one workflow per case ---
 
 @router.post("/scenarios/{scenario_id}/applications", status_code=201, response_model=ScenarioCaseOut,
@@ -264,29 +209,9 @@ async def apply(scenario_id: int, body: ApplicationCreate, session: DbSession, a
                 actions: Actions, settings: SettingsDep,
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None):
     scenario = await run_in_threadpool(_visible_scenario, session, actor, scenario_id)
-    spec = await run_in_threadpool(scenarios.current_spec, session, scenario.category)
 
     def create():
-        if spec is None:
-            raise unprocessable("category", "published_spec_required",
-                                f"no evaluation specification for {scenario.category} is published")
-        assessment = _passing_assessment(session, scenario, body.self_assessment_id, spec.id)
-        # One evaluation at a time per scenario (the partial unique index is the last word under races).
-        session.execute(select(Scenario.id).where(Scenario.id == scenario.id).with_for_update())
-        if session.scalar(select(ScenarioCase.case_id).where(
-                ScenarioCase.scenario_id == scenario.id, ScenarioCase.closed_at.is_(None))) is not None:
-            raise conflict(f"scenario {scenario.id} already has an evaluation in progress", rule="one_open_case")
-        seq = session.scalar(select(func.nextval("scenario_cases_id_seq")))
-        case = ScenarioCase(id=seq, case_id=scenario_case_id(seq), scenario_id=scenario.id, spec_id=spec.id,
-                            self_assessment_id=assessment.id, round_no=1, submitted_by=actor.id,
-                            submitted_at=now_utc())
-        session.add(case)
-        session.flush()
-        _attach_evidence(session, assessment, case.case_id, actor)
-        audit.record(session, action="scenario.application_created", entity_type="scenario_case",
-                     entity_id=case.case_id, case_id=case.case_id, occurred_at=case.submitted_at,
-                     actor_user_id=actor.id, actor_role=actor.role,
-                     details={"scenario_id": scenario.id, "self_assessment_id": assessment.id, "spec_id": spec.id})
+        case = scenarios.open_application(session, scenario, body.self_assessment_id, actor, now_utc())
         return _case_out(case, ScenarioCaseState(case_id=case.case_id, stage=Stage.CHECKING, round_no=1))
 
     resp = await run_in_threadpool(
@@ -377,9 +302,9 @@ async def resubmit(case_id: str, body: ScenarioResubmissionIn, session: DbSessio
     def check() -> ScenarioCase:
         case = _visible_case(session, actor, case_id)
         scenario = session.get(Scenario, case.scenario_id)
-        assessment = _passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
+        assessment = scenarios.passing_assessment(session, scenario, body.self_assessment_id, case.spec_id)
         if _mirrored_stage(session, case_id) == Stage.RETURNED:
-            _attach_evidence(session, assessment, case_id, actor)
+            scenarios.attach_evidence(session, assessment, case_id, actor)
             session.commit()
         return case
 
