@@ -131,10 +131,14 @@ async def run(settings: Settings | None = None, role: WorkerRole = WorkerRole.AL
     try:
         running = asyncio.create_task(worker.run())
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not running.done():
-            await worker.shutdown()
-        stopping.cancel()
+        try:
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not running.done():
+                # Also when this coroutine is cancelled: a worker left running would go on polling (or sit in its
+                # start-up check, which a cancel does not reach) for a caller that is gone.
+                await asyncio.shield(worker.shutdown())
         await running  # a worker that failed on its own exits with its error
     finally:
         stop.set()

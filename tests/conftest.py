@@ -85,6 +85,14 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "fuzzing (tens of seconds each)")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow tests first, each kept whole and in its order (module fixtures are made once): on
+    two xdist processes the long drills and journeys then start early, and the short tests fill in around
+    them, instead of one of them running last while the other process has nothing left to do."""
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow") and item.module}
+    items.sort(key=lambda item: getattr(item.module, "__name__", "") not in slow)
+
+
 @pytest.fixture(scope="session")
 def admin_database_url() -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)

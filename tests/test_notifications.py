@@ -300,6 +300,8 @@ async def test_the_worker_process_runs_the_relay(local_temporal_env, settings, s
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(running, 10)
+    # A cancelled run shuts its Temporal worker down: none is left polling (or stuck starting) behind it.
+    assert [t for t in asyncio.all_tasks() if not t.done() and t.get_coro().__qualname__ == "Worker.run"] == []
     assert len(receiver.requests) == 1
     assert _delivery(db).status == "delivered"
 

@@ -10,6 +10,7 @@ import os
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from api.app import create_app
@@ -21,6 +22,7 @@ from tests.test_crash_drill import Killer, _server
 BATCHES = 24
 
 
+@pytest.mark.slow
 async def test_batches_are_accounted_once_while_the_worker_is_killed(settings, session_factory, database_url,
                                                                     make_actor, operator):
     publish_personal(session_factory)

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -104,6 +105,7 @@ async def _sanction_and_lift(http, session_factory, operator, holder, killer: Ki
     return _summary(session_factory, org_id, sid, case_ids)
 
 
+@pytest.mark.slow
 async def test_a_sanction_ends_the_same_however_often_the_worker_dies(settings, session_factory, database_url,
                                                                       make_actor, operator, bureau):
     env = await _server()

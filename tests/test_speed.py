@@ -67,6 +67,7 @@ def test_api_workers_must_be_positive(monkeypatch, database_url, capsys):
     assert "--workers must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_api_with_two_workers_answers_from_two_processes(database_url):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": ""}

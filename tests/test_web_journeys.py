@@ -28,7 +28,7 @@ from tests.web_helpers import (  # noqa: F401  (fixtures)
     sign_in,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 
 def a_pdf(folder: Path, name: str = "report.pdf") -> Path:

@@ -25,7 +25,7 @@ from tests.web_helpers import (  # noqa: F401  (fixtures)
     sign_in,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 CSV_LINKS = {
     "/register/methodologies": "/api/v1/disclosure/methodologies?format=csv&include_retired=true",
