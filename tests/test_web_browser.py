@@ -57,8 +57,8 @@ async def test_expert_approves_and_bureau_publishes(browser, live_server, api, s
     await shot(page, "dashboard")
     await page.goto(f"/cases/{case_id}")
     await page.get_by_label("材料齐全：启动专家评审").check()
-    await page.get_by_role("button", name="提交完整性审查结论").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交完整性审查结论").click()
 
     async def panel_form():
         await page.goto(f"/cases/{case_id}")
@@ -67,8 +67,8 @@ async def test_expert_approves_and_bureau_publishes(browser, live_server, api, s
     for i in range(3):
         await page.get_by_label(re.compile(f"李教授{i + 1}")).check()
     await shot(page, "case-panel-form")
-    await page.get_by_role("button", name="组建专家组").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="组建专家组").click()
     assert "专家评审中" in await page.content() or "专家评审" in await page.content()
 
     # The first expert has never signed in: the invitation link sets the password and signs in.
@@ -95,14 +95,14 @@ async def test_expert_approves_and_bureau_publishes(browser, live_server, api, s
         await eventually(listed, f"expert {n} sees the task")
         if n == 0:
             await shot(expert_page, "expert-inbox-phone")
-        await expert_page.get_by_role("link", name="分布式光伏发电").click()
-        await expert_page.wait_for_load_state()
+        async with expert_page.expect_navigation():
+            await expert_page.get_by_role("link", name="分布式光伏发电").click()
         if n == 0:
             await shot(expert_page, "expert-task-phone")
         await expert_page.get_by_label("同意").check()
         await expert_page.get_by_label("评审意见（必填）").fill(f"方法学科学合理。Sound ({n}).")
-        await expert_page.get_by_role("button", name="提交评审意见").click()
-        await expert_page.wait_for_load_state()
+        async with expert_page.expect_navigation():
+            await expert_page.get_by_role("button", name="提交评审意见").click()
         assert "您的评审意见" in await expert_page.content()
         await expert_page.goto("/expert/tasks?show=done")
         assert await expert_page.get_by_role("link", name="分布式光伏发电").count() == 1
@@ -116,20 +116,20 @@ async def test_expert_approves_and_bureau_publishes(browser, live_server, api, s
     await eventually(at_publication, "publication decision")
     await shot(page, "case-publication")
     await page.get_by_label("发布（分配编号并生成第1版）").check()
-    await page.get_by_role("button", name="提交决定").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交决定").click()
     assert "已发布" in await page.content()
     await shot(page, "case-published-with-timeline")
 
     # Anyone reads the register, in English too.
     public = await new_page(browser, live_server)
     await public.goto("/register/methodologies")
-    await public.get_by_role("link", name=re.compile("WH-M")).first.click()
-    await public.wait_for_load_state()
+    async with public.expect_navigation():
+        await public.get_by_role("link", name=re.compile("WH-M")).first.click()
     assert "分布式光伏发电" in await public.content()
     await shot(public, "register-methodology")
-    await public.get_by_role("link", name="English").click()
-    await public.wait_for_load_state()
+    async with public.expect_navigation():
+        await public.get_by_role("link", name="English").click()
     assert "Behaviours" not in await public.content() and "Summary" in await public.content()
 
 
@@ -158,15 +158,15 @@ async def test_public_objection_other_applicant_refused_and_csrf(browser, live_s
     await public.goto("/")
     await shot(public, "start-phone")
     await public.get_by_role("link", name="公示信息").first.click()
-    await public.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
-    await public.wait_for_load_state()
+    async with public.expect_navigation():
+        await public.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
     # Opened during today: all 7 working days lie ahead (the README's screenshot once showed 8, taken
     # before today stopped counting).
     assert (await public.locator("#remaining").inner_text()).strip() == "7 个工作日"
     await public.get_by_label("异议内容（必填）").fill("项目边界内的部分屋顶属于另一家企业。")
     await public.get_by_label("您的姓名（选填，不公开）").fill("张三")
-    await public.get_by_role("button", name="提交异议").click()
-    await public.wait_for_load_state()
+    async with public.expect_navigation():
+        await public.get_by_role("button", name="提交异议").click()
     assert "您的异议已提交" in await public.content()
     await shot(public, "publicity-objection-filed-phone")
     assert (await flow.state(case_id))["state"]["objections"], "the case workflow took the objection"
@@ -182,8 +182,8 @@ async def test_public_objection_other_applicant_refused_and_csrf(browser, live_s
     await shot(page, "applicant-cases")
     await page.get_by_role("link", name=case_id).click()
     await page.get_by_label("您的答复").fill("该屋顶已取得租赁合同，见附件。")
-    await page.get_by_role("button", name="答复异议").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="答复异议").click()
     assert "该屋顶已取得租赁合同" in await page.content()
     await shot(page, "applicant-case-objection-answered")
 
@@ -208,8 +208,8 @@ async def test_public_objection_other_applicant_refused_and_csrf(browser, live_s
     await page.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
     await page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
     await page.get_by_label("异议内容（必填）").fill("forged")
-    await page.get_by_role("button", name="提交异议").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交异议").click()
     assert "CSRF" in await page.content()
     await shot(page, "csrf-refused")
     after = (await flow.state(case_id))["state"]
@@ -254,8 +254,8 @@ async def test_expert_scores_a_scored_review(browser, live_server, api, local_te
     await page.get_by_role("button", name="提交评审意见").click()
     assert await page.locator("#score-data:invalid").count() == 1
     await page.get_by_label("数据质量 (0–40)").fill("36")
-    await page.get_by_role("button", name="提交评审意见").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交评审意见").click()
     assert "您的评审意见" in await page.content()
     outcome = await handle.result()
     assert outcome.outcome.value == "approve" and outcome.mean_score_hundredths == 9100

@@ -55,8 +55,8 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     # The holder opens its account from the menu: balance, the serial block, no cancellation yet.
     page = await new_page(browser, live_server)
     await sign_in(page, holder)
-    await page.get_by_role("link", name="账户", exact=True).click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="账户", exact=True).click()
     assert re.search(r"/accounts/[^/]+$", page.url)
     number = page.url.rsplit("/", 1)[1]
     assert "120" in await page.locator("#balance").inner_text()
@@ -72,8 +72,8 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     await page.evaluate("document.getElementById('quantity').removeAttribute('max')")
     await page.get_by_label("用途", exact=True).select_option("donation")
     await page.get_by_label("受益方（必填）").fill("武汉市青少年发展基金会")
-    await page.get_by_role("button", name="申请注销").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="申请注销").click()
     assert await page.get_by_role("alert").count() == 1
     assert "quantity" in await page.get_by_role("alert").inner_text()
     with session_factory() as s:
@@ -83,8 +83,8 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     await page.get_by_label("吨数（整吨；或在下方填写编号范围）").fill("30")
     await page.get_by_label("用途", exact=True).select_option("donation")
     await page.get_by_label("受益方（必填）").fill("武汉市青少年发展基金会")
-    await page.get_by_role("button", name="申请注销").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="申请注销").click()
     assert "注销冻结中" in await page.locator("#cancellations").locator("..").inner_text()
     assert "90" in await page.locator("#balance").inner_text()
     await shot(page, "account-cancellation-requested")
@@ -106,13 +106,13 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
         return await op.get_by_role("button", name="提交决定").count()
     await eventually(decision_form, "the cancellation decision form")
     await op.get_by_label("驳回：解除冻结，减排量退回持有人").check()
-    await op.get_by_role("button", name="提交决定").click()
-    await op.wait_for_load_state()
+    async with op.expect_navigation():
+        await op.get_by_role("button", name="提交决定").click()
     assert "reason" in await op.get_by_role("alert").inner_text()
     await shot(op, "cancellation-decision")
     await op.get_by_label("确认：减排量永久注销并出具注销证明").check()
-    await op.get_by_role("button", name="提交决定").click()
-    await op.wait_for_load_state()
+    async with op.expect_navigation():
+        await op.get_by_role("button", name="提交决定").click()
     r = await api.get(f"/api/v1/cancellations/{cancellation_id}", headers=operator.headers)
     assert r.json()["status"] == "confirmed", r.text
     certificate = r.json()["certificate_number"]
@@ -121,16 +121,16 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     await page.goto(f"/cases/cancellation-{cancellation_id}")
     assert await page.get_by_role("button", name="提交决定").count() == 0
     await page.goto(f"/accounts/{number}")
-    await page.get_by_role("link", name=certificate).click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name=certificate).click()
 
     # Anyone checks the certificate by its number and opens its PDF.
     public = await new_page(browser, live_server, phone=True)
     await public.goto("/")
     await public.get_by_role("link", name="注销证明").first.click()
     await public.get_by_label("证明编号（WH-C-YYYY-NNNNNN）").fill("WH-C-1999-999999")
-    await public.get_by_role("button", name="查询").click()
-    await public.wait_for_load_state()
+    async with public.expect_navigation():
+        await public.get_by_role("button", name="查询").click()
     assert "未找到" in await public.content() or await public.get_by_role("alert").count() == 1
     # By keyboard alone: type into the labelled field and press Enter.
     await public.get_by_label("证明编号（WH-C-YYYY-NNNNNN）").fill("")
@@ -143,8 +143,8 @@ async def test_account_cancellation_and_public_certificate(browser, live_server,
     # The serial lookup of a cancelled serial links its certificate.
     await public.goto("/serials")
     await public.get_by_label("序列号", exact=True).fill(first_serial)
-    await public.get_by_role("button", name="查询").click()
-    await public.wait_for_load_state()
+    async with public.expect_navigation():
+        await public.get_by_role("button", name="查询").click()
     assert "已注销" in await public.content()
     await public.get_by_role("link", name=certificate).click()
     await public.wait_for_url(re.compile(f"/certificates/{certificate}$"))
@@ -170,8 +170,8 @@ async def test_account_page_needs_the_holder_and_a_valid_form(browser, live_serv
     await page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
     await page.get_by_label("吨数（整吨；或在下方填写编号范围）").fill("5")
     await page.get_by_label("受益方（必填）").fill("某某")
-    await page.get_by_role("button", name="申请注销").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="申请注销").click()
     assert "CSRF" in await page.content()
 
     # The operator sees the account (authorities may), but is not its holder: no cancellation form.
@@ -192,14 +192,14 @@ async def test_authority_invites_a_person_who_sets_a_password(browser, live_serv
 
     page = await new_page(browser, live_server)
     await sign_in(page, bureau)
-    await page.get_by_role("link", name="用户", exact=True).click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="用户", exact=True).click()
     await page.get_by_label("姓名（必填）").fill("刘申报")
     await page.get_by_label("电子邮箱（必填，用于登录）").fill("liu@jiangan-energy.cn")
     await page.get_by_label("角色", exact=True).select_option("applicant")
     await page.get_by_label("单位", exact=True).select_option(label="江岸节能科技有限公司")
-    await page.get_by_role("button", name="创建并显示邀请链接").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="创建并显示邀请链接").click()
     link = await page.get_by_label("一次性链接").input_value()
     assert re.search(r"/invitation/inv_", link)
     await shot(page, "users-invitation-link")
@@ -228,8 +228,8 @@ async def test_authority_invites_a_person_who_sets_a_password(browser, live_serv
     assert await op.get_by_role("button", name="邀请 / 重置密码：刘申报").count() == 1
     await op.evaluate(f"document.querySelector('form[action=\"/users/{user.id}/invitation\"]').action = "
                       f"'/users/{bureau.user.id}/invitation'")
-    await op.get_by_role("button", name="邀请 / 重置密码：刘申报").click()
-    await op.wait_for_load_state()
+    async with op.expect_navigation():
+        await op.get_by_role("button", name="邀请 / 重置密码：刘申报").click()
     assert "请求未被受理" in await op.content()
     assert await op.get_by_label("一次性链接").count() == 0
 
@@ -257,8 +257,8 @@ async def test_applicant_resubmits_a_returned_methodology(browser, live_server, 
     page = await new_page(browser, live_server, phone=True)
     await sign_in(page, applicant)
     await page.goto(f"/cases/{case_id}")
-    await page.get_by_role("link", name="重新提交修改后的方法学").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="重新提交修改后的方法学").click()
     assert "缺少基准线情景的数据来源" in await page.content()
     assert await page.get_by_label("名称", exact=True).input_value() == "公共自行车骑行"  # the current content, to amend
     await page.get_by_label("摘要", exact=True).fill("骑行替代机动车出行；基准线数据来自市交通局年报。")
@@ -275,8 +275,8 @@ async def test_applicant_resubmits_a_returned_methodology(browser, live_server, 
 
     # Resubmitting again now is refused by the case (it is not returned any more), shown on the form.
     await page.goto(f"/cases/{case_id}/methodology/resubmission")
-    await page.get_by_role("button", name="重新提交").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="重新提交").click()
     assert await page.get_by_role("alert").count() >= 1
     r = await api.get(f"/api/v1/methodologies/{case_no}", headers=applicant.headers)
     assert r.json()["submission_no"] == 2
@@ -305,13 +305,13 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
     page = await new_page(browser, live_server)
     await sign_in(page, verifier)
     await page.goto("/my/cases")
-    await page.get_by_role("link", name=case_id).click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name=case_id).click()
 
     # The verifier asks for corrections; the developer amends the report on its case page.
     await page.get_by_label("请项目业主更正：需更正的内容（必填）").fill("监测数据缺少3月电表读数。")
-    await page.get_by_role("button", name="要求更正").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="要求更正").click()
     await flow.until(case_id, "correction")
     developer = person(session_factory, Role.APPLICANT, None, name="业主 吴")
     with session_factory() as s, s.begin():  # a person of the developer's organisation
@@ -324,8 +324,8 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
     await dev.get_by_label("申报减排量（如有变化，最多3位小数）").fill("1200.25")
     await dev.set_input_files("#am-files", str(a_pdf(tmp_path, "meter-march.pdf")))
     await shot(dev, "developer-amendment-phone")
-    await dev.get_by_role("button", name="提交更正后的报告").click()
-    await dev.wait_for_load_state()
+    async with dev.expect_navigation():
+        await dev.get_by_role("button", name="提交更正后的报告").click()
     state = await flow.until(case_id, "verification")
     assert state["claimed_tco2e"] == "1200.250"
     await page.reload()
@@ -333,8 +333,8 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
     # More than claimed: the API's refusal, naming the field, on the case page; nothing filed.
     await page.get_by_label("核查减排量（tCO2e，最多3位小数，不超过申报量）").fill("2000")
     await page.get_by_label("核查结论（必填）").fill("合理保证，无发现。")
-    await page.get_by_role("button", name="提交核查报告").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交核查报告").click()
     assert "verified_tco2e" in await page.get_by_role("alert").inner_text()
     assert (await flow.state(case_id))["stage"] == "verification"
 
@@ -342,8 +342,8 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
     await page.get_by_label("核查结论（必填）").fill("合理保证，无发现。")
     await page.set_input_files("#vfiles", str(a_pdf(tmp_path, "verification-report.pdf")))
     await shot(page, "verifier-report-form")
-    await page.get_by_role("button", name="提交核查报告").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交核查报告").click()
     assert "verification-report.pdf" in await page.content()
     state = await flow.until(case_id, "publicity")
     assert state["verified_tco2e"] == "1000.500"
@@ -351,8 +351,8 @@ async def test_verifier_files_its_report_and_the_notice_counts_seven_working_day
     # The notice opened during today: its 7 working days all lie ahead (today is not one of them).
     public = await new_page(browser, live_server, phone=True)
     await public.goto("/publicity")
-    await public.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
-    await public.wait_for_load_state()
+    async with public.expect_navigation():
+        await public.get_by_role("link", name="Rooftop PV, Plant 3").first.click()
     assert (await public.locator("#remaining").inner_text()).strip() == "7 个工作日"
     await shot(public, "publicity-notice-phone")
 
@@ -385,8 +385,8 @@ async def test_applicant_drafts_a_scenario_self_assesses_and_applies(browser, li
     page = await new_page(browser, live_server, phone=True)
     await sign_in(page, applicant)
     await page.goto("/my/cases")
-    await page.get_by_role("link", name="我的场景").first.click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="我的场景").first.click()
     # The draft form refuses what the API refuses: a missing field is named.
     await page.get_by_label("场景名称（必填）").fill("户部巷热干面")
     await page.get_by_label("类别", exact=True).select_option("restaurant")
@@ -401,16 +401,16 @@ async def test_applicant_drafts_a_scenario_self_assesses_and_applies(browser, li
     # A self-assessment that misses the required item does not pass: no application is offered.
     await page.get_by_label("得分（0–60）").fill("55")
     await page.get_by_label("得分（0–40）").fill("35")
-    await page.get_by_role("button", name="提交自评").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交自评").click()
     assert "未达标" in await page.locator("#assessments").locator("..").inner_text()
     assert await page.get_by_role("button", name="申请评价").count() == 0
 
     await page.get_by_label("已满足（必备项）").check()
     await page.get_by_label("得分（0–60）").fill("55")
     await page.get_by_label("得分（0–40）").fill("35")
-    await page.get_by_role("button", name="提交自评").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交自评").click()
     await shot(page, "scenario-self-assessed-phone")
     await page.get_by_role("button", name="申请评价").click()
     await page.wait_for_url(re.compile(r"/cases/scenario-\d+$"))
@@ -424,8 +424,8 @@ async def test_applicant_drafts_a_scenario_self_assesses_and_applies(browser, li
     # The applicant withdraws the application on its case page.
     await page.goto(f"/cases/{case_id}")
     await page.get_by_label("撤回申请：理由（必填）").fill("门店装修，暂缓评价。")
-    await page.get_by_role("button", name="撤回").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="撤回").click()
 
     async def withdrawn():
         r = await api.get(f"/api/v1/scenario-cases/{case_id}", headers=applicant.headers)
@@ -502,8 +502,8 @@ async def test_bureau_reevaluates_a_published_methodology(browser, live_server, 
     await page.get_by_label("修订：形成新版本，经专家组评审后发布").check()
     await page.get_by_label("理由（必填）").fill("需要修订。")
     await page.locator("#re-title").fill("")
-    await page.get_by_role("button", name="提交决定").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交决定").click()
     assert "revised.title" in await page.get_by_role("alert").inner_text()
 
     # The owner sees the case but may not decide; another applicant gets the 404 page.
@@ -519,8 +519,8 @@ async def test_bureau_reevaluates_a_published_methodology(browser, live_server, 
     await page.goto(f"/cases/{case_id}")
     await page.get_by_label("确认：当前版本继续有效").check()
     await page.get_by_label("理由（必填）").fill("新因子与原版本一致，无需修订。")
-    await page.get_by_role("button", name="提交决定").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交决定").click()
 
     async def confirmed():
         with session_factory() as s:
@@ -561,11 +561,11 @@ async def test_developer_commissions_another_verifier_after_a_decline(
     # A forged choice of the unaccredited body is refused by the API's check, naming the field.
     await page.evaluate(f"document.querySelector('#new-verifier option').value = '{unaccredited.id}'")
     await choices.select_option(index=0)
-    await page.get_by_role("button", name="委托").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="委托").click()
     assert "verifier_organisation_id" in await page.get_by_role("alert").inner_text()
     await page.get_by_label("核查机构已拒绝：委托另一家已备案的核查机构").select_option(label="湖北第二核查中心")
-    await page.get_by_role("button", name="委托").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="委托").click()
     await flow.until(case_id, "awaiting_verifier")
     assert (await flow.state(case_id))["verifier_organisation_id"] == second.id

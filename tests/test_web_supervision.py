@@ -46,8 +46,8 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
 
     page = await new_page(browser, live_server, phone=True)
     await page.goto("/")
-    await page.get_by_role("link", name="举报违规行为").first.click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="举报违规行为").first.click()
     options = await page.get_by_label("被举报的参与方（必填）").locator("option").all_inner_texts()
     # Participants only: the government is not offered.
     assert "硚口虚报减排有限公司" in options and bureau_org.name not in options
@@ -55,8 +55,8 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
     # Refused by the API's own model: no participant chosen (the browser's `required` removed).
     await page.evaluate("document.getElementById('organisation_id').removeAttribute('required')")
     await page.get_by_label("举报内容（必填）").fill("虚报减排量 / forged reductions")
-    await page.get_by_role("button", name="提交举报").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交举报").click()
     alert = await page.get_by_role("alert").inner_text()
     assert "organisation_id" in alert
     with session_factory() as s:
@@ -66,8 +66,8 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
     await page.get_by_label("举报内容（必填）").fill("虚报减排量 / forged reductions")
     await page.get_by_label("您的姓名（选填，严格保密）").fill("举报人李四")
     await shot(page, "report-form-phone")
-    await page.get_by_role("button", name="提交举报").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="提交举报").click()
     code = (await page.locator("#receipt-code").inner_text()).strip()
     assert len(code) >= 20
     assert "只显示这一次" in await page.locator("#receipt").inner_text()
@@ -80,12 +80,12 @@ async def test_public_report_receipt_follow_sanctions_and_disclosure(browser, li
     # Following it: an unknown code is 404 on the page, the right one shows the stage.
     await page.goto("/report/follow")
     await page.get_by_label("受理回执码").fill("not-a-code")
-    await page.get_by_role("button", name="查询").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="查询").click()
     assert "404" in await page.get_by_role("alert").inner_text() or await page.get_by_role("alert").count() == 1
     await page.get_by_label("受理回执码").fill(code)
-    await page.get_by_role("button", name="查询").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="查询").click()
     assert (await page.locator("#report-stage").inner_text()).strip() == "待分派处理人"
     assert code not in page.url
     await shot(page, "report-follow")
@@ -155,18 +155,18 @@ async def test_resident_signs_up_binds_reads_grams_and_unbinds(browser, live_ser
     # Sign-up: the API's password rule refuses a short password, naming the field.
     page = await new_page(browser, live_server, phone=True)
     await page.goto("/sign-in")
-    await page.get_by_role("link", name="注册").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("link", name="注册").click()
     await page.get_by_label("姓名").fill("市民 王五")
     await page.get_by_label("电子邮箱").fill(email)
     await page.get_by_label("密码（至少 10 个字符）").fill("short")
     await page.evaluate("document.getElementById('password').removeAttribute('minlength')")
-    await page.get_by_role("button", name="注册").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="注册").click()
     assert "password" in await page.get_by_role("alert").inner_text()
     await page.get_by_label("密码（至少 10 个字符）").fill("correct horse battery")
-    await page.get_by_role("button", name="注册").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="注册").click()
     assert page.url.endswith("/me")
     assert "0 克" in await page.locator("#balance").inner_text()
     # The API's bearer token made by the sign-up is revoked: the browser has its session instead.
@@ -181,20 +181,20 @@ async def test_resident_signs_up_binds_reads_grams_and_unbinds(browser, live_ser
     await other.get_by_label("姓名").fill("冒名")
     await other.get_by_label("电子邮箱").fill(email)
     await other.get_by_label("密码（至少 10 个字符）").fill("another good password")
-    await other.get_by_role("button", name="注册").click()
-    await other.wait_for_load_state()
+    async with other.expect_navigation():
+        await other.get_by_role("button", name="注册").click()
     assert "email" in await other.get_by_role("alert").inner_text()
 
     # A wrong binding code is refused with the API's field; the source's code binds.
     await page.get_by_label("应用提供的绑定码").fill("WRONG-CODE")
-    await page.get_by_role("button", name="绑定", exact=True).click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="绑定", exact=True).click()
     assert "code" in await page.get_by_role("alert").inner_text()
     r = await api.post("/api/v1/binding-codes", headers=source.headers, json={"subject_ref": "metro-user-8841"})
     assert r.status_code == 201, r.text
     await page.get_by_label("应用提供的绑定码").fill(r.json()["code"])
-    await page.get_by_role("button", name="绑定", exact=True).click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="绑定", exact=True).click()
     assert "武汉地铁出行" in await page.locator("#bindings").locator("..").inner_text()
 
     # The source pushes rides; once accounted, the balance and the statement show the grams.
@@ -218,8 +218,8 @@ async def test_resident_signs_up_binds_reads_grams_and_unbinds(browser, live_ser
     assert r.status_code == 403 and "csrf" in r.text
 
     # Unbinding: the binding moves to the ended list.
-    await page.get_by_role("button", name=re.compile("解除绑定")).click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name=re.compile("解除绑定")).click()
     assert await page.get_by_role("button", name=re.compile("解除绑定")).count() == 0
     assert "已解除绑定" in await page.content()
 
@@ -248,12 +248,12 @@ async def test_authorities_handle_a_report_and_sanction(browser, live_server, ap
     await bp.goto("/dashboard")
     assert f"report-{n}" in await bp.locator("#reports-unassigned").inner_text()
     await shot(bp, "dashboard-supervision")
-    await bp.get_by_role("link", name=f"report-{n}").first.click()
-    await bp.wait_for_load_state()
+    async with bp.expect_navigation():
+        await bp.get_by_role("link", name=f"report-{n}").first.click()
     assert "举报人赵六" not in await bp.content() and await bp.locator("#reporter-sealed").count() == 1
     await bp.get_by_label("处理人（生态环境局或运营机构人员，不得来自被举报方）").select_option(value=str(handler.id))
-    await bp.get_by_role("button", name="指派", exact=True).click()
-    await bp.wait_for_load_state()
+    async with bp.expect_navigation():
+        await bp.get_by_role("button", name="指派", exact=True).click()
     assert (await bp.locator("#report-stage").inner_text()).startswith("待受理")
     assert "运营 处理人" in await bp.locator("#handler").inner_text()
     assert "举报人赵六" not in await bp.content()
@@ -268,19 +268,19 @@ async def test_authorities_handle_a_report_and_sanction(browser, live_server, ap
     assert await _csrf_post(hp, f"/supervision/reports/{n}/assignment", {"handler_user_id": str(handler.id)}) == 403
     await hp.goto(f"/supervision/reports/{n}")
     assert "举报人赵六" in await hp.locator("#reporter").inner_text()
-    await hp.get_by_role("button", name="受理该举报").click()
-    await hp.wait_for_load_state()
+    async with hp.expect_navigation():
+        await hp.get_by_role("button", name="受理该举报").click()
     assert (await hp.locator("#report-stage").inner_text()).startswith("调查处理中")
     # A conclusion without its text is refused naming `conclusion`.
     await hp.get_by_label("是", exact=True).check()
     await hp.evaluate("document.getElementById('conclusion').removeAttribute('required')")
-    await hp.get_by_role("button", name="办结该举报").click()
-    await hp.wait_for_load_state()
+    async with hp.expect_navigation():
+        await hp.get_by_role("button", name="办结该举报").click()
     assert "conclusion" in await hp.get_by_role("alert").inner_text()
     await hp.get_by_label("是", exact=True).check()
     await hp.get_by_label("处理结论（必填）").fill("情况属实，已责令整改")
-    await hp.get_by_role("button", name="办结该举报").click()
-    await hp.wait_for_load_state()
+    async with hp.expect_navigation():
+        await hp.get_by_role("button", name="办结该举报").click()
     assert (await hp.locator("#report-stage").inner_text()).startswith("已办结")
     await shot(hp, "report-concluded")
     # The bureau (not the handler) may not acknowledge: refused by the case.
@@ -293,8 +293,8 @@ async def test_authorities_handle_a_report_and_sanction(browser, live_server, ap
     await hp.get_by_label("暂停（可恢复）").check()
     await hp.get_by_label("理由（必填）").fill("举报属实 / report substantiated")
     await hp.get_by_label("举报编号（选填）").fill(str(n))
-    await hp.get_by_role("button", name="执行处理措施").click()
-    await hp.wait_for_load_state()
+    async with hp.expect_navigation():
+        await hp.get_by_role("button", name="执行处理措施").click()
     assert "青山虚构碳汇有限公司" in await hp.locator("#sanctions").inner_text()
     assert await _csrf_post(hp, "/supervision/sanctions", {
         "organisation_id": str(bureau.user.organisation_id), "measure": "suspend", "reason": "x"}) == 422
@@ -317,8 +317,8 @@ async def test_authorities_handle_a_report_and_sanction(browser, live_server, ap
     case_path = await sanction_link.get_attribute("href")
     assert (await hp.request.get(case_path)).status == 200
     await hp.get_by_label("恢复理由").fill("已整改 / rectified")
-    await hp.get_by_role("button", name="恢复").click()
-    await hp.wait_for_load_state()
+    async with hp.expect_navigation():
+        await hp.get_by_role("button", name="恢复").click()
 
     async def lifted():
         r = await api.get("/api/v1/sanctions", headers=handler.headers)
@@ -346,8 +346,8 @@ async def test_authorities_handle_a_report_and_sanction(browser, live_server, ap
     assert await bp.get_by_role("heading", name="年度碳中和义务").count() == 1
     rows = bp.locator("#obligations tbody tr")
     assert "已逾期" in await rows.first.inner_text() and "2024" in await rows.first.inner_text()
-    await bp.get_by_role("link", name="只显示逾期").click()
-    await bp.wait_for_load_state()
+    async with bp.expect_navigation():
+        await bp.get_by_role("link", name="只显示逾期").click()
     assert await bp.locator("#obligations tbody tr.overdue").count() == await bp.locator("#obligations tbody tr").count() >= 1
     years = await bp.locator("#obligations tbody tr td:first-child").all_inner_texts()
     assert "2024" in years and "2025" not in years

@@ -109,12 +109,15 @@ def person(session_factory, role: Role, org: Organisation | None, *, name: str |
     return Actor(user=user, token=token)
 
 
+# Every click that leads to another page is wrapped in `page.expect_navigation()`: a bare click followed by
+# wait_for_load_state() may be answered by the page still shown (the form's POST not answered yet), and the
+# test then reads the old page; on a loaded machine it did.
 async def sign_in(page, actor: Actor, password: str = PASSWORD) -> None:
     await page.goto("/sign-in")
     await page.get_by_label("电子邮箱").fill(actor.user.email)
     await page.get_by_label("密码").fill(password)
-    await page.get_by_role("button", name="登录").click()
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="登录").click()
 
 
 async def eventually(check, what: str, seconds: float = 30.0):
