@@ -72,9 +72,9 @@ def _org(session_factory, org_type: OrganisationType) -> Organisation:
                                             status=OrganisationStatus.ACTIVE)
 
 
-async def _ok(r: httpx.Response, status: int = 200) -> dict:
+async def _ok(r: lean_http.Answer, status: int = 200) -> dict:
     if r.status_code != status:
-        raise RuntimeError(f"{r.request.method} {r.request.url}: {r.status_code} {r.text}")
+        raise RuntimeError(f"{r.method} {r.url}: {r.status_code} {r.text}")
     return r.json()
 
 

@@ -70,10 +70,6 @@ class Answer:
         self.method, self.url, self.status_code, self.content = method, url, status_code, content
 
     @property
-    def request(self) -> Answer:  # httpx: answer.request.method / .url
-        return self
-
-    @property
     def text(self) -> str:
         return self.content.decode(errors="replace")
 

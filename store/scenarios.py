@@ -14,8 +14,8 @@ from domain import scenario as rules
 from domain.contracts.scenario import CaseClosure, LabelIssued, LabelRequest, SpecFacts, scenario_case_id
 from domain.rules import Kind, Refusal
 from store import audit, documents
-from store.models.documents import Document
 from store.models.cases import Case
+from store.models.documents import Document
 from store.models.identity import User
 from store.models.scenario import (
     EvaluationSpec,
@@ -112,6 +112,14 @@ def rescore(session: Session, assessment: SelfAssessment) -> rules.SelfScore:
     return rules.score(spec_items(spec), answers, spec.pass_mark)
 
 
+def _published_spec(session: Session, scenario: Scenario) -> EvaluationSpec:
+    spec = current_spec(session, scenario.category)
+    if spec is None:
+        raise Refusal(Kind.INVALID, "published_spec_required",
+                      f"no evaluation specification for {scenario.category} is published yet", "category")
+    return spec
+
+
 @dataclass(frozen=True)
 class AnswerDraft:
     """One item of a self-assessment as submitted."""
@@ -128,20 +136,19 @@ def self_assess(session: Session, scenario: Scenario, answers: Sequence[AnswerDr
     """Art. 13: the applicant scores its scenario against the current specification of the scenario's category:
     every item answered as its kind asks, evidence only its own organisation's uploads. Stored with the total,
     whether it passes and the items that fail (a failing one is kept too: the applicant sees why)."""
-    spec = current_spec(session, scenario.category)
-    if spec is None:
-        raise Refusal(Kind.INVALID, "published_spec_required",
-                      f"no evaluation specification for {scenario.category} is published yet", "category")
+    spec = _published_spec(session, scenario)
     items = spec_items(spec)
     given = [rules.ItemAnswer(code=a.code, passed=a.passed, score=a.score) for a in answers]
     found = rules.check_answers(items, given)
     if found:
         raise Refusal.all_of(found)
     result = rules.score(items, given, spec.pass_mark)
+    cited = {d for a in answers for d in a.evidence_document_ids}
+    owners = dict(session.execute(select(Document.id, Document.owner_organisation_id)
+                                  .where(Document.id.in_(cited))).all()) if cited else {}
     for i, a in enumerate(answers):
         for doc_id in a.evidence_document_ids:
-            doc = session.get(Document, doc_id)
-            if doc is None or doc.owner_organisation_id != scenario.organisation_id:
+            if owners.get(doc_id) != scenario.organisation_id:
                 raise Refusal(Kind.INVALID, "own_documents",
                               f"document {doc_id} does not exist or was not uploaded by your organisation",
                               f"items.{i}.evidence_document_ids")
@@ -187,10 +194,7 @@ def open_application(session: Session, scenario: Scenario, assessment_id: int, u
                      at: datetime) -> ScenarioCase:
     """Art. 13: an application for evaluation, on a passing self-assessment against the current specification;
     one evaluation at a time per scenario. The case row exists before its workflow starts."""
-    spec = current_spec(session, scenario.category)
-    if spec is None:
-        raise Refusal(Kind.INVALID, "published_spec_required",
-                      f"no evaluation specification for {scenario.category} is published", "category")
+    spec = _published_spec(session, scenario)
     assessment = passing_assessment(session, scenario, assessment_id, spec.id)
     # One evaluation at a time per scenario (the partial unique index is the last word under races).
     session.execute(select(Scenario.id).where(Scenario.id == scenario.id).with_for_update())

@@ -222,6 +222,13 @@ async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass
     r = await client.post(f"{API}/scenarios/{scenario_id}/self-assessments", json={"items": with_foreign},
                           headers=applicant.headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "items.0.evidence_document_ids"
+    assert r.json()["errors"][0]["rule"] == "own_documents"
+    missing = [PASSING[0], {**PASSING[1], "evidence_document_ids": [evidence, 10**9]}, *PASSING[2:]]
+    r = await client.post(f"{API}/scenarios/{scenario_id}/self-assessments", json={"items": missing},
+                          headers=applicant.headers)
+    assert r.status_code == 422 and (r.json()["errors"][0]["field"], r.json()["errors"][0]["rule"]) == (
+        "items.1.evidence_document_ids", "own_documents")
+    assert db.scalar(select(SelfAssessment.id)) is None  # nothing stored for a refused self-assessment
     passing = await self_assess(client, applicant, scenario_id,
                                 [{**PASSING[0], "evidence_document_ids": [evidence]}, *PASSING[1:]])
     assert (passing["total_score"], passing["passes"], passing["failing_items"]) == (90, True, [])
@@ -244,7 +251,7 @@ async def test_self_assessment_scores_and_the_application_refuses_gates_and_pass
     again = await apply(client, applicant, scenario_id, passing["id"], **{"Idempotency-Key": "apply-1"})
     assert again.status_code == 201 and again.json()["case_id"] == r.json()["case_id"]
     other = await apply(client, applicant, scenario_id, passing["id"])
-    assert other.status_code == 409  # one evaluation at a time
+    assert other.status_code == 409 and other.json()["errors"][0]["rule"] == "one_open_case"  # one at a time
     assert db.get(Document, evidence).case_id == r.json()["case_id"]  # the panel may read the evidence
     await in_review(client, operator, r.json()["case_id"])
 
